@@ -1,0 +1,89 @@
+"""The HTTP API: a Flask app factory, one blueprint per resource.
+
+Every response, success or error, is the JSON envelope
+``{"status", "message", "result", "version"}`` (the only exceptions are the raw bytes of
+an execution's results and a synchronous execution's output, as in Abaco). Errors are
+raised where they are found (``actors.errors``) and turned into the envelope here only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+from actors import __version__
+from actors import config as config_mod
+from actors.api.common import Services, envelope
+from actors.auth import Authenticator, ensure_signing_key
+from actors.channels import Broker, ChannelUnavailable
+from actors.config import Config
+from actors.errors import AbacoError
+from actors.store import StoreUnavailable, Stores, open_stores
+
+log = logging.getLogger("api")
+
+CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+CORS_HEADERS = "Authorization, Content-Type, X-Requested-With"
+_HTTP_MESSAGES = {
+    404: "no such resource: check the URL (actor ids are case sensitive)",
+    405: "method not allowed on this resource",
+    413: "the request body is too large",
+}
+
+
+def create_app(config: Config | None = None, stores: Stores | None = None,
+               broker: Broker | None = None) -> Flask:
+    config = config or config_mod.load()
+    ensure_signing_key(config)
+    app = Flask("actors", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = max(config.web.max_body_bytes, config.web.max_message_bytes + 65536)
+    app.json.sort_keys = False
+    app.extensions["abaco"] = Services(config=config, stores=stores or open_stores(config),
+                                       broker=broker or Broker(config),
+                                       authenticator=Authenticator(config))
+
+    from actors.api import actors, executions, messages, state, workers
+    for module in (actors, messages, executions, workers, state):
+        app.register_blueprint(module.bp)
+
+    @app.before_request
+    def authenticate():
+        if request.method == "OPTIONS":
+            return envelope(None, "preflight ok")
+        g.identity = app.extensions["abaco"].authenticator.identify(request.headers)
+        return None
+
+    @app.after_request
+    def cors(response):
+        response.headers["Access-Control-Allow-Origin"] = config.web.cors_origins
+        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    @app.errorhandler(AbacoError)
+    def abaco_error(exc: AbacoError):
+        return envelope(None, exc.message, status=exc.status)
+
+    @app.errorhandler(StoreUnavailable)
+    @app.errorhandler(ChannelUnavailable)
+    def unavailable(exc):
+        log.warning("backing service unavailable: %s", exc)
+        return envelope(None, f"a backing service is unavailable, nothing was changed: {exc}", status=503)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        message = _HTTP_MESSAGES.get(exc.code, exc.description)
+        if exc.code == 405:
+            message = f"method {request.method} is not allowed on {request.path}"
+        return envelope(None, message, status=exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return envelope(None, f"internal error: {type(exc).__name__}", status=500)
+
+    app.config["VERSION"] = __version__
+    return app

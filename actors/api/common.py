@@ -1,0 +1,95 @@
+"""What every blueprint shares: the services, the envelope, loading an actor the caller may use."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from flask import current_app, g, jsonify, request
+
+from actors import __version__, auth, models
+from actors.auth import Authenticator, Identity
+from actors.channels import Broker
+from actors.config import Config
+from actors.errors import BadRequestError, NotFoundError
+from actors.store import Stores
+
+
+@dataclass
+class Services:
+    config: Config
+    stores: Stores
+    broker: Broker
+    authenticator: Authenticator
+
+
+def services() -> Services:
+    return current_app.extensions["abaco"]
+
+
+def identity() -> Identity:
+    return g.identity
+
+
+def envelope(result, message: str, status: int = 200):
+    body = {"status": "success" if status < 400 else "error", "message": message,
+            "result": result, "version": __version__}
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def ok(result, message: str = "success", status: int = 200):
+    return envelope(result, message, status)
+
+
+def show(doc: dict, hidden: set[str] = frozenset()) -> dict:
+    """A stored document as the caller sees it, in the configured case."""
+    return models.display(doc, services().config.web.case, hidden)
+
+
+def load_actor(actor_id: str, level: int) -> dict:
+    """The actor, if the caller may act on it at ``level``; 404 or 403 otherwise."""
+    actor = services().stores.actors.find(actor_id)
+    who = identity()
+    if actor is None or actor.get("tenant", "default") != who.tenant:
+        raise NotFoundError(f"no actor with id {actor_id!r}")
+    auth.require(who, actor, level)
+    return actor
+
+
+def load_execution(actor: dict, execution_id: str) -> dict:
+    execution = services().stores.executions.find(execution_id)
+    if execution is None or execution.get("actor_id") != actor["id"]:
+        raise NotFoundError(f"no execution with id {execution_id!r} for actor {actor['id']}")
+    return execution
+
+
+def json_body(required: bool = True):
+    """The parsed JSON body, or form fields as a dict; a clear 400 when unparseable."""
+    if request.mimetype == "application/json" or (request.data and not request.form):
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            if required:
+                raise BadRequestError("the request body is empty; send a JSON object")
+            return {}
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+    if request.form:
+        return request.form.to_dict()
+    if required:
+        raise BadRequestError("the request body is empty; send a JSON object (Content-Type: application/json)")
+    return {}
+
+
+def base_url() -> str:
+    return services().config.web.api_server.rstrip("/")
+
+
+def actor_links(actor: dict) -> dict:
+    base = base_url()
+    return {"self": f"{base}/actors/{actor['id']}",
+            "executions": f"{base}/actors/{actor['id']}/executions",
+            "owner": actor.get("owner")}

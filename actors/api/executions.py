@@ -1,0 +1,94 @@
+"""/actors/{id}/executions: list, read, force-quit; logs and results."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from actors import codes, commands, models
+from actors.api.common import base_url, load_actor, load_execution, ok, services, show
+from actors.errors import BadRequestError
+
+bp = Blueprint("executions", __name__)
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequestError(f"'{name}' must be a whole number; got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequestError(f"'{name}' must be between {low} and {high}")
+    return value
+
+
+@bp.get("/actors/<actor_id>/executions")
+def list_executions(actor_id: str):
+    sv = services()
+    actor = load_actor(actor_id, codes.READ)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = _int_arg("limit", 1000, 1, 100000)
+    docs = sv.stores.executions.group_docs(actor["id"])
+    totals = {"total_executions": len(docs),
+              "total_cpu": sum(d.get("cpu") or 0 for d in docs),
+              "total_io": sum(d.get("io") or 0 for d in docs),
+              "total_runtime": round(sum(d.get("runtime") or 0 for d in docs), 6)}
+    summaries = [show(models.execution_summary(d)) for d in docs[offset:offset + limit]]
+    result = show({"actor_id": actor["id"], "api_server": base_url(), "owner": actor["owner"],
+                   **totals, "executions": summaries})
+    return ok(result, "Actor executions retrieved successfully.")
+
+
+@bp.get("/actors/<actor_id>/executions/<execution_id>")
+def get_execution(actor_id: str, execution_id: str):
+    actor = load_actor(actor_id, codes.READ)
+    execution = load_execution(actor, execution_id)
+    out = show(execution)
+    base = f"{base_url()}/actors/{actor['id']}/executions/{execution_id}"
+    out["_links"] = {"self": base, "logs": f"{base}/logs", "results": f"{base}/results",
+                     "owner": actor["owner"]}
+    return ok(out, "Actor execution retrieved successfully.")
+
+
+@bp.delete("/actors/<actor_id>/executions/<execution_id>")
+def force_quit(actor_id: str, execution_id: str):
+    sv = services()
+    actor = load_actor(actor_id, codes.EXECUTE)
+    execution = load_execution(actor, execution_id)
+    status = execution.get("status")
+    if status in codes.EXECUTION_TERMINAL:
+        raise BadRequestError(f"execution {execution_id} has already finished ({status})")
+    if status == codes.SUBMITTED:
+        cancelled = sv.stores.executions.update(
+            execution_id, {"status": codes.ERROR, "finish_time": models.now(),
+                           "status_message": "cancelled by a user request before it started"},
+            expect={"status": codes.SUBMITTED})
+        if cancelled is not None:
+            sv.stores.execution_done(execution_id)
+            return ok(show(cancelled), "Execution cancelled before it started.")
+        execution = load_execution(actor, execution_id)
+    if execution.get("worker_id"):
+        commands.kill_execution(sv.config, sv.broker, execution["worker_id"], execution_id)
+    return ok(show(execution), "Issued force quit command for execution.")
+
+
+@bp.get("/actors/<actor_id>/executions/<execution_id>/logs")
+def get_logs(actor_id: str, execution_id: str):
+    actor = load_actor(actor_id, codes.READ)
+    load_execution(actor, execution_id)
+    logs = services().stores.logs.get(execution_id)
+    base = f"{base_url()}/actors/{actor['id']}/executions/{execution_id}"
+    return ok({"logs": (logs or b"").decode("utf-8", errors="replace"),
+               "_links": {"self": f"{base}/logs", "execution": base, "owner": actor["owner"]}},
+              "Logs retrieved successfully.")
+
+
+@bp.get("/actors/<actor_id>/executions/<execution_id>/results")
+def get_results(actor_id: str, execution_id: str):
+    """The next result the execution sent (each call takes one, as in Abaco); empty when none."""
+    actor = load_actor(actor_id, codes.READ)
+    load_execution(actor, execution_id)
+    data = services().stores.results.pop_list(execution_id)
+    return Response(data or b"", mimetype="application/octet-stream")

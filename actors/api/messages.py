@@ -1,0 +1,137 @@
+"""/actors/{id}/messages: send a message (one execution), read the queue length.
+
+A message is a raw string (form field ``message``), a JSON document
+(``Content-Type: application/json``) or raw bytes (``application/octet-stream``).
+Query parameters other than the reserved ones become environment variables of that
+execution. The execution record is written before the message is published, and the
+publish waits for RabbitMQ's confirm: a 200 means the message is durably queued.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Response, request
+
+from actors import channels, codes, commands, models
+from actors.api.common import base_url, identity, load_actor, ok, services
+from actors.errors import BadRequestError, PayloadTooLargeError
+from actors.execution import BINARY, Message
+
+log = logging.getLogger("api")
+bp = Blueprint("messages", __name__)
+
+RESERVED_PARAMS = {"_abaco_synchronous", "x-nonce"}
+# One environment variable may hold at most 128 KiB (the kernel's MAX_ARG_STRLEN).
+MAX_ENV_MESSAGE = 131072 - 8
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("true", "1", "yes")
+
+
+def _read_message() -> tuple[bytes, str]:
+    """The message bytes and its content type ('str', 'application/json' or binary)."""
+    sv = services()
+    limit = sv.config.web.max_message_bytes
+    if request.content_length and request.content_length > limit + 65536:
+        raise PayloadTooLargeError(f"the message is larger than the limit of {limit} bytes")
+    mimetype = request.mimetype
+    if mimetype == "application/json":
+        raw = request.get_data(cache=True)
+        try:
+            json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequestError(f"the message is declared application/json but is not valid JSON: {exc}") from None
+        body, kind = raw, "application/json"
+    elif mimetype == BINARY:
+        body, kind = request.get_data(cache=True), BINARY
+    else:
+        message = request.form.get("message") if request.form else None
+        if message is None and request.args.get("message") is not None:
+            message = request.args.get("message")
+        if message is None:
+            raise BadRequestError("no message: send form field 'message', a JSON body with "
+                                  "Content-Type: application/json, or bytes with "
+                                  "Content-Type: application/octet-stream")
+        body, kind = message.encode("utf-8"), "str"
+    if len(body) > limit:
+        raise PayloadTooLargeError(f"the message is {len(body)} bytes; the limit is {limit} bytes")
+    if kind != BINARY and len(body) > MAX_ENV_MESSAGE:
+        raise PayloadTooLargeError(f"a string or JSON message travels in the MSG environment variable "
+                                   f"and may be at most {MAX_ENV_MESSAGE} bytes; send larger data "
+                                   f"as application/octet-stream")
+    return body, kind
+
+
+def _environment() -> dict[str, str]:
+    env = {}
+    for key, value in request.args.items():
+        if key in RESERVED_PARAMS or key == "message":
+            continue
+        if not models.ENV_NAME.match(key) or key.startswith("_abaco_") or key == "MSG":
+            raise BadRequestError(f"query parameter {key!r} cannot be an environment variable: use "
+                                  f"letters, digits and '_' (not starting with a digit, '_abaco_' or MSG)")
+        env[key] = value
+    return env
+
+
+@bp.get("/actors/<actor_id>/messages")
+def queue_length(actor_id: str):
+    actor = load_actor(actor_id, codes.READ)
+    count = services().broker.queue_length(channels.actor_queue(services().config, actor["id"]))
+    return ok({"messages": count, "_links": {"self": f"{base_url()}/actors/{actor['id']}/messages"}},
+              f"The number of messages waiting for actor {actor['id']}.")
+
+
+@bp.post("/actors/<actor_id>/messages")
+def send_message(actor_id: str):
+    sv = services()
+    actor = load_actor(actor_id, codes.EXECUTE)
+    if actor.get("status") == codes.ERROR:
+        raise BadRequestError(f"actor {actor['id']} is in ERROR ({actor.get('status_message')}); "
+                              f"fix it with PUT /actors/{actor['id']} before sending messages")
+    body, kind = _read_message()
+    env = _environment()
+    synchronous = _truthy(request.args.get("_abaco_synchronous"))
+    executor = identity().user
+    execution = models.new_execution(actor, executor, kind, len(body))
+    sv.stores.executions.put(execution["id"], execution, group=actor["id"])
+    message = Message(execution_id=execution["id"], body=body, content_type=kind, executor=executor,
+                      env=env, revision=actor["revision"])
+    try:
+        sv.broker.publish(channels.actor_queue(sv.config, actor["id"]), body,
+                          headers=message.headers(), content_type=kind)
+    except channels.ChannelUnavailable:
+        sv.stores.executions.delete(execution["id"])
+        raise
+    if actor.get("status") != codes.SUBMITTED and not commands.live_workers(sv.stores, actor["id"]):
+        commands.ensure_workers(sv.config, sv.stores, sv.broker, actor, 1)
+    if synchronous:
+        return _wait(actor, execution["id"])
+    text = body.decode("utf-8", errors="replace") if kind != BINARY else f"<{len(body)} bytes>"
+    base = base_url()
+    return ok({"execution_id": execution["id"], "executionId": execution["id"], "msg": text,
+               "_links": {"self": f"{base}/actors/{actor['id']}/executions/{execution['id']}",
+                          "owner": actor["owner"],
+                          "messages": f"{base}/actors/{actor['id']}/messages"}},
+              "The request was successful")
+
+
+def _wait(actor: dict, execution_id: str):
+    """Wait for a synchronous execution; return its first result, else its logs."""
+    sv = services()
+    finished = sv.stores.wait_execution(execution_id, sv.config.web.sync_timeout)
+    execution = sv.stores.executions.find(execution_id) or {}
+    headers = {"X-Abaco-Execution-Id": execution_id, "X-Abaco-Execution-Status": execution.get("status", "")}
+    if not finished or execution.get("status") not in codes.EXECUTION_TERMINAL:
+        return ok({"execution_id": execution_id, "status": execution.get("status")},
+                  f"the execution did not finish within {sv.config.web.sync_timeout} s; "
+                  f"poll /actors/{actor['id']}/executions/{execution_id}")
+    if execution.get("has_results"):
+        result = sv.stores.results.pop_list(execution_id)
+        if result is not None:
+            return Response(result, mimetype=BINARY, headers=headers)
+    logs = sv.stores.logs.get(execution_id) or b""
+    return Response(logs, mimetype="text/plain", headers=headers)

@@ -1,0 +1,46 @@
+"""/actors/{id}/state: the private state of a stateful actor."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, request
+
+from actors import codes, models
+from actors.api.common import load_actor, ok, services
+from actors.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+
+bp = Blueprint("state", __name__)
+MAX_STATE_BYTES = 1048576
+
+
+def _stateful(actor: dict) -> None:
+    if actor.get("stateless", True):
+        raise BadRequestError(f"actor {actor['id']} is stateless; only actors registered with "
+                              f"stateless=false have state")
+
+
+@bp.get("/actors/<actor_id>/state")
+def get_state(actor_id: str):
+    actor = load_actor(actor_id, codes.READ)
+    _stateful(actor)
+    return ok({"actor_id": actor["id"], "state": actor.get("state")}, "Actor state retrieved successfully.")
+
+
+@bp.post("/actors/<actor_id>/state")
+def set_state(actor_id: str):
+    actor = load_actor(actor_id, codes.UPDATE)
+    _stateful(actor)
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_STATE_BYTES:
+        raise PayloadTooLargeError(f"the state may be at most {MAX_STATE_BYTES} bytes of JSON")
+    if not raw.strip():
+        raise BadRequestError("the state is empty: send a JSON value")
+    try:
+        state = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"the state must be JSON: {exc}") from None
+    updated = services().stores.actors.update(actor["id"], {"state": state, "last_update_time": models.now()})
+    if updated is None:
+        raise NotFoundError(f"no actor with id {actor_id!r}")
+    return ok({"actor_id": actor["id"], "state": updated["state"]}, "State updated successfully.")

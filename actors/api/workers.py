@@ -1,0 +1,37 @@
+"""/actors/{id}/workers: list workers, ask for more."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from actors import codes, commands, models
+from actors.api.common import json_body, load_actor, ok, services, show
+from actors.errors import BadRequestError
+
+bp = Blueprint("workers", __name__)
+
+
+@bp.get("/actors/<actor_id>/workers")
+def list_workers(actor_id: str):
+    actor = load_actor(actor_id, codes.READ)
+    workers = services().stores.workers.group_docs(actor["id"])
+    return ok([show(w) for w in workers], "Workers retrieved successfully.")
+
+
+@bp.post("/actors/<actor_id>/workers")
+def add_workers(actor_id: str):
+    sv = services()
+    actor = load_actor(actor_id, codes.UPDATE)
+    body = models.normalise_input(json_body(required=False) or {})
+    num = body.get("num", 1)
+    if isinstance(num, str) and num.isdigit():
+        num = int(num)
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise BadRequestError(f"'num' must be a whole number of at least 1; got {num!r}")
+    if num > actor.get("max_workers", 1):
+        raise BadRequestError(f"'num' is {num} but the actor's max_workers is {actor.get('max_workers')}")
+    if actor.get("status") == codes.ERROR:
+        raise BadRequestError(f"actor {actor['id']} is in ERROR ({actor.get('status_message')})")
+    started = commands.ensure_workers(sv.config, sv.stores, sv.broker, actor, num)
+    return ok({"requested": len(started), "worker_ids": started},
+              f"Requested {len(started)} new worker(s); the actor now has (or will have) {num}.")

@@ -1,0 +1,181 @@
+"""The named channels, on RabbitMQ through pika.
+
+* command channel ``<instance>.command.<queue>``: API -> spawners (start workers)
+* actor mailbox ``<instance>.actor.<actor_id>``: API -> that actor's workers
+* worker channel ``<instance>.worker.<worker_id>``: stop, new revision, kill an execution
+* events exchange ``<instance>.events`` (topic, routing key = event type)
+
+Queues are durable and messages persistent; publishes wait for the broker's confirm, so
+an API that answered 200 knows the message is on disk in RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import pika
+import pika.exceptions
+
+from actors.config import Config
+
+log = logging.getLogger(__name__)
+
+CONNECTION_ERRORS = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError,
+                     pika.exceptions.StreamLostError, ConnectionError, OSError)
+
+
+class ChannelUnavailable(Exception):
+    """RabbitMQ could not be reached or refused the publish; nothing was queued."""
+
+
+def command_queue(config: Config, queue: str = "default") -> str:
+    return f"{config.general.instance}.command.{queue}"
+
+
+def actor_queue(config: Config, actor_id: str) -> str:
+    return f"{config.general.instance}.actor.{actor_id}"
+
+
+def worker_queue(config: Config, worker_id: str) -> str:
+    return f"{config.general.instance}.worker.{worker_id}"
+
+
+def events_exchange(config: Config) -> str:
+    return f"{config.general.instance}.events"
+
+
+def connection_parameters(config: Config) -> pika.ConnectionParameters:
+    r = config.rabbit
+    return pika.ConnectionParameters(
+        host=r.host, port=r.port, virtual_host=r.vhost,
+        credentials=pika.PlainCredentials(r.user, r.password),
+        heartbeat=r.heartbeat, blocked_connection_timeout=30,
+        connection_attempts=3, retry_delay=1, socket_timeout=10)
+
+
+def connect(config: Config, attempts: int = 1, delay: float = 1.0) -> pika.BlockingConnection:
+    """A new blocking connection, retried with backoff ``attempts`` times."""
+    last: Exception | None = None
+    for attempt in range(max(1, attempts)):
+        try:
+            return pika.BlockingConnection(connection_parameters(config))
+        except CONNECTION_ERRORS as exc:
+            last = exc
+            if attempt + 1 < attempts:
+                time.sleep(min(delay * 2 ** attempt, 10))
+    raise ChannelUnavailable(f"RabbitMQ is unreachable at {config.rabbit.host}:{config.rabbit.port}: {last}")
+
+
+def declare(channel, name: str) -> None:
+    channel.queue_declare(queue=name, durable=True)
+
+
+class Broker:
+    """A thread-safe publisher and queue manager over one lazily (re)opened connection."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._lock = threading.Lock()
+        self._conn: pika.BlockingConnection | None = None
+        self._ch = None
+        self._declared: set[str] = set()
+
+    def _channel(self):
+        if self._conn is None or self._conn.is_closed or self._ch is None or self._ch.is_closed:
+            self._close_quietly()
+            self._conn = connect(self.config, attempts=2)
+            self._ch = self._conn.channel()
+            self._ch.confirm_delivery()
+            self._ch.exchange_declare(events_exchange(self.config), exchange_type="topic", durable=True)
+            self._declared = set()
+        return self._ch
+
+    def _close_quietly(self) -> None:
+        try:
+            if self._conn is not None and self._conn.is_open:
+                self._conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
+            pass
+        self._conn = self._ch = None
+
+    def _run(self, op):
+        """Run ``op(channel)``, reconnecting once if the connection dropped."""
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    return op(self._channel())
+                except pika.exceptions.UnroutableError as exc:
+                    raise ChannelUnavailable(f"RabbitMQ could not route the message: {exc}") from exc
+                except pika.exceptions.NackError as exc:
+                    raise ChannelUnavailable(f"RabbitMQ refused the message: {exc}") from exc
+                except pika.exceptions.ChannelClosedByBroker:
+                    self._close_quietly()
+                    raise
+                except CONNECTION_ERRORS as exc:
+                    self._close_quietly()
+                    if attempt == 2:
+                        raise ChannelUnavailable(f"RabbitMQ is unreachable: {exc}") from exc
+
+    def publish(self, queue: str, body: bytes, headers: dict | None = None,
+                content_type: str | None = None) -> None:
+        """Publish persistently to a durable queue and wait for the broker's confirm."""
+        props = pika.BasicProperties(delivery_mode=2, headers=headers or {}, content_type=content_type)
+
+        def op(ch):
+            if queue not in self._declared:
+                declare(ch, queue)
+                self._declared.add(queue)
+            ch.basic_publish(exchange="", routing_key=queue, body=body, properties=props, mandatory=True)
+        self._run(op)
+
+    def publish_json(self, queue: str, payload: dict) -> None:
+        self.publish(queue, json.dumps(payload).encode(), content_type="application/json")
+
+    def publish_event(self, event_type: str, payload: dict) -> None:
+        """Emit an event; events with no subscriber are dropped by the exchange."""
+        body = json.dumps({"event_type": event_type, **payload}).encode()
+
+        def op(ch):
+            ch.basic_publish(exchange=events_exchange(self.config), routing_key=event_type, body=body,
+                             properties=pika.BasicProperties(delivery_mode=2,
+                                                             content_type="application/json"))
+        try:
+            self._run(op)
+        except ChannelUnavailable as exc:
+            log.warning("event %s not published: %s", event_type, exc)
+
+    def queue_length(self, queue: str) -> int:
+        def op(ch):
+            try:
+                return ch.queue_declare(queue=queue, durable=True).method.message_count
+            except pika.exceptions.ChannelClosedByBroker:
+                return 0
+        return self._run(op)
+
+    def purge(self, queue: str) -> int:
+        def op(ch):
+            declare(ch, queue)
+            return ch.queue_purge(queue).method.message_count
+        return self._run(op)
+
+    def delete_queue(self, queue: str) -> None:
+        def op(ch):
+            ch.queue_delete(queue=queue)
+            self._declared.discard(queue)
+        self._run(op)
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_quietly()
+
+
+def decode_json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,253 @@
+"""Configuration: abaco.conf plus environment overrides, read once into a typed Config.
+
+Every process calls :func:`load` once at start and passes the result down; no other
+module reads the config file or ``os.environ`` for settings.
+
+Lookup order for the file: the ``path`` argument, ``$ABACO_CONF``, ``./abaco.conf``,
+then the repository's own ``abaco.conf``. Any key may be overridden by an environment
+variable named ``ABACO_<SECTION>_<KEY>`` (upper case), e.g. ``ABACO_WEB_PORT=8080``.
+
+``python -m actors.config general.data_dir`` prints one resolved value (used by the
+shell scripts that start the stack).
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting is missing or has a value of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class General:
+    instance: str = "abaco"          # prefix for store keys, queue names, labels, cgroup tree
+    data_dir: Path = REPO_ROOT / ".data"
+    host_id: str = "local"           # names this spawner host; spawners on other hosts differ
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Web:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    case: str = "snake"              # "snake" or "camel" field names in responses
+    access_control: str = "jwt"
+    max_message_bytes: int = 1048576
+    max_body_bytes: int = 2097152
+    sync_timeout: int = 300          # seconds a ?_abaco_synchronous=true request may wait
+    cors_origins: str = "*"
+    api_server: str = "http://127.0.0.1:8000"
+    token_ttl: int = 86400           # seconds a token minted by `abaco token` is valid
+    gunicorn_workers: int = 2
+
+
+@dataclass(frozen=True)
+class Store:
+    backend: str = "redis"
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_db: int = 0
+    logs_ttl: int = 0                # seconds execution logs are kept; 0 keeps them
+
+
+@dataclass(frozen=True)
+class Rabbit:
+    host: str = "127.0.0.1"
+    port: int = 5672
+    user: str = "guest"
+    password: str = "guest"
+    vhost: str = "/"
+    heartbeat: int = 60
+
+
+@dataclass(frozen=True)
+class Spawner:
+    queues: tuple[str, ...] = ("default",)
+    worker_ready_timeout: int = 60   # seconds a new worker has to report READY
+
+
+@dataclass(frozen=True)
+class Workers:
+    default_max_workers: int = 2
+    max_workers_limit: int = 10      # the most a non-privileged user may ask for
+    max_log_length: int = 1000000
+    container_network: str = "none"  # "none" or "host"
+    default_mem_limit: str = ""      # e.g. "512m"; empty means unlimited
+    default_max_cpus: int = 0        # in units of 1e-9 CPUs (docker nano_cpus); 0 unlimited
+    heartbeat_interval: float = 5.0
+    worker_ttl: int = 0              # seconds an idle worker lives; 0 forever
+    stop_grace: int = 5              # seconds a force-quit container gets after SIGTERM
+    max_results_bytes: int = 1048576
+    mount_api_socket: bool = True    # give containers the API's unix socket for update_state
+
+
+@dataclass(frozen=True)
+class Health:
+    interval: float = 10.0
+    worker_dead_after: float = 60.0  # seconds without a heartbeat before a worker is dead
+
+
+@dataclass(frozen=True)
+class Config:
+    general: General = field(default_factory=General)
+    web: Web = field(default_factory=Web)
+    store: Store = field(default_factory=Store)
+    rabbit: Rabbit = field(default_factory=Rabbit)
+    spawner: Spawner = field(default_factory=Spawner)
+    workers: Workers = field(default_factory=Workers)
+    health: Health = field(default_factory=Health)
+    source: str = ""                 # the file the settings came from, for messages
+
+    @property
+    def data_dir(self) -> Path:
+        return self.general.data_dir
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.general.data_dir / "keys"
+
+    @property
+    def run_dir(self) -> Path:
+        """Sockets, FIFOs and per-execution scratch; must be on the Docker host."""
+        return self.general.data_dir / "run"
+
+    @property
+    def api_socket(self) -> Path:
+        return self.run_dir / "api.sock"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.general.data_dir / "logs"
+
+    def replace(self, **sections: Mapping[str, Any]) -> "Config":
+        """A copy with some settings changed, e.g. ``cfg.replace(general={"instance": "t1"})``."""
+        changes = {}
+        for name, values in sections.items():
+            current = getattr(self, name)
+            changes[name] = dataclasses.replace(
+                current, **{k: _convert(current, k, v, name) for k, v in values.items()})
+        return dataclasses.replace(self, **changes)
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
+
+
+def _field_type(section_obj: Any, key: str) -> Any:
+    for f in dataclasses.fields(section_obj):
+        if f.name == key:
+            return f.type
+    raise ConfigError(f"unknown setting '{key}' in section [{type(section_obj).__name__.lower()}]")
+
+
+def _convert(section_obj: Any, key: str, raw: Any, section: str, base: Path | None = None) -> Any:
+    kind = _field_type(section_obj, key)
+    if not isinstance(raw, str):
+        return raw
+    value = raw.strip()
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "bool":
+            low = value.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind == "Path":
+            path = Path(os.path.expanduser(value))
+            if not path.is_absolute():
+                path = (base or Path.cwd()) / path
+            return path.resolve()
+        if kind.startswith("tuple"):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"[{section}] {key} = {raw!r} is not a valid {kind}") from None
+    return value
+
+
+def _find_file(path: str | os.PathLike | None, environ: Mapping[str, str]) -> Path | None:
+    explicit = path or environ.get("ABACO_CONF")
+    if explicit:
+        if not Path(explicit).is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return Path(explicit).resolve()
+    for candidate in (Path.cwd() / "abaco.conf", REPO_ROOT / "abaco.conf"):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the config file and environment overrides into a Config."""
+    environ = os.environ if environ is None else environ
+    conf_file = _find_file(path, environ)
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None)
+    if conf_file:
+        parser.read(conf_file)
+    base = conf_file.parent if conf_file else REPO_ROOT
+    sections = {}
+    for name in _SECTIONS:
+        default = Config.__dataclass_fields__[name].default_factory()
+        values = {}
+        if parser.has_section(name):
+            for key, raw in parser.items(name):
+                values[key] = _convert(default, key, raw, name, base)
+        prefix = f"ABACO_{name.upper()}_"
+        for env_key, raw in environ.items():
+            if env_key.startswith(prefix):
+                key = env_key[len(prefix):].lower()
+                values[key] = _convert(default, key, raw, name, Path.cwd())
+        sections[name] = dataclasses.replace(default, **values)
+    for unknown in set(parser.sections()) - set(_SECTIONS):
+        raise ConfigError(f"unknown section [{unknown}] in {conf_file}")
+    config = Config(**sections, source=str(conf_file or "defaults"))
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    if config.web.case not in ("snake", "camel"):
+        raise ConfigError("[web] case must be 'snake' or 'camel'")
+    if config.workers.container_network not in ("none", "host"):
+        raise ConfigError("[workers] container_network must be 'none' or 'host'")
+    if not config.general.instance.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError("[general] instance may hold only letters, digits, '-' and '_'")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print resolved settings: ``python -m actors.config section.key [...]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: python -m actors.config SECTION.KEY [SECTION.KEY ...]\n"
+              "prints each resolved setting (file plus ABACO_<SECTION>_<KEY> overrides)")
+        return 0 if argv else 2
+    config = load()
+    for item in argv:
+        section, _, key = item.partition(".")
+        if section in ("data_dir", "run_dir", "keys_dir", "log_dir", "api_socket") and not key:
+            print(getattr(config, section))
+            continue
+        try:
+            value = getattr(getattr(config, section), key)
+        except AttributeError:
+            print(f"unknown setting {item}", file=sys.stderr)
+            return 2
+        print(",".join(value) if isinstance(value, tuple) else value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

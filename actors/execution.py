@@ -1,0 +1,315 @@
+"""Running one execution: the container contract of DESIGN.md, from message to record.
+
+The worker hands an ``ExecutionRun`` a message taken from the actor's mailbox. The run
+prepares the execution's scratch folder (results socket, binary FIFO), starts the
+container in its own cgroup, waits for it, gathers logs, results, exit state and
+usage, and writes the terminal record. The worker acknowledges the message only after
+``run`` returns, so a crash before the record is written leaves the message queued.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shutil
+import socket
+import stat
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker.errors
+
+from actors import auth, codes, models
+from actors.config import Config
+from actors.runtime import cgroups
+from actors.runtime.docker import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_INSTANCE, LABEL_WORKER,
+                                   ContainerSpec, DockerRuntime)
+from actors.store import Stores
+
+log = logging.getLogger(__name__)
+
+RESULTS_PATH = "/_abaco_results.sock"
+BINARY_PATH = "/_abaco_binary_data"
+API_SOCKET_PATH = "/_abaco_api.sock"
+BINARY = "application/octet-stream"
+
+
+@dataclass
+class Message:
+    """A message as it travels in the actor's mailbox."""
+
+    execution_id: str
+    body: bytes
+    content_type: str
+    executor: str
+    env: dict[str, str] = field(default_factory=dict)
+    revision: int = 0
+
+    def headers(self) -> dict:
+        return {"execution_id": self.execution_id, "content_type": self.content_type,
+                "executor": self.executor, "env": json.dumps(self.env), "revision": self.revision}
+
+    @classmethod
+    def from_amqp(cls, headers: dict | None, body: bytes) -> "Message":
+        headers = headers or {}
+        try:
+            env = json.loads(headers.get("env") or "{}")
+        except ValueError:
+            env = {}
+        return cls(execution_id=str(headers.get("execution_id", "")), body=body,
+                   content_type=str(headers.get("content_type", "str")),
+                   executor=str(headers.get("executor", "")), env=env,
+                   revision=int(headers.get("revision") or 0))
+
+
+class ResultsCollector(threading.Thread):
+    """Receives the datagrams a container sends to its results socket."""
+
+    def __init__(self, path: Path, stores: Stores, execution_id: str, max_bytes: int):
+        super().__init__(daemon=True, name=f"results-{execution_id}")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.bind(str(path))
+        os.chmod(path, 0o666)          # containers may run as any user
+        self.sock.settimeout(0.1)
+        self.stores, self.execution_id, self.max_bytes = stores, execution_id, max_bytes
+        self.count = 0
+        self.dropped = 0
+        self._stop_flag = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except socket.timeout:
+                if self._stop_flag.is_set():
+                    break
+                continue
+            except OSError:
+                break
+            if self.stores.results.append_list(self.execution_id, data, self.max_bytes):
+                self.count += 1
+            else:
+                self.dropped += 1
+
+    def finish(self) -> None:
+        """Drain what is queued on the socket, then stop."""
+        self._stop_flag.set()
+        self.join(timeout=5)
+        self.sock.close()
+
+
+class FifoWriter(threading.Thread):
+    """Feeds a binary message into the FIFO the container reads."""
+
+    def __init__(self, path: Path, data: bytes):
+        super().__init__(daemon=True, name="fifo-writer")
+        os.mkfifo(path, 0o666)
+        os.chmod(path, 0o666)
+        self.path, self.data = path, data
+        self._stop_flag = threading.Event()
+        self.written = 0
+
+    def run(self) -> None:
+        fd = None
+        while fd is None and not self._stop_flag.is_set():
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:      # ENXIO: no reader yet
+                    return
+                time.sleep(0.01)
+        if fd is None:
+            return
+        try:
+            os.set_blocking(fd, True)
+            view = memoryview(self.data)
+            while self.written < len(view):
+                self.written += os.write(fd, view[self.written:self.written + 65536])
+        except OSError:
+            pass                                   # the reader went away
+        finally:
+            os.close(fd)
+
+    def finish(self) -> None:
+        self._stop_flag.set()
+        self.join(timeout=1)
+
+
+def _docker_time(value: str | None) -> float | None:
+    """Seconds since the epoch from Docker's RFC 3339 nanosecond timestamps."""
+    if not value or value.startswith("0001-"):
+        return None
+    head, _, frac = value.rstrip("Z").partition(".")
+    secs = models.parse_time(head + "+00:00").timestamp()
+    return secs + (float("0." + frac[:9]) if frac else 0.0)
+
+
+class ExecutionRun:
+    """One message turned into one container and one terminal execution record."""
+
+    def __init__(self, config: Config, stores: Stores, runtime: DockerRuntime, actor: dict,
+                 worker_id: str, message: Message):
+        self.config, self.stores, self.runtime = config, stores, runtime
+        self.actor, self.worker_id, self.message = actor, worker_id, message
+        self.execution_id = message.execution_id
+        self.container_id: str | None = None
+        self.kill_reason: str | None = None   # set when the user force-quits
+        self.requeue = False                  # set when the worker is shut down mid-run
+        self.notes: list[str] = []            # what the status message will say
+        self.cgroup = cgroups.execution_path(config.general.instance, actor["id"], self.execution_id)
+        self.scratch = config.run_dir / "executions" / self.execution_id
+
+    # ------------------------------------------------------------ contract
+
+    def environment(self, execution: dict) -> dict[str, str]:
+        actor, msg = self.actor, self.message
+        env = dict(actor.get("default_environment") or {})
+        env.update(msg.env)
+        token = ""
+        if actor.get("token") or not actor.get("stateless", True):
+            token = auth.issue_token(self.config, actor["owner"], "user", actor.get("tenant", "default"),
+                                     ttl=max(3600, self.config.web.sync_timeout))
+        raw = "" if msg.content_type == BINARY else msg.body.decode("utf-8", errors="replace")
+        env.update({
+            "MSG": raw,
+            "_abaco_execution_id": self.execution_id,
+            "_abaco_actor_id": actor["id"],
+            "_abaco_actor_dbid": f"{actor.get('tenant', 'default')}_{actor['id']}",
+            "_abaco_actor_name": actor.get("name") or "",
+            "_abaco_actor_state": json.dumps(actor.get("state") if actor.get("state") is not None else {}),
+            "_abaco_worker_id": self.worker_id,
+            "_abaco_container_repo": actor["image"],
+            "_abaco_username": msg.executor,
+            "_abaco_api_server": self.config.web.api_server,
+            "_abaco_access_token": token,
+            "_abaco_Content_Type": msg.content_type,
+            "_abaco_jwt_header_name": "Authorization",
+            "_abaco_execution_attempt": str(execution.get("attempts", 1)),
+        })
+        return env
+
+    def spec(self, execution: dict) -> ContainerSpec:
+        actor = self.actor
+        binds = [(str(self.scratch / "results.sock"), RESULTS_PATH, False)]
+        if self.message.content_type == BINARY:
+            binds.append((str(self.scratch / "binary"), BINARY_PATH, True))
+        if self.config.workers.mount_api_socket and self.config.api_socket.exists():
+            binds.append((str(self.config.api_socket), API_SOCKET_PATH, False))
+        nano = actor.get("max_cpus") or self.config.workers.default_max_cpus or None
+        return ContainerSpec(
+            image=actor["image"], environment=self.environment(execution),
+            labels={LABEL_INSTANCE: self.config.general.instance, LABEL_ACTOR: actor["id"],
+                    LABEL_WORKER: self.worker_id, LABEL_EXECUTION: self.execution_id},
+            cgroup_parent=self.cgroup, network_mode=self.config.workers.container_network,
+            mem_limit=actor.get("mem_limit") or self.config.workers.default_mem_limit or None,
+            nano_cpus=nano, binds=binds, privileged=bool(actor.get("privileged")))
+
+    # ------------------------------------------------------------ running
+
+    def claim(self) -> dict | None:
+        """Mark the execution as taken by this worker; None if it must not run."""
+        execution = self.stores.executions.find(self.execution_id)
+        if execution is None or execution.get("status") in codes.EXECUTION_TERMINAL:
+            return None
+        attempts = int(execution.get("attempts") or 0) + 1
+        fields = {"worker_id": self.worker_id, "attempts": attempts}
+        if execution.get("status") == codes.RUNNING:
+            self.notes.append(f"attempt {attempts}: the previous attempt's worker "
+                              f"{execution.get('worker_id')} stopped before recording it")
+            fields["status_message"] = self.notes[-1]
+        return self.stores.executions.update(self.execution_id, fields)
+
+    def run(self) -> dict | None:
+        """Run the execution to its terminal record; returns that record."""
+        execution = self.claim()
+        if execution is None:
+            log.info("execution %s is gone or finished; skipping", self.execution_id)
+            return None
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.mkdir(parents=True, mode=0o755)
+        collector = ResultsCollector(self.scratch / "results.sock", self.stores, self.execution_id,
+                                     self.config.workers.max_results_bytes)
+        collector.start()
+        fifo = None
+        if self.message.content_type == BINARY:
+            fifo = FifoWriter(self.scratch / "binary", self.message.body)
+            fifo.start()
+        try:
+            return self._run_container(execution, collector, fifo)
+        finally:
+            collector.finish()
+            if fifo:
+                fifo.finish()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            cgroups.remove(self.cgroup)
+
+    def _run_container(self, execution: dict, collector: ResultsCollector, fifo: FifoWriter | None):
+        try:
+            container = self.runtime.start(self.spec(execution))
+        except (docker.errors.DockerException, OSError) as exc:
+            self.notes.append(f"the container could not be started: {exc}")
+            return self._finish(codes.ERROR, "; ".join(self.notes), {})
+        self.container_id = container.id
+        self.stores.executions.update(self.execution_id, {
+            "status": codes.RUNNING, "start_time": models.now(), "container_id": container.id})
+        io_seen = 0
+        try:
+            while True:
+                try:
+                    container.wait(timeout=1)
+                    break
+                except Exception as exc:  # noqa: BLE001 - docker-py raises requests' timeouts
+                    if "timed out" not in str(exc).lower() and "timeout" not in type(exc).__name__.lower():
+                        raise
+                    io_seen = max(io_seen, cgroups.process_io_bytes(cgroups.pids(self.cgroup)))
+            container.reload()
+            logs, truncated = self.runtime.logs(container, self.config.workers.max_log_length)
+        except docker.errors.NotFound:
+            self.notes.append("the container disappeared while running")
+            return self._finish(codes.ERROR, "; ".join(self.notes), {})
+        state = container.attrs.get("State", {})
+        usage = cgroups.read_usage(self.cgroup)
+        started, finished = _docker_time(state.get("StartedAt")), _docker_time(state.get("FinishedAt"))
+        runtime = round(finished - started, 6) if started and finished and finished >= started else 0
+        ttl = self.config.store.logs_ttl
+        self.stores.logs.set(self.execution_id, logs.encode(), ttl=ttl)
+        collector.finish()
+        notes = self.notes
+        if self.kill_reason:
+            notes.append(self.kill_reason)
+        elif state.get("OOMKilled"):
+            notes.append("the container was killed for using more memory than its limit")
+        if truncated:
+            notes.append(f"logs truncated at {self.config.workers.max_log_length} characters")
+        if collector.dropped:
+            notes.append(f"{collector.dropped} result(s) dropped past "
+                         f"{self.config.workers.max_results_bytes} bytes")
+        if self.requeue:
+            self.runtime.remove(container.id)
+            self.stores.executions.update(self.execution_id, {
+                "status": codes.SUBMITTED, "status_message": "requeued: its worker was shut down"})
+            return None
+        figures = {
+            "exit_code": state.get("ExitCode"),
+            "final_state": state,
+            "runtime": runtime,
+            "cpu": usage.cpu_ns,
+            "io": max(usage.io_bytes, io_seen),
+            "memory_peak": usage.memory_peak,
+            "has_results": collector.count > 0,
+            "logs_truncated": truncated,
+        }
+        record = self._finish(codes.COMPLETE, "; ".join(notes), figures)
+        self.runtime.remove(container.id)
+        return record
+
+    def _finish(self, status: str, message: str, figures: dict) -> dict | None:
+        fields = {"status": status, "status_message": message, "finish_time": models.now(), **figures}
+        record = self.stores.executions.update(self.execution_id, fields)
+        self.stores.execution_done(self.execution_id)
+        return record

@@ -1,0 +1,56 @@
+"""What every long-running process shares: structured logging and clean SIGTERM handling."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+
+from actors.config import Config
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: easy to grep, easy to ship."""
+
+    def __init__(self, process: str):
+        super().__init__()
+        self.process = process
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) +
+               f".{int(record.msecs):03d}Z",
+               "level": record.levelname, "process": self.process, "logger": record.name,
+               "message": record.getMessage()}
+        for key, value in getattr(record, "fields", {}).items():
+            out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def setup_logging(process: str, config: Config) -> logging.Logger:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(process))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.general.log_level.upper())
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    logging.getLogger("docker").setLevel(logging.WARNING)
+    return logging.getLogger(process)
+
+
+def stop_event() -> threading.Event:
+    """An Event set by SIGTERM or SIGINT, for loops that should finish their work and exit."""
+    event = threading.Event()
+
+    def handler(signum, _frame):
+        logging.getLogger("process").info("received signal %s, stopping", signal.Signals(signum).name)
+        event.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return event

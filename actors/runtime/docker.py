@@ -1,0 +1,127 @@
+"""Running actor containers with docker-py.
+
+Every container the platform starts carries labels naming the instance, actor,
+worker and execution, so whatever a crash leaves behind can be found and removed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import docker
+import docker.errors
+from docker.types import Mount
+
+from actors.config import Config
+
+log = logging.getLogger(__name__)
+
+LABEL_INSTANCE = "abaco.instance"
+LABEL_ACTOR = "abaco.actor_id"
+LABEL_WORKER = "abaco.worker_id"
+LABEL_EXECUTION = "abaco.execution_id"
+
+
+class ImageNotFound(Exception):
+    """The actor's image is not on this Docker host (and there is no registry to pull from)."""
+
+
+class RuntimeUnavailable(Exception):
+    """The Docker engine did not answer."""
+
+
+@dataclass
+class ContainerSpec:
+    image: str
+    environment: dict[str, str]
+    labels: dict[str, str]
+    cgroup_parent: str
+    network_mode: str = "none"
+    mem_limit: str | None = None
+    nano_cpus: int | None = None
+    binds: list[tuple[str, str, bool]] = field(default_factory=list)  # host, container, read_only
+    privileged: bool = False
+    pids_limit: int | None = None
+
+
+def client(config: Config) -> docker.DockerClient:
+    try:
+        return docker.from_env(timeout=120)
+    except docker.errors.DockerException as exc:
+        raise RuntimeUnavailable(f"the Docker engine is unreachable: {exc}") from exc
+
+
+class DockerRuntime:
+    def __init__(self, config: Config):
+        self.config = config
+        self.docker = client(config)
+
+    def check_image(self, image: str) -> None:
+        """Raise ImageNotFound unless the image is present locally."""
+        try:
+            self.docker.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise ImageNotFound(f"image {image!r} was not found on Docker host "
+                                f"{self.config.general.host_id}; build or load it there first "
+                                f"(no registry is reachable)") from None
+        except docker.errors.APIError as exc:
+            raise RuntimeUnavailable(f"the Docker engine failed to look up {image!r}: {exc}") from exc
+
+    def start(self, spec: ContainerSpec):
+        """Create and start the container; returns the docker-py Container."""
+        mounts = [Mount(target=c, source=h, type="bind", read_only=ro) for h, c, ro in spec.binds]
+        kwargs = dict(
+            image=spec.image, environment=spec.environment, labels=spec.labels,
+            cgroup_parent=spec.cgroup_parent, network_mode=spec.network_mode, mounts=mounts,
+            detach=True, privileged=spec.privileged, stdin_open=False, tty=False,
+            log_config={"type": "json-file", "config": {}},
+        )
+        if spec.mem_limit:
+            kwargs["mem_limit"] = spec.mem_limit
+        if spec.nano_cpus:
+            kwargs["nano_cpus"] = spec.nano_cpus
+        if spec.pids_limit:
+            kwargs["pids_limit"] = spec.pids_limit
+        container = self.docker.containers.create(**kwargs)
+        try:
+            container.start()
+        except docker.errors.APIError:
+            self.remove(container.id)
+            raise
+        return container
+
+    def logs(self, container, limit: int) -> tuple[str, bool]:
+        """Stdout and stderr as text, cut at ``limit`` characters; (text, truncated)."""
+        raw = container.logs(stdout=True, stderr=True)
+        text = raw.decode("utf-8", errors="replace")
+        if len(text) > limit:
+            return text[:limit], True
+        return text, False
+
+    def remove(self, container_id: str) -> None:
+        try:
+            self.docker.api.remove_container(container_id, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):
+                log.warning("could not remove container %s: %s", container_id[:12], exc)
+
+    def stop(self, container_id: str, grace: int) -> None:
+        try:
+            self.docker.api.stop(container_id, timeout=grace)
+        except docker.errors.NotFound:
+            pass
+
+    def containers(self, **labels: str) -> list:
+        """Containers (running or not) carrying all of the given label values."""
+        filters = {"label": [f"{LABEL_INSTANCE}={self.config.general.instance}"] +
+                   [f"abaco.{k}={v}" for k, v in labels.items()]}
+        try:
+            return self.docker.containers.list(all=True, filters=filters, ignore_removed=True)
+        except docker.errors.APIError as exc:
+            raise RuntimeUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        self.docker.close()

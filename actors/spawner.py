@@ -1,0 +1,167 @@
+"""The spawner process: takes commands and starts workers, each as its own process.
+
+For every ``start_worker`` command it moves the worker record REQUESTED -> SPAWNER
+SETUP, checks the actor's image is on this Docker host (no registry is reachable, so a
+missing image puts the actor in ERROR), starts ``abaco-worker`` in a new session (so a
+spawner restart does not take its workers down), and waits for the worker to report
+READY before making the actor READY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from actors import channels, codes, models
+from actors import config as config_mod
+from actors.config import Config
+from actors.process import setup_logging, stop_event
+from actors.runtime.docker import DockerRuntime, ImageNotFound, RuntimeUnavailable
+from actors.store import open_stores
+
+log = logging.getLogger("spawner")
+
+
+class Spawner:
+    def __init__(self, config: Config):
+        self.config = config
+        self.stores = open_stores(config)
+        self.runtime = DockerRuntime(config)
+        self.events = channels.Broker(config)
+        self.terminate = stop_event()
+        self.conn = None
+        self.channel = None
+
+    def run(self) -> int:
+        # Workers outlive the spawner; let the kernel reap them when they exit.
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        while not self.terminate.is_set():
+            try:
+                self._consume()
+            except (channels.ChannelUnavailable, *channels.CONNECTION_ERRORS) as exc:
+                log.warning("lost RabbitMQ (%s); reconnecting", exc)
+                time.sleep(2)
+        return 0
+
+    def _consume(self) -> None:
+        self.conn = channels.connect(self.config, attempts=30)
+        self.channel = self.conn.channel()
+        self.channel.basic_qos(prefetch_count=1)
+        for queue in self.config.spawner.queues:
+            name = channels.command_queue(self.config, queue)
+            channels.declare(self.channel, name)
+            self.channel.basic_consume(name, self.on_command)
+        log.info("spawner on host %s serving queues %s", self.config.general.host_id,
+                 ",".join(self.config.spawner.queues))
+        try:
+            while not self.terminate.is_set():
+                self.conn.process_data_events(time_limit=0.5)
+        finally:
+            if self.conn.is_open:
+                self.conn.close()
+
+    def on_command(self, channel, method, properties, body: bytes) -> None:
+        command = channels.decode_json(body)
+        try:
+            if command.get("command") == "start_worker":
+                self.start_worker(command)
+            else:
+                log.warning("unknown spawner command %r", command.get("command"))
+        except Exception:  # noqa: BLE001 - one bad command must not stop the spawner
+            log.exception("command %s failed", command)
+        # Acknowledged once handled: the worker record now tells where it stands.
+        channel.basic_ack(method.delivery_tag)
+
+    def start_worker(self, command: dict) -> None:
+        actor_id, worker_id = command.get("actor_id"), command.get("worker_id")
+        worker = self.stores.workers.update(
+            worker_id, {"status": codes.SPAWNER_SETUP, "host_id": self.config.general.host_id,
+                        "location": self.config.general.host_id}, expect={"status": codes.REQUESTED})
+        actor = self.stores.actors.find(actor_id)
+        if worker is None:
+            log.info("worker %s is no longer requested; skipping", worker_id)
+            return
+        if actor is None or actor.get("revision") != worker.get("revision"):
+            log.info("actor %s is gone or has a newer revision; dropping worker %s", actor_id, worker_id)
+            self.stores.workers.delete(worker_id)
+            return
+        try:
+            self.runtime.check_image(actor["image"])
+        except (ImageNotFound, RuntimeUnavailable) as exc:
+            self._fail(actor, worker_id, str(exc))
+            return
+        process = self._launch(actor_id, worker_id)
+        deadline = time.monotonic() + self.config.spawner.worker_ready_timeout
+        while time.monotonic() < deadline:
+            current = self.stores.workers.find(worker_id)
+            if current is None:
+                log.warning("worker %s exited during start-up", worker_id)
+                return
+            if current.get("status") in (codes.READY, codes.BUSY):
+                self._actor_ready(actor_id)
+                return
+            if process.poll() is not None and current.get("status") == codes.SPAWNER_SETUP:
+                break
+            self.conn.sleep(0.05)
+        self._kill(process)
+        self._fail(actor, worker_id, f"worker {worker_id} did not become READY within "
+                                     f"{self.config.spawner.worker_ready_timeout} s; see the spawner "
+                                     f"host's worker logs")
+
+    def _launch(self, actor_id: str, worker_id: str) -> subprocess.Popen:
+        pid_dir = self.config.data_dir / "pids" / "workers"
+        pid_dir.mkdir(parents=True, exist_ok=True)
+        self.config.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.config.log_dir / "workers.log"
+        cmd = [sys.executable, "-m", "actors.worker", "--actor-id", actor_id, "--worker-id", worker_id]
+        if self.config.source and self.config.source != "defaults":
+            cmd += ["--config", self.config.source]
+        with open(log_path, "ab") as logfile:
+            process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
+                                       start_new_session=True, close_fds=True)
+        (pid_dir / f"{worker_id}.pid").write_text(str(process.pid))
+        log.info("started worker %s (pid %s) for actor %s", worker_id, process.pid, actor_id)
+        return process
+
+    @staticmethod
+    def _kill(process: subprocess.Popen) -> None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def _actor_ready(self, actor_id: str) -> None:
+        actor = self.stores.actors.update(actor_id, {"status": codes.READY, "status_message": ""},
+                                          expect={"status": codes.SUBMITTED})
+        if actor is None:
+            actor = self.stores.actors.update(actor_id, {"status": codes.READY, "status_message": ""},
+                                              expect={"status": codes.ERROR})
+        if actor is not None:
+            self.events.publish_event("ACTOR_READY", {"actor_id": actor_id})
+
+    def _fail(self, actor: dict, worker_id: str, reason: str) -> None:
+        log.warning("actor %s: %s", actor["id"], reason)
+        self.stores.workers.delete(worker_id)
+        self.stores.actors.update(actor["id"], {"status": codes.ERROR, "status_message": reason,
+                                                "last_update_time": models.now()})
+        self.events.publish_event("ACTOR_ERROR", {"actor_id": actor["id"], "message": reason})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="abaco-spawner",
+        description="Start actor workers on this host when the API (or health) asks for them.")
+    parser.add_argument("--config", help="path to abaco.conf (default: $ABACO_CONF or ./abaco.conf)")
+    args = parser.parse_args(argv)
+    config = config_mod.load(args.config)
+    setup_logging("spawner", config)
+    return Spawner(config).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

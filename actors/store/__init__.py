@@ -1,0 +1,146 @@
+"""The Store interface and the platform's named stores.
+
+A store maps string keys to JSON documents (dicts). Documents may belong to a
+*group* (for example every execution of one actor) so a group can be listed in
+insertion order without scanning the whole store. Operations that two processes may
+race on (status changes, state updates, counters) are atomic in every backend.
+
+Backends: ``store/redis.py`` (used for every store) and ``store/mongo.py`` (later).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from actors.config import Config
+
+
+class StoreUnavailable(Exception):
+    """The backend could not be reached; nothing was written."""
+
+
+class Store(abc.ABC):
+    """One named collection of JSON documents."""
+
+    name: str
+
+    @abc.abstractmethod
+    def get(self, key: str) -> dict:
+        """The document at ``key``; KeyError if there is none."""
+
+    def find(self, key: str) -> dict | None:
+        try:
+            return self.get(key)
+        except KeyError:
+            return None
+
+    @abc.abstractmethod
+    def put(self, key: str, doc: dict, group: str | None = None) -> None:
+        """Write the whole document (create or replace)."""
+
+    @abc.abstractmethod
+    def create(self, key: str, doc: dict, group: str | None = None) -> bool:
+        """Write the document only if ``key`` is free; False if it exists."""
+
+    @abc.abstractmethod
+    def update(self, key: str, fields: dict, expect: dict | None = None) -> dict | None:
+        """Atomically merge ``fields`` into the document.
+
+        With ``expect`` the merge happens only when every expected field has the given
+        value (compare-and-set). Returns the new document, or None when the key is
+        missing or an expectation failed.
+        """
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> bool:
+        """Remove the document (and its group membership); False if it was missing."""
+
+    @abc.abstractmethod
+    def keys(self) -> list[str]:
+        """Every key in the store."""
+
+    @abc.abstractmethod
+    def group(self, group: str) -> list[str]:
+        """Keys of a group, oldest first."""
+
+    @abc.abstractmethod
+    def drop_group(self, group: str) -> None:
+        """Forget a group's index (the documents stay)."""
+
+    def items(self) -> Iterator[tuple[str, dict]]:
+        for key in self.keys():
+            doc = self.find(key)
+            if doc is not None:
+                yield key, doc
+
+    def group_docs(self, group: str) -> list[dict]:
+        docs = self.get_many(self.group(group))
+        return [d for d in docs if d is not None]
+
+    def get_many(self, keys: list[str]) -> list[dict | None]:
+        return [self.find(k) for k in keys]
+
+
+class BlobStore(abc.ABC):
+    """Bytes or text values by key (logs, results), optionally expiring."""
+
+    @abc.abstractmethod
+    def set(self, key: str, value: bytes, ttl: int = 0) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def append_list(self, key: str, value: bytes, max_bytes: int) -> bool:
+        """Append to a list value; False (and nothing written) past ``max_bytes`` in all."""
+
+    @abc.abstractmethod
+    def pop_list(self, key: str) -> bytes | None:
+        """Take the oldest value of a list value."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None: ...
+
+
+@dataclass
+class Stores:
+    """The named stores every process uses."""
+
+    actors: Store
+    workers: Store        # grouped by actor id
+    executions: Store     # grouped by actor id
+    logs: BlobStore       # execution id -> log text
+    results: BlobStore    # execution id -> list of result datagrams
+    backend: Any = None
+
+    def execution_done(self, execution_id: str) -> None:
+        """Announce that an execution reached a terminal status."""
+        self.backend.signal(f"done:{execution_id}")
+
+    def wait_execution(self, execution_id: str, timeout: float) -> bool:
+        return self.backend.wait_signal(f"done:{execution_id}", timeout)
+
+    def ping(self) -> None:
+        self.backend.ping()
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def open_stores(config: Config) -> Stores:
+    """Connect the configured backend and return the named stores."""
+    if config.store.backend == "redis":
+        from actors.store.redis import RedisBackend
+        backend = RedisBackend(config)
+    else:
+        raise ValueError(f"unknown store backend {config.store.backend!r}")
+    return Stores(
+        actors=backend.store("actors"),
+        workers=backend.store("workers"),
+        executions=backend.store("executions"),
+        logs=backend.blobs("logs"),
+        results=backend.blobs("results"),
+        backend=backend,
+    )

@@ -1,0 +1,238 @@
+"""The worker process: one per actor instance, started by a spawner.
+
+It consumes its actor's mailbox one message at a time and its own worker channel
+(stop, kill an execution). The pika connection lives in the main thread, which also
+sends heartbeats; each execution runs in a thread, and its message is acknowledged (on
+the main thread) only after the execution's terminal record is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import sys
+import threading
+import time
+
+from actors import channels, codes, models
+from actors import config as config_mod
+from actors.config import Config
+from actors.execution import ExecutionRun, Message
+from actors.process import setup_logging, stop_event
+from actors.runtime.docker import DockerRuntime
+from actors.store import open_stores
+
+log = logging.getLogger("worker")
+
+
+class Worker:
+    def __init__(self, config: Config, actor_id: str, worker_id: str):
+        self.config = config
+        self.actor_id, self.worker_id = actor_id, worker_id
+        self.stores = open_stores(config)
+        self.runtime = DockerRuntime(config)
+        self.events = channels.Broker(config)
+        self.terminate = stop_event()
+        self.stopping = False
+        self.kill_running = False
+        self.current: ExecutionRun | None = None
+        self.thread: threading.Thread | None = None
+        self.revision = 0
+        self.conn = None
+        self.channel = None
+        self.mailbox_tag: str | None = None
+        self.pidfile = config.data_dir / "pids" / "workers" / f"{worker_id}.pid"
+
+    # ------------------------------------------------------------ lifecycle
+
+    def register(self) -> dict | None:
+        worker = self.stores.workers.update(self.worker_id, {
+            "status": codes.READY, "pid": os.getpid(), "location": self.config.general.host_id,
+            "host_id": self.config.general.host_id,
+            "ch_name": channels.worker_queue(self.config, self.worker_id),
+            "last_health_check_time": models.now()}, expect={"status": codes.SPAWNER_SETUP})
+        if worker is None:
+            log.error("worker %s is not in SPAWNER SETUP (removed or stopped); exiting", self.worker_id)
+            return None
+        self.revision = worker.get("revision", 0)
+        return worker
+
+    def run(self) -> int:
+        actor = self.stores.actors.find(self.actor_id)
+        if actor is None or self.register() is None:
+            return 1
+        self.conn = channels.connect(self.config, attempts=5)
+        self.channel = self.conn.channel()
+        self.channel.basic_qos(prefetch_count=1)
+        mailbox = channels.actor_queue(self.config, self.actor_id)
+        control = channels.worker_queue(self.config, self.worker_id)
+        channels.declare(self.channel, mailbox)
+        channels.declare(self.channel, control)
+        self.channel.basic_consume(control, self.on_command)
+        self.mailbox_tag = self.channel.basic_consume(mailbox, self.on_message)
+        log.info("worker %s ready for actor %s revision %s", self.worker_id, self.actor_id, self.revision)
+        next_beat = 0.0
+        try:
+            while True:
+                self.conn.process_data_events(time_limit=0.2)
+                now = time.monotonic()
+                if now >= next_beat:
+                    self.heartbeat()
+                    next_beat = now + self.config.workers.heartbeat_interval
+                if self.terminate.is_set() and not self.stopping:
+                    self.begin_stop(kill_running=True, requeue=True, reason="SIGTERM")
+                if self.stopping and self.thread is None:
+                    break
+        finally:
+            self.cleanup()
+        return 0
+
+    def heartbeat(self) -> None:
+        fields = {"last_health_check_time": models.now()}
+        if self.stores.workers.update(self.worker_id, fields) is None:
+            log.warning("worker record %s disappeared; stopping", self.worker_id)
+            self.begin_stop(kill_running=True, reason="worker record removed")
+
+    def begin_stop(self, kill_running: bool, reason: str, requeue: bool = False) -> None:
+        """Take no new messages; kill the running execution too when asked."""
+        if not self.stopping:
+            log.info("worker %s stopping: %s", self.worker_id, reason)
+        self.stopping = True
+        self.stores.workers.update(self.worker_id, {"status": codes.STOPPING})
+        if self.mailbox_tag is not None:
+            try:
+                self.channel.basic_cancel(self.mailbox_tag)
+            except channels.CONNECTION_ERRORS:
+                pass
+            self.mailbox_tag = None
+        run = self.current
+        if run is not None and kill_running:
+            run.requeue = requeue
+            run.kill_reason = run.kill_reason or f"stopped: {reason}"
+            self._stop_container(run)
+
+    def cleanup(self) -> None:
+        try:
+            if self.conn is not None and self.conn.is_open:
+                try:
+                    self.channel.queue_delete(channels.worker_queue(self.config, self.worker_id))
+                except channels.CONNECTION_ERRORS:
+                    pass
+                self.conn.close()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+        self.stores.workers.delete(self.worker_id)
+        self.events.close()
+        try:
+            self.pidfile.unlink()
+        except FileNotFoundError:
+            pass
+        log.info("worker %s exited", self.worker_id)
+
+    # ------------------------------------------------------------ messages
+
+    def on_message(self, channel, method, properties, body: bytes) -> None:
+        message = Message.from_amqp(properties.headers, body)
+        if self.stopping:
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            return
+        if message.revision > self.revision:
+            # A newer revision of the actor exists: leave the message to its workers.
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            self.begin_stop(kill_running=False, reason=f"revision {message.revision} is current")
+            return
+        actor = self.stores.actors.find(self.actor_id)
+        if actor is None:
+            channel.basic_ack(method.delivery_tag)
+            self.begin_stop(kill_running=True, reason="actor deleted")
+            return
+        if self.stores.workers.update(self.worker_id, {
+                "status": codes.BUSY, "execution_id": message.execution_id,
+                "last_execution_time": models.now()}, expect={"status": codes.READY}) is None:
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            return
+        run = ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message)
+        self.current = run
+        self.thread = threading.Thread(target=self._execute, args=(run, method.delivery_tag),
+                                       name=f"exec-{message.execution_id}", daemon=True)
+        self.thread.start()
+
+    def _execute(self, run: ExecutionRun, tag: int) -> None:
+        outcome = "ack"
+        try:
+            record = run.run()
+            if run.requeue:
+                outcome = "requeue"
+            elif record is not None:
+                self.events.publish_event(
+                    "EXECUTION_COMPLETE", {"actor_id": self.actor_id, "execution_id": run.execution_id,
+                                           "status": record.get("status"),
+                                           "exit_code": record.get("exit_code")})
+        except Exception:  # noqa: BLE001 - a platform fault: leave the message for a retry
+            log.exception("execution %s failed in the worker", run.execution_id)
+            outcome = "requeue"
+        self.conn.add_callback_threadsafe(functools.partial(self._done, tag, outcome))
+
+    def _done(self, tag: int, outcome: str) -> None:
+        """Runs on the connection's thread: settle the message, become READY again."""
+        if outcome == "ack":
+            self.channel.basic_ack(tag)
+        else:
+            self.channel.basic_nack(tag, requeue=True)
+        self.current = None
+        self.thread = None
+        self.stores.workers.update(self.worker_id, {"execution_id": None, "cid": None},)
+        self.stores.workers.update(self.worker_id, {"status": codes.READY}, expect={"status": codes.BUSY})
+
+    # ------------------------------------------------------------ commands
+
+    def on_command(self, channel, method, properties, body: bytes) -> None:
+        command = channels.decode_json(body)
+        channel.basic_ack(method.delivery_tag)
+        kind = command.get("command")
+        if kind == "stop":
+            self.begin_stop(kill_running=bool(command.get("kill_running")),
+                            reason=command.get("reason") or "asked to stop")
+        elif kind == "kill_execution":
+            run = self.current
+            if run is not None and run.execution_id == command.get("execution_id"):
+                run.kill_reason = "force-quit by a user request"
+                self._stop_container(run)
+        else:
+            log.warning("unknown worker command %r", kind)
+
+    def _stop_container(self, run: ExecutionRun) -> None:
+        """Stop the execution's container without blocking the connection's thread."""
+        def stop():
+            for _ in range(50):          # the container may not exist yet
+                if run.container_id:
+                    self.runtime.stop(run.container_id, self.config.workers.stop_grace)
+                    return
+                if self.current is not run:
+                    return
+                time.sleep(0.1)
+        threading.Thread(target=stop, daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="abaco-worker", description="Run one worker of an actor (normally started by the spawner).")
+    parser.add_argument("--actor-id", required=True)
+    parser.add_argument("--worker-id", required=True)
+    parser.add_argument("--config", help="path to abaco.conf (default: $ABACO_CONF or ./abaco.conf)")
+    args = parser.parse_args(argv)
+    config = config_mod.load(args.config)
+    setup_logging("worker", config)
+    worker = Worker(config, args.actor_id, args.worker_id)
+    try:
+        return worker.run()
+    except Exception:  # noqa: BLE001 - log why the worker died before exiting
+        log.exception("worker %s crashed", args.worker_id)
+        worker.cleanup()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

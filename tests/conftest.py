@@ -1,0 +1,200 @@
+"""Shared fixtures.
+
+Integration tests run the real platform processes (gunicorn API, spawner, health)
+against the real Redis, RabbitMQ and Docker engine that ``scripts/stack.sh up`` starts,
+under a fresh ``[general] instance`` and data directory of their own, so they never
+touch the stack a user runs with ``make up``. Settings reach the subprocesses through
+ABACO_<SECTION>_<KEY> environment variables, as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from actors import auth
+from actors import config as config_mod
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Platform:
+    """A running API + spawner + health of one test instance, and helpers to use it."""
+
+    def __init__(self, env: dict, config, url: str):
+        self.env, self.config, self.url = env, config, url
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.tokens: dict[tuple[str, str], str] = {}
+
+    # processes
+    def start(self, name: str, cmd: list[str]) -> None:
+        log = open(self.config.log_dir / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log,
+                                            start_new_session=True, cwd=REPO)
+
+    def stop(self, name: str, sig=signal.SIGTERM, timeout: float = 20) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.config.log_dir / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    # HTTP
+    def token(self, user: str = "alice", role: str = "user") -> str:
+        key = (user, role)
+        if key not in self.tokens:
+            self.tokens[key] = auth.issue_token(self.config, user, role)
+        return self.tokens[key]
+
+    def request(self, method: str, path: str, user: str = "alice", role: str = "user", **kw):
+        headers = kw.pop("headers", {})
+        if user:
+            headers.setdefault("Authorization", f"Bearer {self.token(user, role)}")
+        return requests.request(method, self.url + path, headers=headers, timeout=kw.pop("timeout", 60), **kw)
+
+    def ok(self, method: str, path: str, **kw):
+        resp = self.request(method, path, **kw)
+        assert resp.status_code == 200, (resp.status_code, resp.text)
+        body = resp.json()
+        assert body["status"] == "success"
+        return body["result"]
+
+    def wait_for(self, predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = predicate()
+            if last:
+                return last
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}")
+
+    def register(self, image: str = "abaco/echo:local", wait_ready: bool = True, user="alice", **fields):
+        actor = self.ok("POST", "/actors", json={"image": image, **fields}, user=user)
+        if wait_ready:
+            def ready():
+                current = self.ok("GET", f"/actors/{actor['id']}", user=user)
+                if current["status"] == "ERROR":
+                    raise AssertionError(f"actor {actor['id']} went to ERROR: {current['status_message']}")
+                return current["status"] == "READY"
+            self.wait_for(ready, what=f"actor {actor['id']} READY")
+        return actor
+
+    def execution(self, actor_id: str, execution_id: str, user="alice"):
+        return self.ok("GET", f"/actors/{actor_id}/executions/{execution_id}", user=user)
+
+    def wait_execution(self, actor_id: str, execution_id: str, timeout: float = 90, user="alice"):
+        return self.wait_for(
+            lambda: (lambda e: e if e["status"] in ("COMPLETE", "ERROR") else None)(
+                self.execution(actor_id, execution_id, user=user)),
+            timeout=timeout, what=f"execution {execution_id} to finish")
+
+
+def _service_env() -> dict:
+    """Where the stack's Redis and RabbitMQ are (the defaults, or ABACO_* overrides)."""
+    return {k: v for k, v in os.environ.items()}
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory):
+    data = tmp_path_factory.mktemp("abaco-data")
+    port = free_port()
+    instance = "t" + secrets.token_hex(4)
+    env = _service_env()
+    env.update({
+        "ABACO_GENERAL_INSTANCE": instance,
+        "ABACO_GENERAL_DATA_DIR": str(data),
+        "ABACO_WEB_PORT": str(port),
+        "ABACO_WEB_API_SERVER": f"http://127.0.0.1:{port}",
+        "ABACO_WEB_SYNC_TIMEOUT": "60",
+        "ABACO_HEALTH_INTERVAL": "2",
+        "ABACO_WORKERS_MAX_LOG_LENGTH": "100000",
+        "ABACO_CONF": str(REPO / "abaco.conf"),
+    })
+    config = config_mod.load(environ=env)
+    for sub in ("logs", "run", "pids"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+    auth.ensure_signing_key(config)
+    plat = Platform(env, config, f"http://127.0.0.1:{port}")
+    bindir = Path(sys.executable).parent
+    plat.start("api", [str(bindir / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+                       "--bind", f"unix:{config.api_socket}", "--timeout", "0", "actors.api.wsgi:app"])
+    plat.start("spawner", [sys.executable, "-m", "actors.spawner"])
+    plat.start("health", [sys.executable, "-m", "actors.health"])
+    try:
+        plat.wait_for(lambda: _answers(plat.url), timeout=30, what="the API to answer")
+    except AssertionError:
+        raise AssertionError("API did not start:\n" + plat.log_tail("api"))
+    yield plat
+    for name in ("api", "health", "spawner"):
+        plat.stop(name)
+    _stop_workers(config)
+    _cleanup_instance(config)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url + "/actors", timeout=2).status_code == 401
+    except requests.ConnectionError:
+        return False
+
+
+def _stop_workers(config) -> None:
+    pid_dir = config.data_dir / "pids" / "workers"
+    pids = []
+    for pidfile in pid_dir.glob("*.pid"):
+        try:
+            pid = int(pidfile.read_text())
+            os.kill(pid, signal.SIGTERM)
+            pids.append(pid)
+        except (ValueError, ProcessLookupError):
+            pass
+    deadline = time.monotonic() + 20
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            except ProcessLookupError:
+                break
+        else:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _cleanup_instance(config) -> None:
+    """Remove the test instance's containers, queues, keys and cgroups."""
+    import docker
+
+    from actors.runtime import cgroups
+    from actors.store.redis import RedisBackend
+    client = docker.from_env()
+    for c in client.containers.list(all=True, filters={"label": f"abaco.instance={config.general.instance}"}):
+        c.remove(force=True)
+    RedisBackend(config).flush_instance()
+    cgroups.remove(f"/{config.general.instance}")

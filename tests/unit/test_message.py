@@ -1,0 +1,19 @@
+from actors.execution import Message, _docker_time
+
+
+def test_message_headers_round_trip():
+    msg = Message("e1", b"\x00\x01", "application/octet-stream", "alice", {"A": "1"}, 3)
+    back = Message.from_amqp(msg.headers(), msg.body)
+    assert back == msg
+
+
+def test_message_from_bad_headers():
+    msg = Message.from_amqp({"env": "{broken"}, b"x")
+    assert msg.env == {} and msg.execution_id == "" and msg.content_type == "str"
+
+
+def test_docker_time_keeps_sub_second_precision():
+    a = _docker_time("2026-11-24T12:07:22.157514136Z")
+    b = _docker_time("2026-11-24T12:07:22.160585755Z")
+    assert abs((b - a) - 0.003071619) < 1e-6
+    assert _docker_time("0001-01-01T00:00:00Z") is None
