@@ -70,8 +70,17 @@ def connect(config: Config, attempts: int = 1, delay: float = 1.0) -> pika.Block
     raise ChannelUnavailable(f"RabbitMQ is unreachable at {config.rabbit.host}:{config.rabbit.port}: {last}")
 
 
+WORKER_QUEUE_EXPIRES_MS = 24 * 3600 * 1000
+
+
 def declare(channel, name: str) -> None:
-    channel.queue_declare(queue=name, durable=True)
+    """Declare a durable queue; worker channels vanish a day after their last use.
+
+    Every declaration of one queue must pass the same arguments, so they are decided
+    here, from the queue's name, and nowhere else.
+    """
+    arguments = {"x-expires": WORKER_QUEUE_EXPIRES_MS} if ".worker." in name else None
+    channel.queue_declare(queue=name, durable=True, arguments=arguments)
 
 
 class Broker:
@@ -151,8 +160,9 @@ class Broker:
     def queue_length(self, queue: str) -> int:
         def op(ch):
             try:
-                return ch.queue_declare(queue=queue, durable=True).method.message_count
+                return ch.queue_declare(queue=queue, passive=True).method.message_count
             except pika.exceptions.ChannelClosedByBroker:
+                self._close_quietly()      # a passive declare of a missing queue closes the channel
                 return 0
         return self._run(op)
 

@@ -216,13 +216,24 @@ class ExecutionRun:
         execution = self.stores.executions.find(self.execution_id)
         if execution is None or execution.get("status") in codes.EXECUTION_TERMINAL:
             return None
+        if execution.get("status") == codes.RUNNING and self._still_running_elsewhere(execution):
+            log.warning("execution %s is already running on worker %s; dropping the duplicate delivery",
+                        self.execution_id, execution.get("worker_id"))
+            return None
         attempts = int(execution.get("attempts") or 0) + 1
         fields = {"worker_id": self.worker_id, "attempts": attempts}
         if execution.get("status") == codes.RUNNING:
             self.notes.append(f"attempt {attempts}: the previous attempt's worker "
                               f"{execution.get('worker_id')} stopped before recording it")
             fields["status_message"] = self.notes[-1]
+        elif attempts > 1:
+            self.notes.append(f"attempt {attempts}: requeued after its worker was shut down")
         return self.stores.executions.update(self.execution_id, fields)
+
+    def _still_running_elsewhere(self, execution: dict) -> bool:
+        worker = self.stores.workers.find(execution.get("worker_id") or "")
+        return (worker is not None and worker["id"] != self.worker_id
+                and worker.get("status") == codes.BUSY and worker.get("execution_id") == self.execution_id)
 
     def run(self) -> dict | None:
         """Run the execution to its terminal record; returns that record."""

@@ -89,6 +89,7 @@ class Spawner:
         if actor is None or actor.get("revision") != worker.get("revision"):
             log.info("actor %s is gone or has a newer revision; dropping worker %s", actor_id, worker_id)
             self.stores.workers.delete(worker_id)
+            self.channel.queue_delete(channels.worker_queue(self.config, worker_id))
             return
         try:
             self.runtime.check_image(actor["image"])

@@ -5,6 +5,7 @@ Talks to the stack `make up` started (the API at [web] api_server), as any user 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -16,6 +17,9 @@ from actors import config as config_mod
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cleanup", action="store_true", help="delete the demo actor at the end")
+    args = parser.parse_args()
     cfg = config_mod.load()
     url = cfg.web.api_server.rstrip("/")
     token = auth.issue_token(cfg, "demo", "user")
@@ -68,6 +72,10 @@ def main() -> int:
     print("== logs")
     for line in logs.splitlines():
         print(f"   | {line}")
+    if args.cleanup:
+        call("DELETE", f"/actors/{actor['id']}")
+        print(f"\nDeleted the demo actor {actor['id']}.")
+        return 0 if execution["status"] == "COMPLETE" else 1
     print(f"\nThe actor stays registered: try `abaco executions {actor['id']}` or "
           f"`curl -H 'Authorization: Bearer $(abaco token --user demo)' {url}/actors/{actor['id']}`.")
     return 0 if execution["status"] == "COMPLETE" else 1

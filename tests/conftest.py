@@ -140,7 +140,8 @@ def platform(tmp_path_factory):
     auth.ensure_signing_key(config)
     plat = Platform(env, config, f"http://127.0.0.1:{port}")
     bindir = Path(sys.executable).parent
-    plat.start("api", [str(bindir / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+    plat.start("api", [str(bindir / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "8",
+                       "--bind", f"127.0.0.1:{port}",
                        "--bind", f"unix:{config.api_socket}", "--timeout", "0", "actors.api.wsgi:app"])
     plat.start("spawner", [sys.executable, "-m", "actors.spawner"])
     plat.start("health", [sys.executable, "-m", "actors.health"])

@@ -11,7 +11,9 @@ from actors.api.common import load_actor, ok, services
 from actors.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 
 bp = Blueprint("state", __name__)
-MAX_STATE_BYTES = 1048576
+# The state reaches the container in the _abaco_actor_state environment variable, and one
+# variable may hold at most 128 KiB (the kernel's MAX_ARG_STRLEN).
+MAX_STATE_BYTES = 120_000
 
 
 def _stateful(actor: dict) -> None:
@@ -33,7 +35,8 @@ def set_state(actor_id: str):
     _stateful(actor)
     raw = request.get_data(cache=True)
     if len(raw) > MAX_STATE_BYTES:
-        raise PayloadTooLargeError(f"the state may be at most {MAX_STATE_BYTES} bytes of JSON")
+        raise PayloadTooLargeError(f"the state may be at most {MAX_STATE_BYTES} bytes of JSON "
+                                   f"(it travels to the container in an environment variable)")
     if not raw.strip():
         raise BadRequestError("the state is empty: send a JSON value")
     try:

@@ -1,0 +1,4 @@
+#!/bin/sh
+echo "Contents of MSG: $MSG"
+echo "Environment:"
+env
