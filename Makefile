@@ -1,0 +1,47 @@
+# Entry points for development and CI; `make` alone lists them.
+# Settings come from abaco.conf plus ABACO_<SECTION>_<KEY> environment overrides.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+# Prerequisites run in the order written (install, images, up), even under make -j.
+.NOTPARALLEL:
+
+PY := .venv/bin/python
+STACK := scripts/stack.sh
+PYTEST_ARGS ?=
+
+.PHONY: help install images up down status demo test bench clean
+
+help: ## list the targets
+	@echo "usage: make TARGET"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | \
+		awk -F'\t' '{ printf "  %-8s %s\n", $$1, $$2 }'
+
+install: ## install Debian packages and .venv (only what is missing or stale)
+	@scripts/install.sh
+
+images: install ## build the base and sample actor images (FORCE=1 rebuilds the bases)
+	@$(STACK) docker
+	images/build.sh $(if $(FORCE),--force)
+
+up: install ## start the stack (dockerd, redis, rabbitmq if needed; api, spawner, health)
+	@$(STACK) up
+
+down: ## stop what `make up` started; services found running are left alone
+	@$(STACK) down
+
+status: ## show each component: state, pid, who started it, address
+	@$(STACK) status
+
+demo: install images up ## register a sample actor, send it a message, show the result
+	$(PY) scripts/demo.py
+
+# pytest's exit status is the recipe's, so make reports it ("Error 5": no tests ran).
+test: install images up ## run the test suite against the real services (PYTEST_ARGS=...)
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
+
+bench: install images up ## run the latency benchmark against the running stack
+	$(PY) bench/latency.py
+
+clean: down ## stop the stack and delete .data (stores, queues, keys, logs)
+	rm -rf .data

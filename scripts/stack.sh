@@ -1,0 +1,509 @@
+#!/bin/bash
+# Start, stop and inspect the local stack: the Docker engine, Redis, RabbitMQ and the
+# platform processes (api, spawner, health).
+#
+#   scripts/stack.sh up       start whatever is not running yet, wait until the API answers
+#   scripts/stack.sh down     stop what this script started (never anything else)
+#   scripts/stack.sh status   one line per component
+#   scripts/stack.sh docker   only make sure a Docker engine answers (used by `make images`)
+#
+# Settings come from abaco.conf plus ABACO_<SECTION>_<KEY> overrides, resolved by
+# `python -m actors.config`; ABACO_CONF defaults to the repository's abaco.conf.
+# Services that already answer (a system Redis, a dockerd started by hand, ...) are used
+# as they are and left alone by `down`. What this script starts is recorded in pidfiles
+# under <data_dir>/pids (RabbitMQ's own pidfile is <data_dir>/rabbitmq/pid); `down` stops
+# exactly those. STACK_DOCKERD_ARGS adds flags to a dockerd this script starts.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO/.venv"
+PLATFORM=(api spawner health)
+START_TIMEOUT=60        # seconds dockerd, RabbitMQ or the API may take to answer
+STOP_TIMEOUT=20         # seconds a platform process gets between SIGTERM and SIGKILL
+WORKER_STOP_TIMEOUT=15  # seconds the workers get between SIGTERM and SIGKILL
+# Erlang distribution (the RabbitMQ node and the rabbitmqctl CLI) on loopback only.
+ERL_DIST_LOOPBACK="-kernel inet_dist_use_interface {127,0,0,1}"
+
+export ABACO_CONF="${ABACO_CONF:-$REPO/abaco.conf}"
+cd "$REPO"  # relative paths in ABACO_* overrides resolve against the working directory
+
+log() { echo "stack: $*"; }
+warn() { echo "stack: WARNING: $*" >&2; }
+die() { echo "stack: ERROR: $*" >&2; exit 1; }
+
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+# ---------------------------------------------------------------------------- settings
+
+load_config() {
+    local out
+    [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV; run 'make install' first"
+    out="$("$VENV/bin/python" -m actors.config data_dir run_dir log_dir general.instance \
+        store.redis_host store.redis_port rabbit.host rabbit.port \
+        web.host web.port web.gunicorn_workers)" \
+        || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
+    { read -r DATA; read -r RUN_DIR; read -r LOG_DIR; read -r INSTANCE
+      read -r REDIS_HOST; read -r REDIS_PORT; read -r RABBIT_HOST; read -r RABBIT_PORT
+      read -r WEB_HOST; read -r WEB_PORT; read -r WEB_WORKERS; } <<< "$out"
+    PIDS="$DATA/pids"
+    RABBIT_DIR="$DATA/rabbitmq"
+    RABBIT_PIDFILE="$RABBIT_DIR/pid"
+    # One RabbitMQ node per instance; a second stack on this machine needs its own
+    # [general] instance (RabbitMQ refuses a node name that is already running).
+    RABBIT_NODE="$INSTANCE@localhost"
+}
+
+ensure_dirs() {
+    mkdir -p "$DATA" "$DATA/redis" "$RABBIT_DIR" "$RUN_DIR" "$LOG_DIR" "$PIDS/workers"
+    [ -d "$DATA/keys" ] || mkdir -m 700 "$DATA/keys"  # signing keys: owner only
+}
+
+# ----------------------------------------------------------------------------- processes
+
+# pid_alive PID [PATTERN]: the process exists, is not a zombie (a child that died at
+# start stays a zombie of this script until reaped) and, if PATTERN (an extended regex)
+# is given, its command line matches: a pidfile can outlive its process and the pid be
+# reused by something we must not touch.
+pid_alive() {
+    local pid="$1" pattern="${2:-}" state
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    state="$(ps -o stat= -p "$pid" 2>/dev/null)" || return 1
+    [[ -n "$state" && "$state" != Z* ]] || return 1
+    [ -z "$pattern" ] || tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -Eq -- "$pattern"
+}
+
+# pidfile_pid FILE PATTERN: print the pid FILE names if that process is alive and matches.
+pidfile_pid() {
+    local pid
+    [ -s "$1" ] || return 1
+    pid="$(tr -dc '0-9' < "$1")"
+    pid_alive "$pid" "$2" || return 1
+    echo "$pid"
+}
+
+# wait_until SECONDS PID CHECK...: run CHECK until it succeeds (status 0), until the
+# process PID is gone (status 1) or until SECONDS have passed (status 1).
+wait_until() {
+    local deadline=$((SECONDS + $1)) pid="$2"
+    shift 2
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        "$@" && return 0
+        pid_alive "$pid" || return 1
+        sleep 0.5
+    done
+    return 1
+}
+
+# wait_gone PID SECONDS: wait for the process to exit; status 1 if it is still there.
+wait_gone() {
+    local deadline=$((SECONDS + $2))
+    while pid_alive "$1"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+}
+
+# launch LOG CMD...: start CMD in a session of its own, so that a Ctrl-C in the terminal
+# that ran `make up` never reaches it and `down` can signal its whole process group.
+# Sets LAUNCHED_PID. $! is CMD's own pid: a background child of a non-interactive shell
+# is not a process group leader, so setsid calls setsid() in place instead of forking.
+launch() {
+    local logfile="$1"
+    shift
+    echo "=== $(date -Is) stack.sh starts: $*" >> "$logfile"
+    setsid "$@" >> "$logfile" 2>&1 < /dev/null &
+    LAUNCHED_PID=$!
+}
+
+# fail_start NAME PID LOG: explain why NAME did not come up, show its log, exit.
+fail_start() {
+    local name="$1" pid="$2" logfile="$3"
+    if pid_alive "$pid"; then
+        echo "stack: ERROR: $name (pid $pid) did not become ready within ${START_TIMEOUT}s" >&2
+    else
+        echo "stack: ERROR: $name exited during start-up" >&2
+    fi
+    echo "----- last lines of $logfile -----" >&2
+    tail -n 30 "$logfile" >&2 || true
+    echo "-----" >&2
+    die "$name failed to start; 'scripts/stack.sh down' stops whatever did start"
+}
+
+# stop_process NAME PID SECONDS: SIGTERM, then SIGKILL to its process group (all our
+# processes lead their own session) if it has not exited after SECONDS.
+stop_process() {
+    local name="$1" pid="$2"
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_gone "$pid" "$3"; then
+        warn "$name (pid $pid) ignored SIGTERM for $3 s; sending SIGKILL"
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        wait_gone "$pid" 5 || warn "$name (pid $pid) is still there after SIGKILL"
+    fi
+}
+
+# listener_pid PORT: pid of the process listening on the local TCP PORT, if any.
+listener_pid() {
+    ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2
+}
+
+port_listens() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+
+# --------------------------------------------------------------------------------- docker
+
+docker_answers() { timeout 10 docker info > /dev/null 2>&1; }
+
+dockerd_pid() { pidfile_pid "$PIDS/dockerd.pid" 'dockerd'; }
+
+ensure_dockerd() {
+    local extra=()
+    if docker_answers; then
+        log "dockerd: running ($(dockerd_pid > /dev/null && echo started by this project || echo external))"
+        return 0
+    fi
+    command -v dockerd > /dev/null || die "dockerd not found; run 'make install'"
+    read -r -a extra <<< "${STACK_DOCKERD_ARGS:-}"
+    # No bridge and no iptables rules: actor containers use network none or host only,
+    # and this machine's firewall is not ours to change. The pidfile marks it as ours.
+    launch "$LOG_DIR/dockerd.log" dockerd --bridge=none --iptables=false \
+        --pidfile "$PIDS/dockerd.pid" "${extra[@]}"
+    log "dockerd: starting (pid $LAUNCHED_PID, log $LOG_DIR/dockerd.log)"
+    wait_until "$START_TIMEOUT" "$LAUNCHED_PID" docker_answers \
+        || fail_start dockerd "$LAUNCHED_PID" "$LOG_DIR/dockerd.log"
+}
+
+stop_dockerd() {
+    local pid
+    if ! pid="$(dockerd_pid)"; then
+        rm -f "$PIDS/dockerd.pid"
+        return 0
+    fi
+    stop_process dockerd "$pid" 30  # dockerd gives running containers 15 s itself
+}
+
+remove_containers() {
+    local ids
+    if ! docker_answers; then
+        warn "docker does not answer; containers labelled abaco.instance=$INSTANCE not checked"
+        return 0
+    fi
+    ids="$(docker ps -aq --filter "label=abaco.instance=$INSTANCE")"
+    [ -n "$ids" ] || return 0
+    log "removing $(wc -l <<< "$ids") container(s) labelled abaco.instance=$INSTANCE"
+    xargs -r docker rm -f <<< "$ids" > /dev/null
+}
+
+# ---------------------------------------------------------------------------------- redis
+
+redis_answers() {
+    [ "$(timeout 5 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]
+}
+
+redis_pid() { pidfile_pid "$PIDS/redis.pid" 'redis-server'; }
+
+ensure_redis() {
+    if redis_answers; then
+        log "redis: running on $REDIS_HOST:$REDIS_PORT ($(redis_pid > /dev/null && echo started by this project || echo external))"
+        return 0
+    fi
+    # Append-only file: every acknowledged write survives a shutdown or a crash.
+    # Not daemonized, so that LAUNCHED_PID is redis itself.
+    launch "$LOG_DIR/redis.log" redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" \
+        --appendonly yes --dir "$DATA/redis" --daemonize no --pidfile "$PIDS/redis.pid"
+    log "redis: starting on $REDIS_HOST:$REDIS_PORT (pid $LAUNCHED_PID)"
+    wait_until "$START_TIMEOUT" "$LAUNCHED_PID" redis_answers \
+        || fail_start redis "$LAUNCHED_PID" "$LOG_DIR/redis.log"
+}
+
+# SHUTDOWN through the port when our redis is the one listening there (settings may
+# have changed since `up`); SIGTERM otherwise, which Redis handles the same way.
+stop_redis() {
+    local pid
+    if ! pid="$(redis_pid)"; then
+        rm -f "$PIDS/redis.pid"
+        return 0
+    fi
+    log "stopping redis (pid $pid)"
+    if [ "$(timeout 5 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" info server 2>/dev/null \
+            | tr -d '\r' | sed -n 's/^process_id://p')" = "$pid" ]; then
+        timeout 30 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" shutdown > /dev/null 2>&1 || true
+    else
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+    wait_gone "$pid" 60 || { warn "redis (pid $pid) did not exit; sending SIGKILL"; kill -KILL "$pid"; }
+}
+
+# ------------------------------------------------------------------------------- rabbitmq
+
+# set_rabbit_env: RABBIT_ENV = the environment (NAME=value words for env) that points
+# RabbitMQ, server or CLI, at this stack's node and files. The Debian wrappers switch to
+# the rabbitmq user and keep the environment. The distribution port follows the AMQP
+# port, as RabbitMQ's default would if the listener were not set in rabbitmq.conf, so
+# two stacks on different ports do not collide. The node name is the one recorded at
+# start, in case the settings changed since.
+set_rabbit_env() {
+    local node
+    node="$(cat "$RABBIT_DIR/nodename" 2>/dev/null || echo "$RABBIT_NODE")"
+    RABBIT_ENV=(
+        RABBITMQ_NODENAME="$node"
+        RABBITMQ_CONFIG_FILE="$RABBIT_DIR/rabbitmq"
+        RABBITMQ_MNESIA_BASE="$RABBIT_DIR/mnesia"
+        RABBITMQ_LOG_BASE="$RABBIT_DIR/log"
+        RABBITMQ_PID_FILE="$RABBIT_PIDFILE"
+        RABBITMQ_DIST_PORT=$((RABBIT_PORT + 20000))
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$ERL_DIST_LOOPBACK"
+        RABBITMQ_CTL_ERL_ARGS="$ERL_DIST_LOOPBACK"
+        ERL_EPMD_ADDRESS=127.0.0.1
+    )
+}
+
+# rabbit_env CMD...: run CMD (rabbitmqctl) in that environment.
+rabbit_env() {
+    set_rabbit_env
+    env "${RABBIT_ENV[@]}" "$@"
+}
+
+rabbit_pid() { pidfile_pid "$RABBIT_PIDFILE" 'beam'; }
+
+rabbit_answers() { port_listens "$RABBIT_PORT"; }
+
+# The server runs as the rabbitmq user: its directory must be that user's, and every
+# parent directory must be searchable by it (a private temp dir would not be).
+prepare_rabbit_dir() {
+    id rabbitmq > /dev/null 2>&1 || die "no rabbitmq user; run 'make install'"
+    cat > "$RABBIT_DIR/rabbitmq.conf" <<EOF
+# written by scripts/stack.sh on every 'up'; edit abaco.conf instead
+listeners.tcp.default = $RABBIT_HOST:$RABBIT_PORT
+loopback_users.guest = true
+EOF
+    echo "$RABBIT_NODE" > "$RABBIT_DIR/nodename"
+    chown -R rabbitmq:rabbitmq "$RABBIT_DIR"
+    runuser -u rabbitmq -- test -w "$RABBIT_DIR" \
+        || die "user rabbitmq cannot write $RABBIT_DIR; make its parent directories searchable (chmod o+x)"
+}
+
+ensure_rabbitmq() {
+    if rabbit_answers; then
+        log "rabbitmq: running on port $RABBIT_PORT ($(rabbit_pid > /dev/null && echo started by this project || echo external))"
+        return 0
+    fi
+    prepare_rabbit_dir
+    set_rabbit_env
+    launch "$LOG_DIR/rabbitmq.log" env "${RABBIT_ENV[@]}" rabbitmq-server
+    log "rabbitmq: starting node $RABBIT_NODE on $RABBIT_HOST:$RABBIT_PORT (log $LOG_DIR/rabbitmq.log)"
+    wait_until "$START_TIMEOUT" "$LAUNCHED_PID" rabbit_answers \
+        || fail_start rabbitmq "$LAUNCHED_PID" "$LOG_DIR/rabbitmq.log"
+    # The listener opens late in the boot; `wait` also confirms the broker app is up.
+    rabbit_env timeout 60 rabbitmqctl -q wait "$RABBIT_PIDFILE" --timeout 60 > /dev/null \
+        || fail_start rabbitmq "$LAUNCHED_PID" "$LOG_DIR/rabbitmq.log"
+}
+
+stop_rabbitmq() {
+    local pid
+    pid="$(rabbit_pid)" || return 0
+    log "stopping rabbitmq (pid $pid)"
+    # `rabbitmqctl stop PIDFILE` returns once the node's OS process has exited.
+    rabbit_env timeout 90 rabbitmqctl -q stop "$RABBIT_PIDFILE" >> "$LOG_DIR/rabbitmq.log" 2>&1 \
+        || kill -TERM "$pid" 2>/dev/null || true
+    wait_gone "$pid" 30 || { warn "rabbitmq (pid $pid) did not exit; sending SIGKILL"; kill -KILL "$pid"; }
+}
+
+# ---------------------------------------------------------------------- platform processes
+
+# platform_pattern NAME: what the command line of NAME's main process contains.
+platform_pattern() {
+    case "$1" in
+        api) echo 'gunicorn' ;;
+        spawner) echo 'abaco-spawner' ;;
+        health) echo 'abaco-health' ;;
+    esac
+}
+
+platform_pid() { pidfile_pid "$PIDS/$1.pid" "$(platform_pattern "$1")"; }
+
+# platform_command NAME: set CMD to the command line that starts NAME.
+platform_command() {
+    case "$1" in
+        # Threads, so that requests waiting on a synchronous execution do not block others.
+        api) CMD=("$VENV/bin/gunicorn" --workers "$WEB_WORKERS" --worker-class gthread --threads 8
+                  --bind "$WEB_HOST:$WEB_PORT" --bind "unix:$RUN_DIR/api.sock"
+                  --timeout 0 --graceful-timeout 10 --access-logfile - 'actors.api.wsgi:app') ;;
+        spawner) CMD=("$VENV/bin/abaco-spawner") ;;
+        health) CMD=("$VENV/bin/abaco-health") ;;
+    esac
+    # Newer gunicorns open a control socket, by default one per user in ~/.gunicorn;
+    # keep it per stack so two stacks on one machine do not share it.
+    if [ "$1" = api ] && [[ "$("$VENV/bin/gunicorn" --help 2>&1)" == *--control-socket* ]]; then
+        CMD+=(--control-socket "$RUN_DIR/gunicorn.ctl")
+    fi
+}
+
+# start_platform NAME: start it unless its pidfile names a live process; append the
+# pid of a new one to STARTED.
+start_platform() {
+    local name="$1" pid
+    if pid="$(platform_pid "$name")"; then
+        log "$name: running (pid $pid)"
+        return 0
+    fi
+    # Else the API of whatever holds the port would answer the readiness probe for ours.
+    if [ "$name" = api ] && port_listens "$WEB_PORT"; then
+        die "port $WEB_PORT is taken (by pid $(listener_pid "$WEB_PORT")); stop it or set [web] port"
+    fi
+    platform_command "$name"
+    launch "$LOG_DIR/$name.log" "${CMD[@]}"
+    echo "$LAUNCHED_PID" > "$PIDS/$name.pid"
+    log "$name: starting (pid $LAUNCHED_PID, log $LOG_DIR/$name.log)"
+    STARTED+=("$name")
+}
+
+# A process that cannot import its module or read its settings dies within a second.
+check_started() {
+    local name pid
+    [ "${#STARTED[@]}" -gt 0 ] || return 0
+    sleep 1
+    for name in "${STARTED[@]}"; do
+        pid="$(cat "$PIDS/$name.pid")"
+        if ! pid_alive "$pid"; then
+            rm -f "$PIDS/$name.pid"
+            fail_start "$name" "$pid" "$LOG_DIR/$name.log"
+        fi
+    done
+}
+
+api_url() { echo "http://$WEB_HOST:$WEB_PORT"; }
+
+# The API is up when GET /actors answers 200 (no auth) or 401 (auth required).
+api_answers() {
+    local code
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$(api_url)/actors" || true)"
+    [ "$code" = 200 ] || [ "$code" = 401 ]
+}
+
+wait_for_api() {
+    local pid
+    pid="$(platform_pid api)" || die "api is not running"
+    wait_until "$START_TIMEOUT" "$pid" api_answers || fail_start api "$pid" "$LOG_DIR/api.log"
+    log "api: answering at $(api_url)"
+}
+
+stop_platform() {
+    local pid
+    if pid="$(platform_pid "$1")"; then
+        stop_process "$1" "$pid" "$STOP_TIMEOUT"
+    fi
+    rm -f "$PIDS/$1.pid"
+}
+
+# Workers are started by the spawner, each leading its own session, with pidfiles in
+# pids/workers. They all get SIGTERM at once and share one grace period.
+stop_workers() {
+    local file pid pids=() deadline
+    for file in "$PIDS"/workers/*.pid; do
+        [ -e "$file" ] || continue
+        if pid="$(pidfile_pid "$file" 'actors\.worker|abaco-worker')"; then
+            pids+=("$pid")
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    if [ "${#pids[@]}" -gt 0 ]; then
+        log "stopping ${#pids[@]} worker(s): ${pids[*]}"
+        deadline=$((SECONDS + WORKER_STOP_TIMEOUT))
+        for pid in "${pids[@]}"; do
+            if ! wait_gone "$pid" $((deadline > SECONDS ? deadline - SECONDS : 0)); then
+                warn "worker pid $pid ignored SIGTERM; sending SIGKILL"
+                kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done
+    fi
+    rm -f "$PIDS"/workers/*.pid
+}
+
+# -------------------------------------------------------------------------------- status
+
+# row COMPONENT STATE PID OWNER ADDRESS
+row() { printf '%-9s %-8s %-8s %-9s %s\n' "$@"; }
+
+# service_row NAME ANSWERS OURPID EXTERNALPID ADDRESS: one row for a shared service.
+service_row() {
+    local name="$1" answers="$2" ours="$3" external="$4" address="$5"
+    if [ -n "$ours" ]; then
+        row "$name" "$([ "$answers" = yes ] && echo running || echo starting)" "$ours" project "$address"
+    elif [ "$answers" = yes ]; then
+        row "$name" running "${external:--}" external "$address"
+    else
+        row "$name" stopped - - "$address"
+    fi
+}
+
+yes_if() { "$@" && echo yes || echo no; }
+
+status() {
+    local name pid file workers=() address
+    row COMPONENT STATE PID OWNER ADDRESS
+    service_row dockerd "$(yes_if docker_answers)" "$(dockerd_pid || true)" \
+        "$(pgrep -xo dockerd || true)" "${DOCKER_HOST:-unix:///var/run/docker.sock}"
+    service_row redis "$(yes_if redis_answers)" "$(redis_pid || true)" \
+        "$(listener_pid "$REDIS_PORT")" "$REDIS_HOST:$REDIS_PORT"
+    service_row rabbitmq "$(yes_if rabbit_answers)" "$(rabbit_pid || true)" \
+        "$(listener_pid "$RABBIT_PORT")" "amqp://$RABBIT_HOST:$RABBIT_PORT"
+    for name in "${PLATFORM[@]}"; do
+        address=-
+        [ "$name" != api ] || address="$(api_url) unix:$RUN_DIR/api.sock"
+        if pid="$(platform_pid "$name")"; then
+            row "$name" running "$pid" project "$address"
+        elif [ "$name" = api ] && port_listens "$WEB_PORT"; then
+            row "$name" running "$(listener_pid "$WEB_PORT")" external "$address"
+        else
+            row "$name" stopped - - "$address"
+        fi
+    done
+    for file in "$PIDS"/workers/*.pid; do
+        if pid="$(pidfile_pid "$file" 'actors\.worker|abaco-worker')"; then
+            workers+=("$pid")
+        fi
+    done
+    row workers "${#workers[@]}" "$(IFS=,; echo "${workers[*]:--}")" project "pids/workers"
+}
+
+# ---------------------------------------------------------------------------------- main
+
+up() {
+    local name
+    STARTED=()
+    ensure_dirs
+    ensure_dockerd
+    ensure_redis
+    ensure_rabbitmq
+    for name in "${PLATFORM[@]}"; do
+        start_platform "$name"
+    done
+    check_started
+    wait_for_api
+}
+
+down() {
+    local name
+    for name in "${PLATFORM[@]}"; do
+        stop_platform "$name"
+    done
+    stop_workers
+    remove_containers
+    stop_rabbitmq
+    stop_redis
+    stop_dockerd
+    log "down"
+}
+
+main() {
+    case "${1:-}" in
+        up) load_config; up; status ;;
+        down) load_config; down ;;
+        status) load_config; status ;;
+        docker) load_config; ensure_dirs; ensure_dockerd ;;
+        -h|--help|help) usage ;;
+        *) usage >&2; exit 2 ;;
+    esac
+}
+
+main "$@"
