@@ -42,6 +42,7 @@ test: install images up ## run the test suite against the real services (PYTEST_
 
 bench: install images up ## run the latency benchmark against the running stack
 	$(PY) bench/latency.py
+	$(PY) bench/accounting_overhead.py
 
 clean: down ## stop the stack and delete .data (stores, queues, keys, logs)
 	rm -rf .data

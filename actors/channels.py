@@ -3,6 +3,7 @@
 * command channel ``<instance>.command.<queue>``: API -> spawners (start workers)
 * actor mailbox ``<instance>.actor.<actor_id>``: API -> that actor's workers
 * worker channel ``<instance>.worker.<worker_id>``: stop, new revision, kill an execution
+* accounting channel ``<instance>.accounting``: workers -> the accounting process
 * events exchange ``<instance>.events`` (topic, routing key = event type)
 
 Queues are durable and messages persistent; publishes wait for the broker's confirm, so
@@ -42,6 +43,10 @@ def actor_queue(config: Config, actor_id: str) -> str:
 
 def worker_queue(config: Config, worker_id: str) -> str:
     return f"{config.general.instance}.worker.{worker_id}"
+
+
+def accounting_queue(config: Config) -> str:
+    return f"{config.general.instance}.accounting"
 
 
 def events_exchange(config: Config) -> str:

@@ -92,6 +92,40 @@ class Workers:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Per-execution limits and the actor-wide quota, applied through the cgroup tree.
+
+    Defaults for every actor; privileged users may raise them per actor. Zero or empty
+    means no limit.
+    """
+    memory_max: str = ""             # e.g. "1g": memory.max / memory.limit_in_bytes
+    memory_high: str = ""            # v2 only: throttle above this
+    memory_low: str = ""             # v2 only: protected below this
+    memory_min: str = ""             # v2 only: hard protection
+    cpu_quota: float = 0.0           # CPUs an execution may use (0.5 = half a CPU)
+    cpu_period_us: int = 100000
+    cpu_weight: int = 0              # 1..10000 (v1 shares are derived from it)
+    pids_max: int = 1024
+    io_weight: int = 0               # 1..10000 (v1 blkio.weight 10..1000 derived)
+    io_read_bps: int = 0
+    io_write_bps: int = 0
+    io_read_iops: int = 0
+    io_write_iops: int = 0
+    cpu_seconds: float = 0.0         # CPU-seconds budget of one execution; past it, killed
+    max_run_time: int = 0            # seconds one execution may run; past it, killed
+    actor_memory_max: str = ""       # quota across all running executions of one actor
+    actor_cpu_quota: float = 0.0
+    actor_pids_max: int = 0
+    sample_interval: float = 1.0     # seconds between two cgroup samples of a running execution
+
+
+@dataclass(frozen=True)
+class Accounting:
+    file: str = ""                   # SGE accounting(5) lines; default <data_dir>/accounting/accounting
+    csv_file: str = ""               # the same records as CSV; default <data_dir>/accounting/accounting.csv
+
+
+@dataclass(frozen=True)
 class Health:
     interval: float = 10.0
     worker_dead_after: float = 60.0  # seconds without a heartbeat before a worker is dead
@@ -106,6 +140,8 @@ class Config:
     spawner: Spawner = field(default_factory=Spawner)
     workers: Workers = field(default_factory=Workers)
     health: Health = field(default_factory=Health)
+    limits: Limits = field(default_factory=Limits)
+    accounting: Accounting = field(default_factory=Accounting)
     source: str = ""                 # the file the settings came from, for messages
 
     @property
@@ -128,6 +164,16 @@ class Config:
     @property
     def log_dir(self) -> Path:
         return self.general.data_dir / "logs"
+
+    @property
+    def accounting_file(self) -> Path:
+        return Path(self.accounting.file) if self.accounting.file else \
+            self.general.data_dir / "accounting" / "accounting"
+
+    @property
+    def accounting_csv(self) -> Path:
+        return Path(self.accounting.csv_file) if self.accounting.csv_file else \
+            self.general.data_dir / "accounting" / "accounting.csv"
 
     def replace(self, **sections: Mapping[str, Any]) -> "Config":
         """A copy with some settings changed, e.g. ``cfg.replace(general={"instance": "t1"})``."""

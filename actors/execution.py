@@ -20,10 +20,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import docker.errors
+import requests
 
 from actors import auth, codes, models
+from actors import limits as limits_mod
 from actors.config import Config
 from actors.runtime import cgroups
 from actors.runtime.docker import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_INSTANCE, LABEL_WORKER,
@@ -149,12 +152,32 @@ def _docker_time(value: str | None) -> float | None:
     return secs + (float("0." + frac[:9]) if frac else 0.0)
 
 
+@dataclass
+class _Watch:
+    """What sampling a running execution saw."""
+
+    io_bytes: int = 0
+    memory_peak: int = 0
+    pids_peak: int = 0
+    samples: int = 0
+    limit_reason: str = ""
+
+    def add(self, usage: cgroups.Usage, io_bytes: int) -> None:
+        self.samples += 1
+        self.io_bytes = max(self.io_bytes, io_bytes)
+        self.memory_peak = max(self.memory_peak, usage.memory_peak, usage.memory_current)
+        self.pids_peak = max(self.pids_peak, usage.pids_current)
+
+
 class ExecutionRun:
     """One message turned into one container and one terminal execution record."""
 
     def __init__(self, config: Config, stores: Stores, runtime: DockerRuntime, actor: dict,
-                 worker_id: str, message: Message):
+                 worker_id: str, message: Message, tree: cgroups.CgroupTree | None = None,
+                 account: Callable[[dict], None] | None = None):
         self.config, self.stores, self.runtime = config, stores, runtime
+        self.tree = tree or cgroups.CgroupTree()
+        self.account = account                # publishes an accounting record
         self.actor, self.worker_id, self.message = actor, worker_id, message
         self.execution_id = message.execution_id
         self.container_id: str | None = None
@@ -200,21 +223,23 @@ class ExecutionRun:
             binds.append((str(self.scratch / "binary"), BINARY_PATH, True))
         if self.config.workers.mount_api_socket and self.config.api_socket.exists():
             binds.append((str(self.config.api_socket), API_SOCKET_PATH, False))
-        nano = actor.get("max_cpus") or self.config.workers.default_max_cpus or None
         return ContainerSpec(
             image=actor["image"], environment=self.environment(execution),
             labels={LABEL_INSTANCE: self.config.general.instance, LABEL_ACTOR: actor["id"],
                     LABEL_WORKER: self.worker_id, LABEL_EXECUTION: self.execution_id},
             cgroup_parent=self.cgroup, network_mode=self.config.workers.container_network,
-            mem_limit=actor.get("mem_limit") or self.config.workers.default_mem_limit or None,
-            nano_cpus=nano, binds=binds, privileged=bool(actor.get("privileged")))
+            binds=binds, privileged=bool(actor.get("privileged")))
 
     # ------------------------------------------------------------ running
 
     def claim(self) -> dict | None:
         """Mark the execution as taken by this worker; None if it must not run."""
         execution = self.stores.executions.find(self.execution_id)
-        if execution is None or execution.get("status") in codes.EXECUTION_TERMINAL:
+        if execution is None:
+            return None
+        if execution.get("status") in codes.EXECUTION_TERMINAL:
+            if not execution.get("accounted"):
+                self.publish_accounting(execution)     # a crash came between record and ack
             return None
         if execution.get("status") == codes.RUNNING and self._still_running_elsewhere(execution):
             log.warning("execution %s is already running on worker %s; dropping the duplicate delivery",
@@ -260,6 +285,10 @@ class ExecutionRun:
             cgroups.remove(self.cgroup)
 
     def _run_container(self, execution: dict, collector: ResultsCollector, fifo: FifoWriter | None):
+        limits, budget = limits_mod.for_execution(self.config, self.actor)
+        unsupported = self.tree.create(cgroups.actor_path(self.config.general.instance, self.actor["id"]),
+                                       limits_mod.for_actor(self.config))
+        unsupported += self.tree.create(self.cgroup, limits)
         try:
             container = self.runtime.start(self.spec(execution))
         except (docker.errors.DockerException, OSError) as exc:
@@ -267,39 +296,43 @@ class ExecutionRun:
             return self._finish(codes.ERROR, "; ".join(self.notes), {})
         self.container_id = container.id
         self.stores.executions.update(self.execution_id, {
-            "status": codes.RUNNING, "start_time": models.now(), "container_id": container.id})
-        io_seen = 0
+            "status": codes.RUNNING, "start_time": models.now(), "container_id": container.id,
+            "limits": limits.applied(), "limits_unsupported": sorted(set(unsupported))})
+        watch = _Watch()
+        began = time.monotonic()
         try:
-            while True:
-                try:
-                    container.wait(timeout=1)
-                    break
-                except Exception as exc:  # noqa: BLE001 - docker-py raises requests' timeouts
-                    if "timed out" not in str(exc).lower() and "timeout" not in type(exc).__name__.lower():
-                        raise
-                    io_seen = max(io_seen, cgroups.process_io_bytes(cgroups.pids(self.cgroup)))
+            self._wait(container, budget, watch)
+            waited = time.monotonic() - began
             container.reload()
             logs, truncated = self.runtime.logs(container, self.config.workers.max_log_length)
         except docker.errors.NotFound:
             self.notes.append("the container disappeared while running")
             return self._finish(codes.ERROR, "; ".join(self.notes), {})
-        state = container.attrs.get("State", {})
-        usage = cgroups.read_usage(self.cgroup)
+        state = dict(container.attrs.get("State", {}))
+        usage = self.tree.sample(self.cgroup)
         started, finished = _docker_time(state.get("StartedAt")), _docker_time(state.get("FinishedAt"))
-        runtime = round(finished - started, 6) if started and finished and finished >= started else 0
-        ttl = self.config.store.logs_ttl
-        self.stores.logs.set(self.execution_id, logs.encode(), ttl=ttl)
+        # Docker's own timestamps are the most exact; for a process that exits before Docker
+        # records StartedAt they can be reversed, and then the worker's own wait time serves.
+        runtime = round(finished - started, 6) if started and finished and finished > started \
+            else round(waited, 6)
+        self.stores.logs.set(self.execution_id, logs.encode(), ttl=self.config.store.logs_ttl)
         collector.finish()
-        notes = self.notes
-        if self.kill_reason:
-            notes.append(self.kill_reason)
-        elif state.get("OOMKilled"):
-            notes.append("the container was killed for using more memory than its limit")
+        status = codes.COMPLETE
+        if usage.oom_kills or state.get("OOMKilled"):
+            state["OOMKilled"] = True
+            status = codes.ERROR
+            self.notes.append(f"OOMKilled: the kernel killed it for passing its memory limit "
+                              f"of {limits.memory_max} bytes")
+        if watch.limit_reason:
+            status = codes.ERROR
+            self.notes.append(watch.limit_reason)
+        elif self.kill_reason:
+            self.notes.append(self.kill_reason)
         if truncated:
-            notes.append(f"logs truncated at {self.config.workers.max_log_length} characters")
+            self.notes.append(f"logs truncated at {self.config.workers.max_log_length} characters")
         if collector.dropped:
-            notes.append(f"{collector.dropped} result(s) dropped past "
-                         f"{self.config.workers.max_results_bytes} bytes")
+            self.notes.append(f"{collector.dropped} result(s) dropped past "
+                              f"{self.config.workers.max_results_bytes} bytes")
         if self.requeue:
             self.runtime.remove(container.id)
             self.stores.executions.update(self.execution_id, {
@@ -310,17 +343,67 @@ class ExecutionRun:
             "final_state": state,
             "runtime": runtime,
             "cpu": usage.cpu_ns,
-            "io": max(usage.io_bytes, io_seen),
-            "memory_peak": usage.memory_peak,
+            "io": max(usage.io_bytes, watch.io_bytes),
+            "memory_peak": max(usage.memory_peak, watch.memory_peak),
+            "pids_peak": max(usage.pids_current, watch.pids_peak),
             "has_results": collector.count > 0,
             "logs_truncated": truncated,
         }
-        record = self._finish(codes.COMPLETE, "; ".join(notes), figures)
+        record = self._finish(status, "; ".join(self.notes), figures)
         self.runtime.remove(container.id)
         return record
+
+    def _wait(self, container, budget: limits_mod.Budget, watch: "_Watch") -> None:
+        """Wait for the container, sampling its cgroup and enforcing the budget."""
+        interval = max(0.05, self.config.limits.sample_interval)
+        started = time.monotonic()
+        while True:
+            try:
+                container.wait(timeout=interval)
+                return
+            except requests.exceptions.RequestException as exc:
+                if "timed out" not in str(exc).lower() and "timeout" not in type(exc).__name__.lower():
+                    raise
+            usage = self.tree.sample(self.cgroup)
+            watch.add(usage, cgroups.process_io_bytes(cgroups.pids(self.cgroup)))
+            if watch.limit_reason:
+                continue
+            if budget.cpu_seconds and usage.cpu_ns > budget.cpu_seconds * 1e9:
+                watch.limit_reason = (f"killed: used {usage.cpu_ns / 1e9:.2f} CPU-seconds, past its "
+                                      f"budget of {budget.cpu_seconds:g}")
+            elif budget.max_run_time and time.monotonic() - started > budget.max_run_time:
+                watch.limit_reason = f"killed: ran longer than its max_run_time of {budget.max_run_time} s"
+            if watch.limit_reason:
+                log.info("execution %s %s", self.execution_id, watch.limit_reason)
+                self.runtime.kill(container.id)
 
     def _finish(self, status: str, message: str, figures: dict) -> dict | None:
         fields = {"status": status, "status_message": message, "finish_time": models.now(), **figures}
         record = self.stores.executions.update(self.execution_id, fields)
         self.stores.execution_done(self.execution_id)
+        if record is not None:
+            self.publish_accounting(record)
         return record
+
+    def accounting_record(self, execution: dict) -> dict:
+        """The execution as the accounting process records it."""
+        return {
+            "execution_id": execution["id"], "actor_id": execution["actor_id"],
+            "worker_id": execution.get("worker_id") or self.worker_id,
+            "owner": execution.get("owner") or self.actor.get("owner"),
+            "executor": execution.get("executor") or "", "tenant": execution.get("tenant", "default"),
+            "host": self.config.general.host_id, "image": self.actor.get("image", ""),
+            "submit_time": execution.get("message_received_time"), "start_time": execution.get("start_time"),
+            "end_time": execution.get("finish_time"), "runtime": execution.get("runtime") or 0,
+            "exit_code": execution.get("exit_code"), "cpu_ns": execution.get("cpu") or 0,
+            "memory_peak": execution.get("memory_peak") or 0, "io_bytes": execution.get("io") or 0,
+            "status": execution.get("status"), "reason": execution.get("status_message") or "",
+            "attempts": execution.get("attempts") or 0,
+        }
+
+    def publish_accounting(self, execution: dict) -> None:
+        """Send the record; on failure the message stays unacknowledged and this runs again."""
+        if self.account is None:
+            return
+        self.account(self.accounting_record(execution))
+        self.stores.executions.update(self.execution_id, {"accounted": True})

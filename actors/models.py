@@ -65,7 +65,12 @@ ACTOR_FIELDS: dict[str, tuple[str, Any]] = {
     "default_environment": ("env", None),
     "max_workers": ("posint", None),
     "mem_limit": ("mem", None),
-    "max_cpus": ("nonnegint", None),
+    "max_cpus": ("nonnegint", None),       # nano-CPUs, as Abaco and docker
+    "pids_max": ("posint", None),
+    "cpu_seconds": ("nonnegfloat", None),  # CPU-seconds budget of one execution
+    "max_run_time": ("nonnegint", None),   # seconds one execution may run
+    "cpu_weight": ("weight", None),
+    "io_weight": ("weight", None),
     "token": ("bool", False),
     "privileged": ("bool", False),
     "queue": ("name", "default"),
@@ -108,6 +113,21 @@ def _check(field: str, kind: str, value: Any) -> Any:
             raise bad("a whole number")
         if value < (1 if kind == "posint" else 0):
             raise bad("at least 1" if kind == "posint" else "0 or more")
+        return value
+    if kind == "nonnegfloat":
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise bad("a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise bad("a number, 0 or more")
+        return float(value)
+    if kind == "weight":
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
+            raise bad("a whole number from 1 to 10000")
         return value
     if kind == "mem":
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -177,6 +197,11 @@ def new_actor(fields: dict, owner: str, tenant: str, default_max_workers: int) -
         "max_workers": 1 if not stateless else fields.get("max_workers", default_max_workers),
         "mem_limit": fields.get("mem_limit"),
         "max_cpus": fields.get("max_cpus"),
+        "pids_max": fields.get("pids_max"),
+        "cpu_seconds": fields.get("cpu_seconds"),
+        "max_run_time": fields.get("max_run_time"),
+        "cpu_weight": fields.get("cpu_weight"),
+        "io_weight": fields.get("io_weight"),
         "token": fields.get("token", False),
         "privileged": fields.get("privileged", False),
         "queue": fields.get("queue") or "default",

@@ -21,6 +21,7 @@ from actors import config as config_mod
 from actors.config import Config
 from actors.execution import ExecutionRun, Message
 from actors.process import setup_logging, stop_event
+from actors.runtime.cgroups import CgroupTree
 from actors.runtime.docker import DockerRuntime
 from actors.store import open_stores
 
@@ -33,7 +34,8 @@ class Worker:
         self.actor_id, self.worker_id = actor_id, worker_id
         self.stores = open_stores(config)
         self.runtime = DockerRuntime(config)
-        self.events = channels.Broker(config)
+        self.events = channels.Broker(config)      # events and accounting records
+        self.tree = CgroupTree()
         self.terminate = stop_event()
         self.stopping = False
         self.kill_running = False
@@ -153,7 +155,8 @@ class Worker:
                 "last_execution_time": models.now()}, expect={"status": codes.READY}) is None:
             channel.basic_nack(method.delivery_tag, requeue=True)
             return
-        run = ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message)
+        run = ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message,
+                           tree=self.tree, account=self.account)
         self.current = run
         self.thread = threading.Thread(target=self._execute, args=(run, method.delivery_tag),
                                        name=f"exec-{message.execution_id}", daemon=True)
@@ -185,6 +188,9 @@ class Worker:
         self.thread = None
         self.stores.workers.update(self.worker_id, {"execution_id": None, "cid": None},)
         self.stores.workers.update(self.worker_id, {"status": codes.READY}, expect={"status": codes.BUSY})
+
+    def account(self, record: dict) -> None:
+        self.events.publish_json(channels.accounting_queue(self.config), record)
 
     # ------------------------------------------------------------ commands
 

@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint
 
-from actors import channels, codes, commands, models
+from actors import channels, codes, commands, limits, models
 from actors.api.common import (actor_links, identity, json_body, load_actor, ok, services,
                                show)
 from actors.errors import BadRequestError, ForbiddenError
@@ -18,13 +18,15 @@ bp = Blueprint("actors", __name__)
 def _check_limits(fields: dict) -> None:
     """Ordinary users may not ask for more than the configured limits."""
     who = identity()
-    limits = services().config.workers
+    workers = services().config.workers
     if fields.get("privileged") and not who.is_privileged:
         raise ForbiddenError("only privileged users may register privileged actors")
-    if fields.get("max_workers", 0) > limits.max_workers_limit and not who.is_privileged:
-        raise ForbiddenError(f"max_workers above {limits.max_workers_limit} needs a privileged user")
-    if who.role == "limited" and any(k in fields for k in ("max_workers", "mem_limit", "max_cpus")):
-        raise ForbiddenError("limited users may not set max_workers, mem_limit or max_cpus")
+    if fields.get("max_workers", 0) > workers.max_workers_limit and not who.is_privileged:
+        raise ForbiddenError(f"max_workers above {workers.max_workers_limit} needs a privileged user")
+    if who.role == "limited" and any(k in fields for k in ("max_workers", *limits.ACTOR_LIMIT_FIELDS)):
+        raise ForbiddenError("limited users may not set max_workers or resource limits "
+                             f"({', '.join(limits.ACTOR_LIMIT_FIELDS)})")
+    limits.check_request(services().config, who, fields)
 
 
 def _display(actor: dict) -> dict:

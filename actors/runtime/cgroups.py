@@ -1,9 +1,13 @@
 """The platform's cgroup tree: ``/<instance>/<actor_id>/<execution_id>``.
 
-Docker runs each execution container with its execution cgroup as ``cgroup_parent``.
-The execution cgroup outlives the container, so the figures the kernel charged to it
-(CPU time, memory peak) can still be read after the container exits, then the cgroup is
-removed. Works on cgroup v1 (one hierarchy per controller) and v2 (unified).
+The actor level carries the actor's quota across its concurrent executions, the
+execution level that execution's limits; Docker runs the container with the execution
+cgroup as ``cgroup_parent``, so every process of the container is inside both. The
+execution cgroup outlives the container, so what the kernel charged to it (CPU time,
+memory peak, OOM kills) can still be read after the container exits; then it is
+removed. Works on cgroup v1 (one hierarchy per controller, as on this machine) and v2
+(unified), detected at start. A knob the kernel does not offer is reported once in the
+log and listed in the execution's ``limits_unsupported``, never silently ignored.
 """
 
 from __future__ import annotations
@@ -30,6 +34,205 @@ class Usage:
     cpu_ns: int = 0
     memory_peak: int = 0
     io_bytes: int = 0
+    memory_current: int = 0
+    pids_current: int = 0
+    oom_kills: int = 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one cgroup may use; 0 means no limit."""
+
+    memory_max: int = 0
+    memory_high: int = 0
+    memory_low: int = 0
+    memory_min: int = 0
+    cpu_quota: float = 0.0          # CPUs
+    cpu_period_us: int = 100000
+    cpu_weight: int = 0             # 1..10000, as cgroup v2
+    pids_max: int = 0
+    io_weight: int = 0              # 1..10000, as cgroup v2
+    io_read_bps: int = 0
+    io_write_bps: int = 0
+    io_read_iops: int = 0
+    io_write_iops: int = 0
+
+    def applied(self) -> dict:
+        """The limits that are set, for the execution record."""
+        return {k: v for k, v in self.__dict__.items() if v and k != "cpu_period_us"} | (
+            {"cpu_period_us": self.cpu_period_us} if self.cpu_quota else {})
+
+
+_UNITS = {"b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+
+
+def parse_size(value: str | int | None) -> int:
+    """Bytes from '512m', '2g', '1048576' (0 for empty)."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    unit = _UNITS.get(text[-1:], None)
+    number = text[:-1] if unit else text
+    if not number.isdigit():
+        raise ValueError(f"not a size: {value!r} (use e.g. 512m, 2g or a number of bytes)")
+    return int(number) * (unit or 1)
+
+
+class CgroupTree:
+    """Creates cgroups with limits under the platform's tree and reads them back."""
+
+    def __init__(self, root: Path = ROOT, io_device: str | None = None):
+        self.root = root
+        self.version = version(root)
+        self.io_device = io_device if io_device is not None else _root_device()
+        self._reported: set[str] = set()
+
+    # -------------------------------------------------------------- writing
+
+    def _unsupported(self, knob: str, why: str) -> str:
+        if knob not in self._reported:
+            self._reported.add(knob)
+            log.warning("cgroup knob %s is not available: %s; it is not applied", knob, why)
+        return knob
+
+    def _write(self, path: Path, value: str, knob: str, missing: list[str]) -> None:
+        if not path.exists():
+            missing.append(self._unsupported(knob, f"{path.name} does not exist on this kernel"))
+            return
+        try:
+            path.write_text(value)
+        except OSError as exc:
+            missing.append(self._unsupported(knob, f"writing {value!r} to {path} failed: {exc}"))
+
+    def create(self, cgroup: str, limits: Limits) -> list[str]:
+        """Create the cgroup (and its parents) and apply the limits; returns unsupported knobs."""
+        if self.version == 2:
+            return self._create_v2(cgroup.strip("/"), limits)
+        return self._create_v1(cgroup.strip("/"), limits)
+
+    def _create_v1(self, rel: str, lim: Limits) -> list[str]:
+        missing: list[str] = []
+        for ctl in ("cpu", "cpuacct", "memory", "pids", "blkio"):
+            base = self.root / ctl
+            if base.is_dir():
+                (base / rel).mkdir(parents=True, exist_ok=True)
+        mem, cpu, pids, blk = (self.root / c / rel for c in ("memory", "cpu", "pids", "blkio"))
+        if lim.memory_max:
+            self._write(mem / "memory.limit_in_bytes", str(lim.memory_max), "memory_max", missing)
+        for knob in ("memory_high", "memory_low", "memory_min"):
+            if getattr(lim, knob):
+                missing.append(self._unsupported(knob, "cgroup v1 has no such knob"))
+        if lim.cpu_quota:
+            self._write(cpu / "cpu.cfs_period_us", str(lim.cpu_period_us), "cpu_period_us", missing)
+            self._write(cpu / "cpu.cfs_quota_us", str(max(1000, int(lim.cpu_quota * lim.cpu_period_us))),
+                        "cpu_quota", missing)
+        if lim.cpu_weight:
+            shares = max(2, min(262144, lim.cpu_weight * 1024 // 100))
+            self._write(cpu / "cpu.shares", str(shares), "cpu_weight", missing)
+        if lim.pids_max:
+            self._write(pids / "pids.max", str(lim.pids_max), "pids_max", missing)
+        if lim.io_weight:
+            # Both v2's io.weight and BFQ's weight default to 100; CFQ's blkio.weight is 10..1000.
+            if (blk / "blkio.bfq.weight").exists():
+                self._write(blk / "blkio.bfq.weight", str(max(1, min(1000, lim.io_weight))), "io_weight", missing)
+            else:
+                self._write(blk / "blkio.weight", str(max(10, min(1000, lim.io_weight))), "io_weight", missing)
+        for knob, name in (("io_read_bps", "read_bps_device"), ("io_write_bps", "write_bps_device"),
+                           ("io_read_iops", "read_iops_device"), ("io_write_iops", "write_iops_device")):
+            value = getattr(lim, knob)
+            if value:
+                if not self.io_device:
+                    missing.append(self._unsupported(knob, "the Docker disk's device is unknown"))
+                    continue
+                self._write(blk / f"blkio.throttle.{name}", f"{self.io_device} {value}", knob, missing)
+        return missing
+
+    def _create_v2(self, rel: str, lim: Limits) -> list[str]:
+        missing: list[str] = []
+        parts = rel.split("/")
+        current = self.root
+        for part in parts:
+            # Controllers must be enabled in every parent for the child to have them.
+            control = current / "cgroup.subtree_control"
+            enabled = set(control.read_text().split()) if control.exists() else set()
+            available = set((current / "cgroup.controllers").read_text().split()) \
+                if (current / "cgroup.controllers").exists() else set()
+            for ctl in ("cpu", "memory", "pids", "io"):
+                if ctl in available and ctl not in enabled:
+                    try:
+                        control.write_text(f"+{ctl}")
+                    except OSError as exc:
+                        self._unsupported(f"controller {ctl}", str(exc))
+            current = current / part
+            current.mkdir(exist_ok=True)
+        d = current
+        for knob, name in (("memory_max", "memory.max"), ("memory_high", "memory.high"),
+                           ("memory_low", "memory.low"), ("memory_min", "memory.min"),
+                           ("pids_max", "pids.max"), ("cpu_weight", "cpu.weight")):
+            value = getattr(lim, knob)
+            if value:
+                self._write(d / name, str(value), knob, missing)
+        if lim.cpu_quota:
+            quota = max(1000, int(lim.cpu_quota * lim.cpu_period_us))
+            self._write(d / "cpu.max", f"{quota} {lim.cpu_period_us}", "cpu_quota", missing)
+        if lim.io_weight:
+            self._write(d / "io.weight", f"default {lim.io_weight}", "io_weight", missing)
+        io_max = " ".join(f"{key}={getattr(lim, knob)}" for knob, key in (
+            ("io_read_bps", "rbps"), ("io_write_bps", "wbps"), ("io_read_iops", "riops"),
+            ("io_write_iops", "wiops")) if getattr(lim, knob))
+        if io_max:
+            if self.io_device:
+                self._write(d / "io.max", f"{self.io_device} {io_max}", "io_max", missing)
+            else:
+                missing.append(self._unsupported("io_max", "the Docker disk's device is unknown"))
+        return missing
+
+    # -------------------------------------------------------------- reading
+
+    def sample(self, cgroup: str) -> Usage:
+        """Current and cumulative figures of a cgroup."""
+        usage = read_usage(cgroup, self.root)
+        rel = cgroup.strip("/")
+        if self.version == 2:
+            d = self.root / rel
+            usage.memory_current = _read_int(d / "memory.current")
+            usage.pids_current = _read_int(d / "pids.current")
+            usage.oom_kills = _keyed(d / "memory.events", "oom_kill")
+        else:
+            usage.memory_current = _read_int(self.root / "memory" / rel / "memory.usage_in_bytes")
+            usage.pids_current = _read_int(self.root / "pids" / rel / "pids.current")
+            usage.oom_kills = _keyed(self.root / "memory" / rel / "memory.oom_control", "oom_kill")
+        return usage
+
+
+def _keyed(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _root_device(path: str = "/var/lib/docker") -> str | None:
+    """'major:minor' of the whole disk holding Docker's data, for io throttling."""
+    try:
+        dev = os.stat(path if os.path.exists(path) else "/").st_dev
+    except OSError:
+        return None
+    major, minor = os.major(dev), os.minor(dev)
+    # A partition throttles through its disk: /sys/dev/block/M:m/partition exists for those.
+    sysdir = Path(f"/sys/dev/block/{major}:{minor}")
+    if (sysdir / "partition").exists():
+        try:
+            return (sysdir.resolve().parent / "dev").read_text().strip()
+        except OSError:
+            return None
+    return f"{major}:{minor}" if sysdir.exists() else None
 
 
 def execution_path(instance: str, actor_id: str, execution_id: str) -> str:

@@ -114,6 +114,14 @@ class DockerRuntime:
         except docker.errors.NotFound:
             pass
 
+    def kill(self, container_id: str) -> None:
+        try:
+            self.docker.api.kill(container_id)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            log.warning("could not kill container %s: %s", container_id[:12], exc)
+
     def containers(self, **labels: str) -> list:
         """Containers (running or not) carrying all of the given label values."""
         filters = {"label": [f"{LABEL_INSTANCE}={self.config.general.instance}"] +

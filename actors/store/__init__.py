@@ -113,6 +113,7 @@ class Stores:
     executions: Store     # grouped by actor id
     logs: BlobStore       # execution id -> log text
     results: BlobStore    # execution id -> list of result datagrams
+    accounting: Store = None  # execution id -> accounting record (grouped by owner)
     backend: Any = None
 
     def execution_done(self, execution_id: str) -> None:
@@ -142,5 +143,6 @@ def open_stores(config: Config) -> Stores:
         executions=backend.store("executions"),
         logs=backend.blobs("logs"),
         results=backend.blobs("results"),
+        accounting=backend.store("accounting"),
         backend=backend,
     )

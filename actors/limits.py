@@ -1,0 +1,97 @@
+"""Resource limits: the configured defaults, an actor's own values, and who may raise them.
+
+An actor may carry its own limits (``mem_limit``, ``max_cpus``, ``pids_max``,
+``cpu_seconds``, ``max_run_time``, ``cpu_weight``, ``io_weight``). Anyone may ask for
+less than the configured default; only privileged users may ask for more, or for no
+limit where the default sets one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from actors.auth import Identity
+from actors.config import Config
+from actors.errors import ForbiddenError
+from actors.runtime.cgroups import Limits, parse_size
+
+NANO = 1_000_000_000
+# Actor field -> the [limits] setting it overrides.
+ACTOR_LIMIT_FIELDS = {
+    "mem_limit": "memory_max",
+    "max_cpus": "cpu_quota",
+    "pids_max": "pids_max",
+    "cpu_seconds": "cpu_seconds",
+    "max_run_time": "max_run_time",
+    "cpu_weight": "cpu_weight",
+    "io_weight": "io_weight",
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the worker enforces itself while the container runs."""
+
+    cpu_seconds: float = 0.0
+    max_run_time: int = 0
+
+
+def _actor_value(actor: dict, field: str):
+    """An actor's value in the unit of the [limits] setting (max_cpus is nano-CPUs)."""
+    value = actor.get(field)
+    if value in (None, "", 0):
+        return None
+    if field == "mem_limit":
+        return parse_size(value)
+    if field == "max_cpus":
+        return int(value) / NANO
+    return value
+
+
+def _default(config: Config, setting: str):
+    value = getattr(config.limits, setting)
+    return parse_size(value) if setting.startswith("memory") else value
+
+
+def check_request(config: Config, who: Identity, fields: dict) -> None:
+    """Refuse (403) a non-privileged user's limit above the configured default."""
+    if who.is_privileged:
+        return
+    for field, setting in ACTOR_LIMIT_FIELDS.items():
+        if field not in fields:
+            continue
+        wanted = _actor_value(fields, field)
+        default = _default(config, setting)
+        if default and (wanted is None or wanted > default):
+            raise ForbiddenError(f"only privileged users may set {field} above the default "
+                                 f"({getattr(config.limits, setting)})")
+
+
+def for_execution(config: Config, actor: dict) -> tuple[Limits, Budget]:
+    """The cgroup limits and the worker-enforced budget of one execution of the actor."""
+    c = config.limits
+
+    def pick(field: str, setting: str):
+        own = _actor_value(actor, field)
+        return own if own is not None else _default(config, setting)
+
+    limits = Limits(
+        memory_max=pick("mem_limit", "memory_max") or 0,
+        memory_high=parse_size(c.memory_high), memory_low=parse_size(c.memory_low),
+        memory_min=parse_size(c.memory_min),
+        cpu_quota=float(pick("max_cpus", "cpu_quota") or 0), cpu_period_us=c.cpu_period_us,
+        cpu_weight=int(pick("cpu_weight", "cpu_weight") or 0),
+        pids_max=int(pick("pids_max", "pids_max") or 0),
+        io_weight=int(pick("io_weight", "io_weight") or 0),
+        io_read_bps=c.io_read_bps, io_write_bps=c.io_write_bps,
+        io_read_iops=c.io_read_iops, io_write_iops=c.io_write_iops)
+    budget = Budget(cpu_seconds=float(pick("cpu_seconds", "cpu_seconds") or 0),
+                    max_run_time=int(pick("max_run_time", "max_run_time") or 0))
+    return limits, budget
+
+
+def for_actor(config: Config) -> Limits:
+    """The quota shared by all running executions of one actor."""
+    c = config.limits
+    return Limits(memory_max=parse_size(c.actor_memory_max), cpu_quota=c.actor_cpu_quota,
+                  cpu_period_us=c.cpu_period_us, pids_max=c.actor_pids_max)
