@@ -88,6 +88,35 @@ def declare(channel, name: str) -> None:
     channel.queue_declare(queue=name, durable=True, arguments=arguments)
 
 
+def serve(config: Config, consumers: dict, stop: threading.Event, prefetch: int = 1,
+          on_ready=None, retry_pause: float = 2.0) -> None:
+    """Consume ``consumers`` ({queue: callback}) until ``stop`` is set.
+
+    Each callback acknowledges its own messages. A lost connection is opened again
+    (with backoff) and the queues consumed anew; unacknowledged messages come back.
+    ``on_ready(connection)`` runs after each (re)connection.
+    """
+    while not stop.is_set():
+        try:
+            conn = connect(config, attempts=30)
+            try:
+                channel = conn.channel()
+                channel.basic_qos(prefetch_count=prefetch)
+                for queue, callback in consumers.items():
+                    declare(channel, queue)
+                    channel.basic_consume(queue, callback)
+                if on_ready is not None:
+                    on_ready(conn)
+                while not stop.is_set():
+                    conn.process_data_events(time_limit=0.5)
+            finally:
+                if conn.is_open:
+                    conn.close()
+        except (ChannelUnavailable, *CONNECTION_ERRORS) as exc:
+            log.warning("lost RabbitMQ (%s); reconnecting", exc)
+            stop.wait(retry_pause)
+
+
 class Broker:
     """A thread-safe publisher and queue manager over one lazily (re)opened connection."""
 

@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import socket
-import stat
 import threading
 import time
 from dataclasses import dataclass, field

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import signal
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 
+from actors import config as config_mod
 from actors.config import Config
 
 
@@ -54,3 +56,17 @@ def stop_event() -> threading.Event:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return event
+
+
+def command_line(prog: str, description: str) -> argparse.ArgumentParser:
+    """The argument parser every process starts from (it knows ``--config``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config", help="path to abaco.conf (default: $ABACO_CONF or ./abaco.conf)")
+    return parser
+
+
+def start(process: str, args: argparse.Namespace) -> Config:
+    """Load the configuration named on the command line and set up logging."""
+    config = config_mod.load(args.config)
+    setup_logging(process, config)
+    return config

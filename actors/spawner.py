@@ -9,7 +9,6 @@ READY before making the actor READY.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -18,9 +17,8 @@ import sys
 import time
 
 from actors import channels, codes, models
-from actors import config as config_mod
 from actors.config import Config
-from actors.process import setup_logging, stop_event
+from actors.process import command_line, start, stop_event
 from actors.runtime.docker import DockerRuntime, ImageNotFound, RuntimeUnavailable
 from actors.store import open_stores
 
@@ -35,35 +33,18 @@ class Spawner:
         self.events = channels.Broker(config)
         self.terminate = stop_event()
         self.conn = None
-        self.channel = None
 
     def run(self) -> int:
         # Workers outlive the spawner; let the kernel reap them when they exit.
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-        while not self.terminate.is_set():
-            try:
-                self._consume()
-            except (channels.ChannelUnavailable, *channels.CONNECTION_ERRORS) as exc:
-                log.warning("lost RabbitMQ (%s); reconnecting", exc)
-                time.sleep(2)
+        queues = {channels.command_queue(self.config, q): self.on_command for q in self.config.spawner.queues}
+        channels.serve(self.config, queues, self.terminate, prefetch=1, on_ready=self._connected)
         return 0
 
-    def _consume(self) -> None:
-        self.conn = channels.connect(self.config, attempts=30)
-        self.channel = self.conn.channel()
-        self.channel.basic_qos(prefetch_count=1)
-        for queue in self.config.spawner.queues:
-            name = channels.command_queue(self.config, queue)
-            channels.declare(self.channel, name)
-            self.channel.basic_consume(name, self.on_command)
+    def _connected(self, conn) -> None:
+        self.conn = conn   # start_worker keeps it serviced while it waits
         log.info("spawner on host %s serving queues %s", self.config.general.host_id,
                  ",".join(self.config.spawner.queues))
-        try:
-            while not self.terminate.is_set():
-                self.conn.process_data_events(time_limit=0.5)
-        finally:
-            if self.conn.is_open:
-                self.conn.close()
 
     def on_command(self, channel, method, properties, body: bytes) -> None:
         command = channels.decode_json(body)
@@ -154,14 +135,9 @@ class Spawner:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="abaco-spawner",
-        description="Start actor workers on this host when the API (or health) asks for them.")
-    parser.add_argument("--config", help="path to abaco.conf (default: $ABACO_CONF or ./abaco.conf)")
-    args = parser.parse_args(argv)
-    config = config_mod.load(args.config)
-    setup_logging("spawner", config)
-    return Spawner(config).run()
+    args = command_line("abaco-spawner", "Start actor workers on this host when the API "
+                        "(or health) asks for them.").parse_args(argv)
+    return Spawner(start("spawner", args)).run()
 
 
 if __name__ == "__main__":

@@ -72,6 +72,16 @@ def main() -> int:
     print("== logs")
     for line in logs.splitlines():
         print(f"   | {line}")
+    print("== accounting (the accounting process keeps one record per finished execution)")
+    while True:
+        totals = call("GET", f"/accounting?actor={actor['id']}")["total"]
+        if totals["executions"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    print(f"   executions {totals['executions']}, cpu {totals['cpu_seconds']:.3f} s, "
+          f"runtime {totals['runtime_seconds']:.3f} s, memory peak {totals['memory_peak_max']} bytes, "
+          f"io {totals['io_bytes']} bytes")
+    print("   SGE accounting(5) file: .data/accounting/accounting, CSV: .data/accounting/accounting.csv")
     if args.cleanup:
         call("DELETE", f"/actors/{actor['id']}")
         print(f"\nDeleted the demo actor {actor['id']}.")

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Start, stop and inspect the local stack: the Docker engine, Redis, RabbitMQ and the
-# platform processes (api, spawner, health).
+# platform processes (api, spawner, health, accounting).
 #
 #   scripts/stack.sh up       start whatever is not running yet, wait until the API answers
 #   scripts/stack.sh down     stop what this script started (never anything else)
@@ -17,7 +17,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
-PLATFORM=(api spawner health)
+PLATFORM=(api spawner health accounting)
 START_TIMEOUT=60        # seconds dockerd, RabbitMQ or the API may take to answer
 STOP_TIMEOUT=20         # seconds a platform process gets between SIGTERM and SIGKILL
 WORKER_STOP_TIMEOUT=15  # seconds the workers get between SIGTERM and SIGKILL
@@ -316,6 +316,7 @@ platform_pattern() {
         api) echo 'gunicorn' ;;
         spawner) echo 'abaco-spawner' ;;
         health) echo 'abaco-health' ;;
+        accounting) echo 'abaco-accounting' ;;
     esac
 }
 
@@ -330,6 +331,7 @@ platform_command() {
                   --timeout 0 --graceful-timeout 10 --access-logfile - 'actors.api.wsgi:app') ;;
         spawner) CMD=("$VENV/bin/abaco-spawner") ;;
         health) CMD=("$VENV/bin/abaco-health") ;;
+        accounting) CMD=("$VENV/bin/abaco-accounting") ;;
     esac
     # Newer gunicorns open a control socket, by default one per user in ~/.gunicorn;
     # keep it per stack so two stacks on one machine do not share it.
@@ -422,7 +424,7 @@ stop_workers() {
 # -------------------------------------------------------------------------------- status
 
 # row COMPONENT STATE PID OWNER ADDRESS
-row() { printf '%-9s %-8s %-8s %-9s %s\n' "$@"; }
+row() { printf '%-10s %-8s %-8s %-9s %s\n' "$@"; }
 
 # service_row NAME ANSWERS OURPID EXTERNALPID ADDRESS: one row for a shared service.
 service_row() {

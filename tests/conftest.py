@@ -145,12 +145,13 @@ def platform(tmp_path_factory):
                        "--bind", f"unix:{config.api_socket}", "--timeout", "0", "actors.api.wsgi:app"])
     plat.start("spawner", [sys.executable, "-m", "actors.spawner"])
     plat.start("health", [sys.executable, "-m", "actors.health"])
+    plat.start("accounting", [sys.executable, "-m", "actors.accounting"])
     try:
         plat.wait_for(lambda: _answers(plat.url), timeout=30, what="the API to answer")
     except AssertionError:
         raise AssertionError("API did not start:\n" + plat.log_tail("api"))
     yield plat
-    for name in ("api", "health", "spawner"):
+    for name in ("api", "health", "spawner", "accounting"):
         plat.stop(name)
     _stop_workers(config)
     _cleanup_instance(config)

@@ -26,6 +26,8 @@ log = logging.getLogger("api")
 
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-Requested-With"
+# Endpoints that decide for themselves who may call them.
+SELF_AUTHENTICATING = {"metrics.metrics"}
 _HTTP_MESSAGES = {
     404: "no such resource: check the URL (actor ids are case sensitive)",
     405: "method not allowed on this resource",
@@ -44,14 +46,16 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
                                        broker=broker or Broker(config),
                                        authenticator=Authenticator(config))
 
-    from actors.api import actors, executions, messages, state, workers
-    for module in (actors, messages, executions, workers, state):
+    from actors.api import accounting, actors, executions, messages, metrics, state, workers
+    for module in (actors, messages, executions, workers, state, accounting, metrics):
         app.register_blueprint(module.bp)
 
     @app.before_request
     def authenticate():
         if request.method == "OPTIONS":
             return envelope(None, "preflight ok")
+        if request.endpoint in SELF_AUTHENTICATING:
+            return None
         g.identity = app.extensions["abaco"].authenticator.identify(request.headers)
         return None
 

@@ -113,7 +113,7 @@ class Stores:
     executions: Store     # grouped by actor id
     logs: BlobStore       # execution id -> log text
     results: BlobStore    # execution id -> list of result datagrams
-    accounting: Store = None  # execution id -> accounting record (grouped by owner)
+    accounting: Store = None  # execution id -> accounting record (grouped by tenant/owner)
     backend: Any = None
 
     def execution_done(self, execution_id: str) -> None:
@@ -122,6 +122,10 @@ class Stores:
 
     def wait_execution(self, execution_id: str, timeout: float) -> bool:
         return self.backend.wait_signal(f"done:{execution_id}", timeout)
+
+    def next_number(self, name: str) -> int:
+        """The next value of a named sequence, unique across processes."""
+        return self.backend.next_number(name)
 
     def ping(self) -> None:
         self.backend.ping()

@@ -120,6 +120,11 @@ class RedisBackend:
                 return True
 
     @_translate_errors
+    def next_number(self, name: str) -> int:
+        """The next value of a named sequence (1, 2, 3, ...), never handed out twice."""
+        return int(self.client.incr(f"{self.prefix}:sequence:{name}"))
+
+    @_translate_errors
     def flush_instance(self) -> None:
         """Delete every key of this instance (tests use their own instance)."""
         for key in self.client.scan_iter(match=f"{self.prefix}:*", count=500):

@@ -9,7 +9,6 @@ import time
 
 import docker
 import pytest
-import requests
 
 pytestmark = pytest.mark.integration
 

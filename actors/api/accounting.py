@@ -1,0 +1,78 @@
+"""/accounting: totals of what finished executions used, per user and per actor.
+
+``GET /accounting?user=&actor=&since=&until=``: a user sees their own executions only
+(asking for another user is a 403); an admin sees everyone's, or one user's. ``since``
+and ``until`` (ISO 8601, a date alone allowed, or epoch seconds) bound the end time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Blueprint, request
+
+from actors.accounting import owner_group, summarise
+from actors.api.common import identity, ok, services, show
+from actors.errors import BadRequestError, ForbiddenError
+
+bp = Blueprint("accounting", __name__)
+
+
+def parse_moment(name: str) -> float | None:
+    """Epoch seconds of the ``name`` query parameter, or None when absent."""
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequestError(f"'{name}' must be an ISO 8601 time (e.g. 2026-11-24 or "
+                              f"2026-11-24T10:00:00Z) or epoch seconds; got {raw!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _end(record: dict) -> float:
+    value = record.get("end_time") or record.get("recorded_time")
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+@bp.get("/accounting")
+def totals():
+    who = identity()
+    store = services().stores.accounting
+    user = request.args.get("user", "").strip() or None
+    actor_id = request.args.get("actor", "").strip() or None
+    since, until = parse_moment("since"), parse_moment("until")
+    if since is not None and until is not None and since > until:
+        raise BadRequestError("'since' is after 'until'")
+    if not who.is_admin:
+        if user not in (None, who.user):
+            raise ForbiddenError(f"only an admin may see the accounting of user {user!r}")
+        user = who.user
+    if user is not None:
+        records = store.group_docs(owner_group({"tenant": who.tenant, "owner": user}))
+    else:
+        records = [doc for _, doc in store.items()]
+    chosen = [r for r in records
+              if (r.get("tenant") or "default") == who.tenant
+              and (actor_id is None or r.get("actor_id") == actor_id)
+              and (since is None or _end(r) >= since)
+              and (until is None or _end(r) <= until)]
+    summary = summarise(chosen)
+    result = show({
+        "user": user, "actor": actor_id,
+        "since": request.args.get("since") or None, "until": request.args.get("until") or None,
+        "total": show(summary["total"]),
+        "users": [show(u) for u in summary["users"]],
+        "actors": [show(a) for a in summary["actors"]],
+    })
+    return ok(result, f"Accounting totals over {len(chosen)} execution(s).")

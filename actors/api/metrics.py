@@ -1,0 +1,105 @@
+"""/metrics: the platform's figures in the Prometheus text format.
+
+Open without a token to callers on the loopback interface (where Prometheus scrapes a
+local stack); anyone else, including callers on the API's unix socket (which actor
+containers may see), needs an admin token.
+
+Execution figures come from the accounting store, so each finished execution counts
+exactly once; queue depths come from RabbitMQ, worker and actor counts from the stores.
+They are computed at each scrape (the cost grows with the number of records kept).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from flask import Blueprint, Response, request
+
+from actors import channels
+from actors.api.common import services
+from actors.errors import ForbiddenError
+
+bp = Blueprint("metrics", __name__)
+
+MEMORY_BUCKETS = (16 * 2**20, 64 * 2**20, 256 * 2**20, 2**30, 4 * 2**30, 16 * 2**30)
+RUNTIME_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
+
+
+def _from_loopback() -> bool:
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False   # the unix socket, or something unparseable
+
+
+def _label(value) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+class Exposition:
+    """Builds the text format, one metric family at a time."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str, samples) -> None:
+        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        for labels, value in samples:
+            text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            self.lines.append(f"{name}{{{text}}} {_number(value)}" if text else f"{name} {_number(value)}")
+
+    def histogram(self, name: str, help_text: str, values: list[float], buckets) -> None:
+        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+        for bound in buckets:
+            below = sum(1 for v in values if v <= bound)
+            self.lines.append(f'{name}_bucket{{le="{_number(float(bound))}"}} {below}')
+        self.lines.append(f'{name}_bucket{{le="+Inf"}} {len(values)}')
+        self.lines.append(f"{name}_sum {_number(float(sum(values)))}")
+        self.lines.append(f"{name}_count {len(values)}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _count_by(docs, field: str) -> dict:
+    counts: dict = {}
+    for doc in docs:
+        counts[doc.get(field) or ""] = counts.get(doc.get(field) or "", 0) + 1
+    return counts
+
+
+@bp.get("/metrics")
+def metrics():
+    sv = services()
+    if not _from_loopback():
+        who = sv.authenticator.identify(request.headers)
+        if not who.is_admin:
+            raise ForbiddenError("/metrics is open on loopback; from elsewhere it needs an admin token")
+    records = [doc for _, doc in sv.stores.accounting.items()]
+    actors = [doc for _, doc in sv.stores.actors.items()]
+    workers = [doc for _, doc in sv.stores.workers.items()]
+    out = Exposition()
+    out.family("abaco_executions_total", "counter", "Finished executions, by final status.",
+               [({"status": s}, n) for s, n in sorted(_count_by(records, "status").items())])
+    out.family("abaco_execution_cpu_seconds_total", "counter", "CPU seconds used by finished executions.",
+               [({}, sum((r.get("cpu_ns") or 0) for r in records) / 1e9)])
+    out.family("abaco_execution_io_bytes_total", "counter", "Bytes read and written by finished executions.",
+               [({}, sum(int(r.get("io_bytes") or 0) for r in records))])
+    out.histogram("abaco_execution_memory_peak_bytes", "Memory peak of finished executions.",
+                  [float(r.get("memory_peak") or 0) for r in records], MEMORY_BUCKETS)
+    out.histogram("abaco_execution_runtime_seconds", "Wall-clock run time of finished executions.",
+                  [float(r.get("runtime") or 0) for r in records], RUNTIME_BUCKETS)
+    out.family("abaco_actor_queue_depth", "gauge", "Messages waiting in each actor's mailbox.",
+               [({"actor_id": a["id"]}, sv.broker.queue_length(channels.actor_queue(sv.config, a["id"])))
+                for a in sorted(actors, key=lambda a: a["id"])])
+    out.family("abaco_actors", "gauge", "Actors, by status.",
+               [({"status": s}, n) for s, n in sorted(_count_by(actors, "status").items())])
+    out.family("abaco_workers", "gauge", "Workers, by status.",
+               [({"status": s}, n) for s, n in sorted(_count_by(workers, "status").items())])
+    out.family("abaco_executions_running", "gauge", "Executions running now (busy workers).",
+               [({}, sum(1 for w in workers if w.get("status") == "BUSY"))])
+    return Response(out.text(), mimetype="text/plain", headers={"Content-Type": "text/plain; version=0.0.4"})
