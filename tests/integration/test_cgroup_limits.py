@@ -127,3 +127,46 @@ def test_plain_users_cannot_raise_limits_above_defaults(platform):
                             json={"image": "abaco/echo:local", "pids_max": 100000})
     assert resp.status_code == 200
     platform.ok("DELETE", f"/actors/{resp.json()['result']['id']}", user="boss", role="privileged")
+
+
+def _controller_dir(path: str, controller: str):
+    base = cgroups.ROOT / controller if cgroups.version() == 1 else cgroups.ROOT
+    return base / path.strip("/")
+
+
+def test_actor_level_carries_the_quota_and_executions_sit_below_it(platform):
+    tree = cgroups.CgroupTree()
+    actor = cgroups.actor_path("qt" + platform.config.general.instance, "actorq")
+    execution = cgroups.execution_path("qt" + platform.config.general.instance, "actorq", "exq")
+    try:
+        assert tree.create(actor, cgroups.Limits(memory_max=64 * 2**20, cpu_quota=0.5, pids_max=20)) == []
+        assert tree.create(execution, cgroups.Limits(memory_max=32 * 2**20, pids_max=10)) == []
+        if cgroups.version() == 1:
+            assert _controller_dir(actor, "memory").joinpath("memory.limit_in_bytes").read_text().strip() \
+                == str(64 * 2**20)
+            assert _controller_dir(actor, "cpu").joinpath("cpu.cfs_quota_us").read_text().strip() == "50000"
+            assert _controller_dir(actor, "pids").joinpath("pids.max").read_text().strip() == "20"
+            assert _controller_dir(execution, "pids").joinpath("pids.max").read_text().strip() == "10"
+        else:
+            assert _controller_dir(actor, "").joinpath("memory.max").read_text().strip() == str(64 * 2**20)
+            assert _controller_dir(actor, "").joinpath("cpu.max").read_text().split()[0] == "50000"
+            assert _controller_dir(execution, "").joinpath("pids.max").read_text().strip() == "10"
+        assert cgroups.children(actor) == ["exq"]
+    finally:
+        assert cgroups.remove("/qt" + platform.config.general.instance)
+    assert not _controller_dir(actor, "pids").exists()
+
+
+def test_health_removes_leftover_cgroups_and_the_deleted_actors_tree(platform):
+    actor, ex = run(platform, "abaco/echo:local")
+    instance = platform.config.general.instance
+    # What a worker killed between creating a cgroup and recording its execution leaves.
+    ghost = cgroups.execution_path(instance, actor["id"], "ghost-execution")
+    cgroups.CgroupTree().create(ghost, cgroups.Limits(pids_max=5))
+    assert _controller_dir(ghost, "pids").exists()
+    platform.wait_for(lambda: not _controller_dir(ghost, "pids").exists(), timeout=30,
+                      what="health to remove the leftover cgroup")
+    actor_dir = _controller_dir(cgroups.actor_path(instance, actor["id"]), "pids")
+    assert actor_dir.exists()
+    platform.ok("DELETE", f"/actors/{actor['id']}")
+    platform.wait_for(lambda: not actor_dir.exists(), timeout=30, what="the deleted actor's cgroup to go")
