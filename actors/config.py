@@ -89,6 +89,12 @@ class Workers:
     stop_grace: int = 5              # seconds a force-quit container gets after SIGTERM
     max_results_bytes: int = 1048576
     mount_api_socket: bool = True    # give containers the API's unix socket for update_state
+    # Confinement of every non-privileged container (see actors/sandbox.py).
+    cap_drop: tuple[str, ...] = ("NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT",
+                                 "NET_BIND_SERVICE", "SETPCAP", "FSETID")
+    uid_map: tuple[str, ...] = ()    # user:uid[:gid] entries
+    default_uid: str = ""            # uid[:gid] for users not in uid_map; empty: the image's user
+    mounts: tuple[str, ...] = ()     # /host/path:/container/path[:ro|rw]; {username} = the owner
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Callable
 import docker.errors
 import requests
 
-from actors import auth, codes, models
+from actors import auth, codes, models, sandbox
 from actors import limits as limits_mod
 from actors.config import Config
 from actors.runtime import cgroups
@@ -222,12 +222,15 @@ class ExecutionRun:
             binds.append((str(self.scratch / "binary"), BINARY_PATH, True))
         if self.config.workers.mount_api_socket and self.config.api_socket.exists():
             binds.append((str(self.config.api_socket), API_SOCKET_PATH, False))
+        box = sandbox.confine(self.config, actor, self.message.executor)
         return ContainerSpec(
             image=actor["image"], environment=self.environment(execution),
             labels={LABEL_INSTANCE: self.config.general.instance, LABEL_ACTOR: actor["id"],
                     LABEL_WORKER: self.worker_id, LABEL_EXECUTION: self.execution_id},
             cgroup_parent=self.cgroup, network_mode=self.config.workers.container_network,
-            binds=binds, privileged=bool(actor.get("privileged")))
+            binds=binds + list(box.binds), privileged=bool(actor.get("privileged")),
+            user=box.user, cap_drop=box.cap_drop, security_opt=box.security_opt,
+            read_only=box.read_only, tmpfs=box.tmpfs)
 
     # ------------------------------------------------------------ running
 

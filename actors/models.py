@@ -73,6 +73,9 @@ ACTOR_FIELDS: dict[str, tuple[str, Any]] = {
     "io_weight": ("weight", None),
     "token": ("bool", False),
     "privileged": ("bool", False),
+    "use_container_uid": ("bool", False),  # run as the image's own user
+    "run_as_executor": ("bool", False),    # run as the UID of the user who sent the message
+    "read_only_root": ("bool", False),     # read-only root file system (/tmp in memory)
     "queue": ("name", "default"),
     "hints": ("strlist", None),
     "force": ("bool", False),
@@ -162,6 +165,9 @@ def normalise_input(body: Any) -> dict:
 def validate_actor_input(body: Any, *, partial: bool = False) -> dict:
     """Check a POST or PUT body; return only known, well-typed fields."""
     data = normalise_input(body)
+    if "mounts" in data:
+        raise BadRequestError("'mounts' cannot be set on an actor: host directories are mounted only "
+                              "from the platform's [workers] mounts configuration")
     unknown = sorted(set(data) - set(ACTOR_FIELDS))
     if unknown:
         raise BadRequestError(f"unknown field(s) {', '.join(unknown)}; accepted fields are "
@@ -204,6 +210,9 @@ def new_actor(fields: dict, owner: str, tenant: str, default_max_workers: int) -
         "io_weight": fields.get("io_weight"),
         "token": fields.get("token", False),
         "privileged": fields.get("privileged", False),
+        "use_container_uid": fields.get("use_container_uid", False),
+        "run_as_executor": fields.get("run_as_executor", False),
+        "read_only_root": fields.get("read_only_root", False),
         "queue": fields.get("queue") or "default",
         "hints": fields.get("hints") or [],
         "revision": 1,

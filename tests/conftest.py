@@ -133,6 +133,9 @@ def platform(tmp_path_factory):
         "ABACO_HEALTH_INTERVAL": "2",
         "ABACO_WORKERS_MAX_LOG_LENGTH": "100000",
         "ABACO_CONF": str(REPO / "abaco.conf"),
+        # Only the users named here are affected (tests/integration/test_confinement.py).
+        "ABACO_WORKERS_UID_MAP": "uiduser:4321:4321,uidadmin:4400",
+        "ABACO_WORKERS_MOUNTS": f"{data}/homes/{{username}}:/home/abaco:rw",
     })
     config = config_mod.load(environ=env)
     for sub in ("logs", "run", "pids"):

@@ -43,6 +43,11 @@ class ContainerSpec:
     binds: list[tuple[str, str, bool]] = field(default_factory=list)  # host, container, read_only
     privileged: bool = False
     pids_limit: int | None = None
+    user: str | None = None                   # uid[:gid]; None: the image's user
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    read_only: bool = False
+    tmpfs: dict = field(default_factory=dict)
 
 
 def client(config: Config) -> docker.DockerClient:
@@ -83,6 +88,16 @@ class DockerRuntime:
             kwargs["nano_cpus"] = spec.nano_cpus
         if spec.pids_limit:
             kwargs["pids_limit"] = spec.pids_limit
+        if spec.user:
+            kwargs["user"] = spec.user
+        if spec.cap_drop:
+            kwargs["cap_drop"] = list(spec.cap_drop)
+        if spec.security_opt:
+            kwargs["security_opt"] = list(spec.security_opt)
+        if spec.read_only:
+            kwargs["read_only"] = True
+        if spec.tmpfs:
+            kwargs["tmpfs"] = dict(spec.tmpfs)
         container = self.docker.containers.create(**kwargs)
         try:
             container.start()
