@@ -7,6 +7,7 @@ several processes starting at once agree on one key.
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from actors import codes
-from actors.config import Config
+from actors.config import Config, ConfigError
 from actors.errors import ForbiddenError, UnauthorizedError
+from actors.tls_proxy import proxy_secret
 
 ISSUER = "abaco-local"
 ROLES = ("admin", "privileged", "user", "limited")
@@ -83,8 +85,8 @@ def _public_key(config: Config) -> bytes:
 
 
 def issue_token(config: Config, user: str, role: str = "user", tenant: str = "default",
-                ttl: int | None = None) -> str:
-    """Mint a signed token for ``user`` with ``role``."""
+                ttl: int | None = None, client_id: str | None = None) -> str:
+    """Mint a signed token for ``user`` with ``role`` (on behalf of an OAuth client if given)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not user or not user.replace("_", "").replace("-", "").replace(".", "").replace("@", "").isalnum():
@@ -92,17 +94,59 @@ def issue_token(config: Config, user: str, role: str = "user", tenant: str = "de
     now = int(time.time())
     claims = {"iss": ISSUER, "sub": user, "role": role, "tenant": tenant, "iat": now,
               "exp": now + (ttl if ttl is not None else config.web.token_ttl)}
+    if client_id:
+        claims["client_id"] = client_id
     return jwt.encode(claims, _private_key(config), algorithm="RS256")
 
 
+MODES = ("jwt", "jwt_header", "mtls", "none")
+PROXY_SECRET_HEADER = "X-Abaco-Proxy-Secret"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
 class Authenticator:
-    """Turns request headers into an Identity; holds the public key once read."""
+    """Turns a request's headers (and peer address) into an Identity, per ``[web] access_control``.
 
-    def __init__(self, config: Config):
+    - ``jwt``: ``Authorization: Bearer <token>`` signed by the platform's own key; tokens
+      minted for an OAuth client (``client_id`` claim) stop working once it is deleted.
+    - ``jwt_header``: an API gateway's JWT in the header ``<prefix><TENANT>``, verified with
+      the configured public key; user, roles and tenant come from it.
+    - ``mtls``: nginx verified a client certificate and passes the subject's CN; believed
+      only from ``[auth] trusted_proxies``.
+    - ``none``: everyone is ``[auth] dev_user``; refused unless the API binds to loopback.
+    """
+
+    def __init__(self, config: Config, stores=None):
         self.config = config
+        self.stores = stores
+        self.mode = config.web.access_control
+        if self.mode not in MODES:
+            raise ConfigError(f"[web] access_control must be one of {', '.join(MODES)}; got {self.mode!r}")
+        if self.mode == "none" and config.web.host not in LOOPBACK_HOSTS:
+            raise ConfigError("[web] access_control = none is for local development only; it is refused "
+                              f"while the API binds to {config.web.host} (use 127.0.0.1)")
         self._key: bytes | None = None
+        self._gateway_key: bytes | None = None
+        self._proxy_secret = ""
+        if self.mode == "mtls":
+            self._proxy_secret = proxy_secret(config)
+        if self.mode == "jwt_header":
+            path = config.auth.jwt_header_public_key
+            if not path or not Path(path).is_file():
+                raise ConfigError("[web] access_control = jwt_header needs [auth] jwt_header_public_key, "
+                                  f"a PEM file; got {path!r}")
+            self._gateway_key = Path(path).read_bytes()
 
-    def identify(self, headers) -> Identity:
+    def identify(self, headers, remote_addr: str | None = None) -> Identity:
+        if self.mode == "jwt_header":
+            return self._gateway(headers)
+        if self.mode == "mtls":
+            return self._certificate(headers, remote_addr)
+        if self.mode == "none":
+            return Identity(user=self.config.auth.dev_user, role=self.config.auth.dev_role)
+        return self._bearer(headers)
+
+    def _bearer(self, headers) -> Identity:
         header = headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if not header:
@@ -110,19 +154,105 @@ class Authenticator:
                                     "(mint one with `abaco token --user NAME`)")
         if scheme.lower() != "bearer" or not token.strip():
             raise UnauthorizedError("the Authorization header must be 'Bearer <token>'")
+        claims = self.verify(token.strip())
+        if claims.get("client_id") and self.stores is not None and \
+                self.stores.clients.find(claims["client_id"]) is None:
+            raise UnauthorizedError("the token's OAuth client has been deleted; the token is revoked")
+        return Identity(user=claims["sub"], role=claims["role"], tenant=claims.get("tenant", "default"))
+
+    def verify(self, token: str) -> dict:
+        """The claims of a token from the platform's own issuer; 401 when it is not one."""
         if self._key is None:
             self._key = _public_key(self.config)
         try:
-            claims = jwt.decode(token.strip(), self._key, algorithms=["RS256"], issuer=ISSUER,
+            claims = jwt.decode(token, self._key, algorithms=["RS256"], issuer=ISSUER,
                                 options={"require": ["exp", "iat", "sub", "iss"]})
         except jwt.ExpiredSignatureError:
             raise UnauthorizedError("the token has expired") from None
         except jwt.InvalidTokenError as exc:
             raise UnauthorizedError(f"invalid token: {exc}") from None
-        role = claims.get("role", "user")
-        if role not in ROLES:
-            raise UnauthorizedError(f"invalid token: unknown role {role!r}")
-        return Identity(user=claims["sub"], role=role, tenant=claims.get("tenant", "default"))
+        claims.setdefault("role", "user")
+        if claims["role"] not in ROLES:
+            raise UnauthorizedError(f"invalid token: unknown role {claims['role']!r}")
+        return claims
+
+    def _gateway(self, headers) -> Identity:
+        a = self.config.auth
+        prefix = a.jwt_header_prefix.lower()
+        found = [(name, value) for name, value in headers.items() if name.lower().startswith(prefix)]
+        if not found:
+            raise UnauthorizedError(f"no credentials: the gateway's JWT is expected in a header "
+                                    f"{a.jwt_header_prefix}<TENANT>")
+        if len(found) > 1:
+            raise UnauthorizedError(f"more than one {a.jwt_header_prefix}<TENANT> header")
+        name, token = found[0]
+        named = name[len(prefix):].lower()
+        tenant = next((t for t in a.tenants if t.lower() == named), None)
+        if tenant is None:
+            raise UnauthorizedError(f"unknown tenant {name[len(prefix):]!r} in header {name}")
+        algorithms = [alg for alg in a.jwt_header_algorithms if alg.lower() != "none"]
+        try:
+            claims = jwt.decode(token.strip(), self._gateway_key, algorithms=algorithms,
+                                options={"require": ["exp"], "verify_aud": False})
+        except jwt.ExpiredSignatureError:
+            raise UnauthorizedError("the gateway's JWT has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise UnauthorizedError(f"invalid gateway JWT: {exc}") from None
+        user = str(claims.get(a.jwt_header_user_claim) or "")
+        user = user.split("@", 1)[0] if "@" in user else user
+        if "/" in user:                  # e.g. "PRIMARY/alice"
+            user = user.rsplit("/", 1)[1]
+        if not user:
+            raise UnauthorizedError(f"the gateway's JWT has no user in claim {a.jwt_header_user_claim}")
+        roles = claims.get(a.jwt_header_roles_claim) or []
+        if isinstance(roles, str):
+            roles = [r.strip() for r in roles.split(",")]
+        return Identity(user=user, role=self._role(set(roles)), tenant=tenant)
+
+    def _role(self, roles: set[str]) -> str:
+        a = self.config.auth
+        if roles & set(a.admin_roles):
+            return "admin"
+        if roles & set(a.privileged_roles):
+            return "privileged"
+        if roles & set(a.limited_roles):
+            return "limited"
+        return "user"
+
+    def _certificate(self, headers, remote_addr: str | None) -> Identity:
+        a = self.config.auth
+        if remote_addr not in a.trusted_proxies or not hmac.compare_digest(
+                headers.get(PROXY_SECRET_HEADER, ""), self._proxy_secret):
+            raise UnauthorizedError("client certificates are accepted only through the platform's TLS proxy")
+        if headers.get(a.mtls_verify_header, "") != "SUCCESS":
+            raise UnauthorizedError("no verified client certificate")
+        cn = common_name(headers.get(a.mtls_dn_header, ""))
+        if not cn:
+            raise UnauthorizedError("the client certificate has no Common Name")
+        role = "admin" if cn in a.mtls_admins else "privileged" if cn in a.mtls_privileged else "user"
+        return Identity(user=cn, role=role)
+
+
+def common_name(dn: str) -> str:
+    """The CN of a subject DN as nginx writes it (RFC 2253: ``CN=alice,O=Lab``, ``\\,`` escaped)."""
+    parts, current, escaped = [], "", False
+    for ch in dn:
+        if escaped:
+            current += ch
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in ",+":
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    for part in parts:
+        key, _, value = part.strip().partition("=")
+        if key.strip().upper() == "CN":
+            return value.strip()
+    return ""
 
 
 def actor_level(identity: Identity, actor: dict) -> int:

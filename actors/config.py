@@ -132,6 +132,35 @@ class Accounting:
 
 
 @dataclass(frozen=True)
+class Auth:
+    """Settings of the access-control modes ([web] access_control chooses one; see actors/auth.py)."""
+    # jwt_header: a JWT from an API gateway in the header <prefix><TENANT>
+    jwt_header_prefix: str = "X-Jwt-Assertion-"
+    jwt_header_public_key: str = ""  # PEM file of the gateway's signing key
+    jwt_header_algorithms: tuple[str, ...] = ("RS256",)
+    jwt_header_user_claim: str = "http://wso2.org/claims/enduser"
+    jwt_header_roles_claim: str = "http://wso2.org/claims/role"
+    admin_roles: tuple[str, ...] = ("Internal/abaco-admin",)
+    privileged_roles: tuple[str, ...] = ("Internal/abaco-privileged",)
+    limited_roles: tuple[str, ...] = ("Internal/abaco-limited",)
+    tenants: tuple[str, ...] = ("default",)   # tenants a gateway may name
+    # mtls: nginx verifies the client certificate and passes its subject's CN
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    mtls_verify_header: str = "X-Ssl-Client-Verify"
+    mtls_dn_header: str = "X-Ssl-Client-S-Dn"  # RFC 2253 subject DN
+    mtls_admins: tuple[str, ...] = ()
+    mtls_privileged: tuple[str, ...] = ()
+    tls_listen: str = "127.0.0.1:8443"      # where nginx takes TLS connections
+    tls_cert_dir: str = ""                  # ca.pem, server.pem, server.key; default <data_dir>/tls
+    # none: local development only
+    dev_user: str = "dev"
+    dev_role: str = "admin"
+    # OAuth2 (client credentials and refresh tokens)
+    access_token_ttl: int = 3600
+    refresh_token_ttl: int = 30 * 86400
+
+
+@dataclass(frozen=True)
 class Health:
     interval: float = 10.0
     worker_dead_after: float = 60.0  # seconds without a heartbeat before a worker is dead
@@ -148,6 +177,7 @@ class Config:
     health: Health = field(default_factory=Health)
     limits: Limits = field(default_factory=Limits)
     accounting: Accounting = field(default_factory=Accounting)
+    auth: Auth = field(default_factory=Auth)
     source: str = ""                 # the file the settings came from, for messages
 
     @property
@@ -175,6 +205,10 @@ class Config:
     def accounting_file(self) -> Path:
         return Path(self.accounting.file) if self.accounting.file else \
             self.general.data_dir / "accounting" / "accounting"
+
+    @property
+    def tls_cert_dir(self) -> Path:
+        return Path(self.auth.tls_cert_dir) if self.auth.tls_cert_dir else self.general.data_dir / "tls"
 
     @property
     def accounting_csv(self) -> Path:
@@ -289,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load()
     for item in argv:
         section, _, key = item.partition(".")
-        if section in ("data_dir", "run_dir", "keys_dir", "log_dir", "api_socket") and not key:
+        if section in ("data_dir", "run_dir", "keys_dir", "log_dir", "api_socket", "tls_cert_dir") and not key:
             print(getattr(config, section))
             continue
         try:

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Start, stop and inspect the local stack: the Docker engine, Redis, RabbitMQ and the
-# platform processes (api, spawner, health, accounting).
+# platform processes (api, spawner, health, accounting; and nginx as `tls` when
+# [web] access_control = mtls).
 #
 #   scripts/stack.sh up       start whatever is not running yet, wait until the API answers
 #   scripts/stack.sh down     stop what this script started (never anything else)
@@ -17,7 +18,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
-PLATFORM=(api spawner health accounting)
+PLATFORM=(api spawner health accounting tls)  # tls: only in mtls mode
 START_TIMEOUT=60        # seconds dockerd, RabbitMQ or the API may take to answer
 STOP_TIMEOUT=20         # seconds a platform process gets between SIGTERM and SIGKILL
 WORKER_STOP_TIMEOUT=15  # seconds the workers get between SIGTERM and SIGKILL
@@ -40,11 +41,11 @@ load_config() {
     [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV; run 'make install' first"
     out="$("$VENV/bin/python" -m actors.config data_dir run_dir log_dir general.instance \
         store.redis_host store.redis_port rabbit.host rabbit.port \
-        web.host web.port web.gunicorn_workers)" \
+        web.host web.port web.gunicorn_workers web.access_control tls_cert_dir)" \
         || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
     { read -r DATA; read -r RUN_DIR; read -r LOG_DIR; read -r INSTANCE
       read -r REDIS_HOST; read -r REDIS_PORT; read -r RABBIT_HOST; read -r RABBIT_PORT
-      read -r WEB_HOST; read -r WEB_PORT; read -r WEB_WORKERS; } <<< "$out"
+      read -r WEB_HOST; read -r WEB_PORT; read -r WEB_WORKERS; read -r ACCESS; read -r TLS_DIR; } <<< "$out"
     PIDS="$DATA/pids"
     RABBIT_DIR="$DATA/rabbitmq"
     RABBIT_PIDFILE="$RABBIT_DIR/pid"
@@ -317,6 +318,7 @@ platform_pattern() {
         spawner) echo 'abaco-spawner' ;;
         health) echo 'abaco-health' ;;
         accounting) echo 'abaco-accounting' ;;
+        tls) echo 'nginx' ;;
     esac
 }
 
@@ -332,6 +334,7 @@ platform_command() {
         spawner) CMD=("$VENV/bin/abaco-spawner") ;;
         health) CMD=("$VENV/bin/abaco-health") ;;
         accounting) CMD=("$VENV/bin/abaco-accounting") ;;
+        tls) CMD=(nginx -c "$RUN_DIR/nginx.conf") ;;
     esac
     # Newer gunicorns open a control socket, by default one per user in ~/.gunicorn;
     # keep it per stack so two stacks on one machine do not share it.
@@ -344,6 +347,10 @@ platform_command() {
 # pid of a new one to STARTED.
 start_platform() {
     local name="$1" pid
+    if [ "$name" = tls ]; then
+        [ "$ACCESS" = mtls ] || return 0
+        prepare_tls
+    fi
     if pid="$(platform_pid "$name")"; then
         log "$name: running (pid $pid)"
         return 0
@@ -357,6 +364,15 @@ start_platform() {
     echo "$LAUNCHED_PID" > "$PIDS/$name.pid"
     log "$name: starting (pid $LAUNCHED_PID, log $LOG_DIR/$name.log)"
     STARTED+=("$name")
+}
+
+# prepare_tls: a test CA with server and client (`admin`) certificates unless the
+# certificate directory has them, and nginx's configuration (0600: it holds the secret
+# nginx shows the API).
+prepare_tls() {
+    [ -f "$TLS_DIR/ca.pem" ] && [ -f "$TLS_DIR/server.pem" ] \
+        || "$REPO/scripts/make_certs.sh" "$TLS_DIR" admin
+    (umask 077; "$VENV/bin/python" -m actors.tls_proxy > "$RUN_DIR/nginx.conf")
 }
 
 # A process that cannot import its module or read its settings dies within a second.
@@ -452,6 +468,10 @@ status() {
     for name in "${PLATFORM[@]}"; do
         address=-
         [ "$name" != api ] || address="$(api_url) unix:$RUN_DIR/api.sock"
+        if [ "$name" = tls ]; then
+            [ "$ACCESS" = mtls ] || continue
+            address="https://$("$VENV/bin/python" -m actors.config auth.tls_listen)"
+        fi
         if pid="$(platform_pid "$name")"; then
             row "$name" running "$pid" project "$address"
         elif [ "$name" = api ] && port_listens "$WEB_PORT"; then

@@ -58,6 +58,27 @@ class Platform:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
+    def start_api(self, name: str, settings: dict) -> str:
+        """Another API process on the same stores, with some settings changed; its URL."""
+        port = free_port()
+        env = dict(self.env, ABACO_WEB_PORT=str(port), **settings)
+        log = open(self.config.log_dir / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "--workers", "1", "--worker-class", "gthread",
+             "--threads", "4", "--bind", f"127.0.0.1:{port}", "--timeout", "0", "actors.api.wsgi:app"],
+            env=env, stdout=log, stderr=log, start_new_session=True, cwd=REPO)
+        url = f"http://127.0.0.1:{port}"
+
+        def up():
+            if self.procs[name].poll() is not None:
+                raise AssertionError(f"API {name} exited:\n" + self.log_tail(name))
+            try:
+                return requests.get(url + "/metrics", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+        self.wait_for(up, timeout=30, what=f"API {name} to answer")
+        return url
+
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.config.log_dir / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
@@ -154,7 +175,7 @@ def platform(tmp_path_factory):
     except AssertionError:
         raise AssertionError("API did not start:\n" + plat.log_tail("api"))
     yield plat
-    for name in ("api", "health", "spawner", "accounting"):
+    for name in list(plat.procs):
         plat.stop(name)
     _stop_workers(config)
     _cleanup_instance(config)

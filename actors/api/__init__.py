@@ -27,7 +27,7 @@ log = logging.getLogger("api")
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-Requested-With"
 # Endpoints that decide for themselves who may call them.
-SELF_AUTHENTICATING = {"metrics.metrics"}
+SELF_AUTHENTICATING = {"metrics.metrics", "oauth2.token"}
 _HTTP_MESSAGES = {
     404: "no such resource: check the URL (actor ids are case sensitive)",
     405: "method not allowed on this resource",
@@ -42,12 +42,12 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
     app = Flask("actors", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max(config.web.max_body_bytes, config.web.max_message_bytes + 65536)
     app.json.sort_keys = False
-    app.extensions["abaco"] = Services(config=config, stores=stores or open_stores(config),
-                                       broker=broker or Broker(config),
-                                       authenticator=Authenticator(config))
+    stores = stores or open_stores(config)
+    app.extensions["abaco"] = Services(config=config, stores=stores, broker=broker or Broker(config),
+                                       authenticator=Authenticator(config, stores))
 
-    from actors.api import accounting, actors, executions, messages, metrics, state, workers
-    for module in (actors, messages, executions, workers, state, accounting, metrics):
+    from actors.api import accounting, actors, executions, messages, metrics, oauth2, state, workers
+    for module in (actors, messages, executions, workers, state, accounting, metrics, oauth2):
         app.register_blueprint(module.bp)
 
     @app.before_request
@@ -56,7 +56,7 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
             return envelope(None, "preflight ok")
         if request.endpoint in SELF_AUTHENTICATING:
             return None
-        g.identity = app.extensions["abaco"].authenticator.identify(request.headers)
+        g.identity = app.extensions["abaco"].authenticator.identify(request.headers, request.remote_addr)
         return None
 
     @app.after_request

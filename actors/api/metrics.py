@@ -76,7 +76,7 @@ def _count_by(docs, field: str) -> dict:
 def metrics():
     sv = services()
     if not _from_loopback():
-        who = sv.authenticator.identify(request.headers)
+        who = sv.authenticator.identify(request.headers, request.remote_addr)
         if not who.is_admin:
             raise ForbiddenError("/metrics is open on loopback; from elsewhere it needs an admin token")
     records = [doc for _, doc in sv.stores.accounting.items()]

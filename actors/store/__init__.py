@@ -114,6 +114,8 @@ class Stores:
     logs: BlobStore       # execution id -> log text
     results: BlobStore    # execution id -> list of result datagrams
     accounting: Store = None  # execution id -> accounting record (grouped by tenant/owner)
+    clients: Store = None     # OAuth client id -> client (grouped by tenant/owner)
+    refresh_tokens: Store = None  # refresh token id -> its hash and client (grouped by client)
     backend: Any = None
 
     def execution_done(self, execution_id: str) -> None:
@@ -148,5 +150,7 @@ def open_stores(config: Config) -> Stores:
         logs=backend.blobs("logs"),
         results=backend.blobs("results"),
         accounting=backend.store("accounting"),
+        clients=backend.store("clients"),
+        refresh_tokens=backend.store("refresh_tokens"),
         backend=backend,
     )

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from test_cgroup_limits import build, run
+from test_cgroup_limits import build
 
 pytestmark = pytest.mark.integration
 

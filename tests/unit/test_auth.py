@@ -63,3 +63,38 @@ def test_levels():
     assert auth.actor_level(auth.Identity("root", "admin", "other"), actor) == codes.NONE
     with pytest.raises(ForbiddenError, match="bob"):
         auth.require(auth.Identity("bob", "user"), actor, codes.READ)
+
+
+def test_modes_refuse_unsafe_or_incomplete_settings(tmp_path):
+    base = {"ABACO_GENERAL_DATA_DIR": str(tmp_path)}
+    with pytest.raises(config_mod.ConfigError, match="loopback|local development"):
+        auth.Authenticator(config_mod.load(environ={**base, "ABACO_WEB_ACCESS_CONTROL": "none",
+                                                    "ABACO_WEB_HOST": "0.0.0.0"}))
+    with pytest.raises(config_mod.ConfigError, match="jwt_header_public_key"):
+        auth.Authenticator(config_mod.load(environ={**base, "ABACO_WEB_ACCESS_CONTROL": "jwt_header"}))
+    with pytest.raises(config_mod.ConfigError, match="access_control"):
+        auth.Authenticator(config_mod.load(environ={**base, "ABACO_WEB_ACCESS_CONTROL": "basic"}))
+    dev = auth.Authenticator(config_mod.load(environ={**base, "ABACO_WEB_ACCESS_CONTROL": "none"}))
+    assert dev.identify({}) == auth.Identity("dev", "admin")
+
+
+def test_mtls_believes_only_the_proxy_with_its_secret(tmp_path):
+    cfg = config_mod.load(environ={"ABACO_GENERAL_DATA_DIR": str(tmp_path), "ABACO_WEB_ACCESS_CONTROL": "mtls",
+                                   "ABACO_AUTH_MTLS_ADMINS": "bob"})
+    authn = auth.Authenticator(cfg)
+    secret = (cfg.tls_cert_dir / "proxy.secret").read_text().strip()
+    assert stat.S_IMODE(os.stat(cfg.tls_cert_dir / "proxy.secret").st_mode) == 0o600
+    good = {"X-Ssl-Client-Verify": "SUCCESS", "X-Ssl-Client-S-Dn": "CN=bob,O=Lab", "X-Abaco-Proxy-Secret": secret}
+    assert authn.identify(good, "127.0.0.1") == auth.Identity("bob", "admin")
+    for headers_, addr in ((good, "10.0.0.5"), ({**good, "X-Abaco-Proxy-Secret": "x"}, "127.0.0.1"),
+                           ({**good, "X-Ssl-Client-Verify": "FAILED:unknown ca"}, "127.0.0.1"),
+                           ({**good, "X-Ssl-Client-S-Dn": "O=Lab"}, "127.0.0.1")):
+        with pytest.raises(UnauthorizedError):
+            authn.identify(headers_, addr)
+
+
+def test_common_name_of_rfc2253_subjects():
+    assert auth.common_name("CN=alice,O=Lab") == "alice"
+    assert auth.common_name(r"O=A\,B,CN=carol smith") == "carol smith"
+    assert auth.common_name("emailAddress=x@y+CN=dan,O=Lab") == "dan"
+    assert auth.common_name("O=Lab") == ""
