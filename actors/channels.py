@@ -4,6 +4,7 @@
 * actor mailbox ``<instance>.actor.<actor_id>``: API -> that actor's workers
 * worker channel ``<instance>.worker.<worker_id>``: stop, new revision, kill an execution
 * accounting channel ``<instance>.accounting``: workers -> the accounting process
+* clients channel ``<instance>.clients``: spawner, workers, health -> clientg
 * events exchange ``<instance>.events`` (topic, routing key = event type)
 
 Queues are durable and messages persistent; publishes wait for the broker's confirm, so
@@ -47,6 +48,10 @@ def worker_queue(config: Config, worker_id: str) -> str:
 
 def accounting_queue(config: Config) -> str:
     return f"{config.general.instance}.accounting"
+
+
+def clients_queue(config: Config) -> str:
+    return f"{config.general.instance}.clients"
 
 
 def events_exchange(config: Config) -> str:

@@ -74,6 +74,8 @@ class Rabbit:
 class Spawner:
     queues: tuple[str, ...] = ("default",)
     worker_ready_timeout: int = 60   # seconds a new worker has to report READY
+    client_timeout: float = 10.0     # seconds to wait for clientg's OAuth client, per attempt
+    client_attempts: int = 3
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ from typing import Callable
 import docker.errors
 import requests
 
-from actors import auth, codes, models, sandbox
+from actors import auth, clientg, codes, models, sandbox
 from actors import limits as limits_mod
 from actors.config import Config
+from actors.errors import AbacoError
 from actors.runtime import cgroups
 from actors.runtime.docker import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_INSTANCE, LABEL_WORKER,
                                    ContainerSpec, DockerRuntime)
@@ -193,7 +194,10 @@ class ExecutionRun:
         env = dict(actor.get("default_environment") or {})
         env.update(msg.env)
         token = ""
-        if actor.get("token") or not actor.get("stateless", True):
+        if actor.get("token"):
+            token = self._client_token()
+        elif not actor.get("stateless", True):
+            # For update_state over the API socket.
             token = auth.issue_token(self.config, actor["owner"], "user", actor.get("tenant", "default"),
                                      ttl=max(3600, self.config.web.sync_timeout))
         raw = "" if msg.content_type == BINARY else msg.body.decode("utf-8", errors="replace")
@@ -214,6 +218,15 @@ class ExecutionRun:
             "_abaco_execution_attempt": str(execution.get("attempts", 1)),
         })
         return env
+
+    def _client_token(self) -> str:
+        """A fresh access token of this worker's OAuth client (see actors/clientg.py)."""
+        try:
+            return clientg.access_token(self.config, self.stores, self.worker_id)
+        except AbacoError as exc:
+            log.warning("worker %s has no access token for execution %s: %s",
+                        self.worker_id, self.execution_id, exc.message)
+            return ""
 
     def spec(self, execution: dict) -> ContainerSpec:
         actor = self.actor

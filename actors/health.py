@@ -4,8 +4,8 @@ Each round, for this host: a worker whose process is gone, or whose heartbeat is
 than ``[health] worker_dead_after``, is declared dead: its process is killed, its
 containers and its record removed (its unacknowledged message goes back to the
 mailbox and is run again by another worker, counted as a new attempt). Containers and
-cgroups that belong to no live execution are removed. A READY actor left with no
-worker gets one again.
+cgroups that belong to no live execution are removed, and so are (through clientg) the
+OAuth clients of workers that are gone. A READY actor left with no worker gets one again.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 
-from actors import channels, codes, commands, models
+from actors import channels, clientg, codes, commands, models
 from actors import config as config_mod
 from actors.config import Config
 from actors.process import setup_logging, stop_event
@@ -86,6 +86,9 @@ class Health:
                 self.runtime.remove(container.id)
                 done["containers_removed"] += 1
         done["cgroups_removed"] = self._clean_cgroups()
+        for worker_id in self.stores.worker_clients.keys():
+            if worker_id not in live_workers and self.stores.workers.find(worker_id) is None:
+                clientg.release_client(self.config, self.broker, worker_id)   # its worker died unseen
         for actor_id, actor in list(self.stores.actors.items()):
             if actor.get("status") == codes.READY and not commands.live_workers(self.stores, actor_id):
                 log.info("actor %s has no worker; requesting one", actor_id)
@@ -124,6 +127,8 @@ class Health:
         for container in self.runtime.containers(worker_id=worker["id"]):
             self.runtime.remove(container.id)
         self.stores.workers.delete(worker["id"])
+        if self.stores.worker_clients.find(worker["id"]) is not None:
+            clientg.release_client(self.config, self.broker, worker["id"])
         try:
             self.broker.delete_queue(channels.worker_queue(self.config, worker["id"]))
         except channels.ChannelUnavailable:

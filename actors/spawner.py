@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from actors import channels, codes, models
+from actors import channels, clientg, codes, models
 from actors.config import Config
 from actors.process import command_line, start, stop_event
 from actors.runtime.docker import DockerRuntime, ImageNotFound, RuntimeUnavailable
@@ -70,13 +70,19 @@ class Spawner:
         if actor is None or actor.get("revision") != worker.get("revision"):
             log.info("actor %s is gone or has a newer revision; dropping worker %s", actor_id, worker_id)
             self.stores.workers.delete(worker_id)
-            self.channel.queue_delete(channels.worker_queue(self.config, worker_id))
+            self.events.delete_queue(channels.worker_queue(self.config, worker_id))
             return
         try:
             self.runtime.check_image(actor["image"])
         except (ImageNotFound, RuntimeUnavailable) as exc:
             self._fail(actor, worker_id, str(exc))
             return
+        if actor.get("token"):
+            problem = clientg.request_client(self.config, self.stores, self.events, actor, worker_id,
+                                             wait=self.conn.sleep)
+            if problem:
+                log.error("worker %s of actor %s: %s", worker_id, actor_id, problem)
+                self.stores.workers.update(worker_id, {"client_error": problem})
         process = self._launch(actor_id, worker_id)
         deadline = time.monotonic() + self.config.spawner.worker_ready_timeout
         while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from actors import channels, codes, models
+from actors import channels, clientg, codes, models
 from actors import config as config_mod
 from actors.config import Config
 from actors.execution import ExecutionRun, Message
@@ -126,6 +126,8 @@ class Worker:
         except Exception:  # noqa: BLE001 - best effort on the way out
             pass
         self.stores.workers.delete(self.worker_id)
+        if self.stores.worker_clients.find(self.worker_id) is not None:
+            clientg.release_client(self.config, self.events, self.worker_id)
         self.events.close()
         try:
             self.pidfile.unlink()

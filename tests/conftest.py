@@ -152,6 +152,8 @@ def platform(tmp_path_factory):
         "ABACO_WEB_API_SERVER": f"http://127.0.0.1:{port}",
         "ABACO_WEB_SYNC_TIMEOUT": "60",
         "ABACO_HEALTH_INTERVAL": "2",
+        "ABACO_SPAWNER_CLIENT_TIMEOUT": "3",
+        "ABACO_SPAWNER_CLIENT_ATTEMPTS": "2",
         "ABACO_WORKERS_MAX_LOG_LENGTH": "100000",
         "ABACO_CONF": str(REPO / "abaco.conf"),
         # Only the users named here are affected (tests/integration/test_confinement.py).
@@ -170,6 +172,7 @@ def platform(tmp_path_factory):
     plat.start("spawner", [sys.executable, "-m", "actors.spawner"])
     plat.start("health", [sys.executable, "-m", "actors.health"])
     plat.start("accounting", [sys.executable, "-m", "actors.accounting"])
+    plat.start("clientg", [sys.executable, "-m", "actors.clientg"])
     try:
         plat.wait_for(lambda: _answers(plat.url), timeout=30, what="the API to answer")
     except AssertionError:

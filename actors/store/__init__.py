@@ -116,6 +116,7 @@ class Stores:
     accounting: Store = None  # execution id -> accounting record (grouped by tenant/owner)
     clients: Store = None     # OAuth client id -> client (grouped by tenant/owner)
     refresh_tokens: Store = None  # refresh token id -> its hash and client (grouped by client)
+    worker_clients: Store = None  # worker id -> the OAuth client clientg made for it, with tokens
     backend: Any = None
 
     def execution_done(self, execution_id: str) -> None:
@@ -152,5 +153,6 @@ def open_stores(config: Config) -> Stores:
         accounting=backend.store("accounting"),
         clients=backend.store("clients"),
         refresh_tokens=backend.store("refresh_tokens"),
+        worker_clients=backend.store("worker_clients"),
         backend=backend,
     )

@@ -1,0 +1,147 @@
+"""The clientg process: OAuth clients for the workers of actors with ``token: true``.
+
+When the spawner starts such a worker it asks clientg, on the clients channel, for a
+client owned by the actor's owner; clientg creates it (``actors/oauth.py``), gets its
+first access and refresh tokens and keeps them in the ``worker_clients`` store under the
+worker id. The worker injects a fresh access token into each container
+(``_abaco_access_token``), refreshing it when it is about to expire. When the worker
+stops (or health reaps it) clientg is told to delete the client, which revokes every
+token it was given.
+
+Requests are idempotent (a second "create" for a worker that has a client does
+nothing), so the spawner may retry. If clientg does not answer in time the worker
+starts without a token and its record says why: a platform fault never puts the actor
+in ERROR.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from actors import channels, models, oauth
+from actors.auth import Identity
+from actors.config import Config
+from actors.process import command_line, start, stop_event
+from actors.store import StoreUnavailable, Stores, open_stores
+
+log = logging.getLogger("clientg")
+
+REFRESH_MARGIN = 60.0   # seconds before expiry a worker swaps its access token
+
+
+class Clientg:
+    def __init__(self, config: Config):
+        self.config = config
+        self.stores = open_stores(config)
+        self.terminate = stop_event()
+
+    def run(self) -> int:
+        channels.serve(self.config, {channels.clients_queue(self.config): self.on_request}, self.terminate,
+                       prefetch=10, on_ready=lambda conn: log.info("clientg ready"))
+        return 0
+
+    def on_request(self, channel, method, properties, body: bytes) -> None:
+        request = channels.decode_json(body)
+        try:
+            if request.get("command") == "create" and request.get("worker_id") and request.get("owner"):
+                self.create(request)
+            elif request.get("command") == "delete" and request.get("worker_id"):
+                self.delete(request["worker_id"])
+            else:
+                log.error("dropping a malformed clients request: %r", body[:500])
+        except StoreUnavailable as exc:
+            log.warning("store unavailable (%s); the request goes back on the queue", exc)
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            self.terminate.wait(2.0)
+            return
+        channel.basic_ack(method.delivery_tag)
+
+    def create(self, request: dict) -> dict:
+        worker_id = request["worker_id"]
+        existing = self.stores.worker_clients.find(worker_id)
+        if existing is not None:
+            return existing
+        if self.stores.workers.find(worker_id) is None:
+            log.info("worker %s is gone; no client made for it", worker_id)
+            return {}
+        who = Identity(user=request["owner"], role="user", tenant=request.get("tenant") or "default")
+        client = oauth.create_client(self.stores, who, name=f"worker-{worker_id}",
+                                     description=f"worker {worker_id} of actor {request.get('actor_id')}")
+        grant = oauth.client_credentials(self.config, self.stores, client["client_id"], client["client_secret"])
+        # The secret is not kept: the refresh token renews access, deleting the client ends it.
+        record = {"worker_id": worker_id, "actor_id": request.get("actor_id"), "client_id": client["client_id"],
+                  "access_token": grant["access_token"],
+                  "refresh_token": grant["refresh_token"], "expires_at": time.time() + grant["expires_in"],
+                  "create_time": models.now()}
+        if not self.stores.worker_clients.create(worker_id, record):
+            # Another clientg won the race: drop ours, keep theirs.
+            oauth.delete_client(self.stores, self.stores.clients.get(client["client_id"]))
+            return self.stores.worker_clients.get(worker_id)
+        log.info("client %s made for worker %s of actor %s", client["client_id"], worker_id, request.get("actor_id"))
+        return record
+
+    def delete(self, worker_id: str) -> None:
+        record = self.stores.worker_clients.find(worker_id)
+        if record is None:
+            return
+        client = self.stores.clients.find(record["client_id"])
+        if client is not None:
+            oauth.delete_client(self.stores, client)
+        self.stores.worker_clients.delete(worker_id)
+        log.info("client %s of worker %s deleted", record["client_id"], worker_id)
+
+
+# ---------------------------------------------------------------------- used by others
+
+def request_client(config: Config, stores: Stores, broker: channels.Broker, actor: dict,
+                   worker_id: str, wait=time.sleep) -> str:
+    """Ask clientg for a worker's client and wait for it; '' when made, else why not."""
+    request = {"command": "create", "worker_id": worker_id, "actor_id": actor["id"],
+               "owner": actor["owner"], "tenant": actor.get("tenant", "default")}
+    timeout = config.spawner.client_timeout
+    for attempt in range(1, config.spawner.client_attempts + 1):
+        try:
+            broker.publish_json(channels.clients_queue(config), request)
+        except channels.ChannelUnavailable as exc:
+            log.warning("could not ask clientg for worker %s's client (attempt %s): %s", worker_id, attempt, exc)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if stores.worker_clients.find(worker_id) is not None:
+                return ""
+            wait(0.1)
+    return (f"no OAuth client from clientg after {config.spawner.client_attempts} attempt(s) of "
+            f"{timeout:g} s; executions run without an access token")
+
+
+def release_client(config: Config, broker: channels.Broker, worker_id: str) -> None:
+    """Tell clientg a worker is gone (harmless when it never had a client)."""
+    try:
+        broker.publish_json(channels.clients_queue(config), {"command": "delete", "worker_id": worker_id})
+    except channels.ChannelUnavailable as exc:
+        log.warning("could not ask clientg to delete worker %s's client: %s", worker_id, exc)
+
+
+def access_token(config: Config, stores: Stores, worker_id: str) -> str:
+    """A current access token of the worker's client ('' if it has none)."""
+    record = stores.worker_clients.find(worker_id)
+    if record is None:
+        return ""
+    if record["expires_at"] - time.time() > REFRESH_MARGIN:
+        return record["access_token"]
+    grant = oauth.refresh(config, stores, record["refresh_token"])
+    stores.worker_clients.update(worker_id, {"access_token": grant["access_token"],
+                                             "refresh_token": grant["refresh_token"],
+                                             "expires_at": time.time() + grant["expires_in"]})
+    return grant["access_token"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = command_line("abaco-clientg", "Make and delete OAuth clients for the workers of token actors."
+                        ).parse_args(argv)
+    return Clientg(start("clientg", args)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
