@@ -56,6 +56,7 @@ load_config() {
 
 ensure_dirs() {
     mkdir -p "$DATA" "$DATA/redis" "$RABBIT_DIR" "$RUN_DIR" "$LOG_DIR" "$PIDS/workers"
+    chmod 700 "$DATA/redis"  # the stores (tokens, clients, state) are for the platform only
     [ -d "$DATA/keys" ] || mkdir -m 700 "$DATA/keys"  # signing keys: owner only
 }
 

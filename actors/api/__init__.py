@@ -2,7 +2,8 @@
 
 Every response, success or error, is the JSON envelope
 ``{"status", "message", "result", "version"}`` (the only exceptions are the raw bytes of
-an execution's results and a synchronous execution's output, as in Abaco). Errors are
+an execution's results and a synchronous execution's output, as in Abaco, and the
+Prometheus text of /metrics and the OpenAPI document at /docs/openapi.json). Errors are
 raised where they are found (``actors.errors``) and turned into the envelope here only.
 """
 
@@ -27,7 +28,7 @@ log = logging.getLogger("api")
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-Requested-With"
 # Endpoints that decide for themselves who may call them.
-SELF_AUTHENTICATING = {"metrics.metrics", "oauth2.token"}
+SELF_AUTHENTICATING = {"metrics.metrics", "oauth2.token", "openapi.openapi_document"}
 _HTTP_MESSAGES = {
     404: "no such resource: check the URL (actor ids are case sensitive)",
     405: "method not allowed on this resource",
@@ -46,8 +47,8 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
     app.extensions["abaco"] = Services(config=config, stores=stores, broker=broker or Broker(config),
                                        authenticator=Authenticator(config, stores))
 
-    from actors.api import accounting, actors, executions, messages, metrics, oauth2, state, workers
-    for module in (actors, messages, executions, workers, state, accounting, metrics, oauth2):
+    from actors.api import accounting, actors, executions, messages, metrics, oauth2, openapi, state, workers
+    for module in (actors, messages, executions, workers, state, accounting, metrics, oauth2, openapi):
         app.register_blueprint(module.bp)
 
     @app.before_request

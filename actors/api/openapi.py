@@ -1,0 +1,182 @@
+"""The API's own OpenAPI 3 description, served at ``GET /docs/openapi.json`` (no token needed).
+
+Written here, next to the routes, so a test can check that every route is described and
+every description has a route; the shapes follow the public Abaco API.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from actors import __version__
+
+bp = Blueprint("openapi", __name__)
+
+
+def _obj(properties: dict, required: tuple = ()) -> dict:
+    out = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+STR, INT, NUM, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
+TIME = {"type": "string", "format": "date-time"}
+
+ACTOR_INPUT = _obj({
+    "image": STR, "name": STR, "description": STR, "stateless": BOOL,
+    "default_environment": {"type": "object", "additionalProperties": STR},
+    "max_workers": {"type": "integer", "minimum": 1}, "mem_limit": STR,
+    "max_cpus": {"type": "integer", "minimum": 0}, "pids_max": {"type": "integer", "minimum": 1},
+    "cpu_seconds": {"type": "number", "minimum": 0}, "max_run_time": {"type": "integer", "minimum": 0},
+    "cpu_weight": {"type": "integer", "minimum": 1, "maximum": 10000},
+    "io_weight": {"type": "integer", "minimum": 1, "maximum": 10000},
+    "token": BOOL, "privileged": BOOL, "use_container_uid": BOOL, "run_as_executor": BOOL,
+    "read_only_root": BOOL, "queue": STR, "hints": {"type": "array", "items": STR}, "force": BOOL,
+})
+ACTOR = _obj({"id": STR, "owner": STR, "status": STR, "status_message": STR, "revision": INT,
+              "create_time": TIME, "last_update_time": TIME, **ACTOR_INPUT["properties"]})
+EXECUTION = _obj({"id": STR, "actor_id": STR, "worker_id": STR, "executor": STR, "status": STR,
+                  "status_message": STR, "message_received_time": TIME, "start_time": TIME,
+                  "finish_time": TIME, "runtime": NUM, "cpu": INT, "io": INT, "memory_peak": INT,
+                  "exit_code": INT, "attempts": INT, "final_state": {"type": "object"}})
+WORKER = _obj({"id": STR, "actor_id": STR, "status": STR, "host_id": STR, "create_time": TIME,
+               "last_health_check_time": TIME})
+TOTALS = _obj({"executions": INT, "complete": INT, "error": INT, "cpu_seconds": NUM,
+               "runtime_seconds": NUM, "memory_peak_max": INT, "io_bytes": INT})
+
+
+def envelope(result: dict | None = None) -> dict:
+    return _obj({"status": {"type": "string", "enum": ["success", "error"]}, "message": STR,
+                 "result": result or {}, "version": STR}, ("status", "message", "result", "version"))
+
+
+def _responses(result: dict | None = None, raw: str | None = None) -> dict:
+    ok = {"content": {raw: {"schema": {"type": "string"}}}} if raw else \
+        {"content": {"application/json": {"schema": envelope(result)}}}
+    error = {"description": "an error, in the envelope",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}}
+    return {"200": {"description": "success", **ok}, "400": error, "401": error, "403": error,
+            "404": error, "413": error, "503": error}
+
+
+def _path_params(*names: str) -> list[dict]:
+    return [{"name": n, "in": "path", "required": True, "schema": STR} for n in names]
+
+
+def _query(**kinds) -> list[dict]:
+    return [{"name": n, "in": "query", "required": False, "schema": s} for n, s in kinds.items()]
+
+
+def _json_body(schema: dict, required: bool = True) -> dict:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def op(summary: str, result: dict | None = None, params=(), body: dict | None = None,
+       raw: str | None = None, security: bool = True) -> dict:
+    out = {"summary": summary, "parameters": list(params), "responses": _responses(result, raw)}
+    if body is not None:
+        out["requestBody"] = body
+    if not security:
+        out["security"] = []
+    return out
+
+
+A, AE = _path_params("actor_id"), _path_params("actor_id", "execution_id")
+MESSAGE_BODY = {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": _obj({"message": STR}, ("message",))},
+    "application/json": {"schema": {}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+}}
+
+PATHS = {
+    "/actors": {
+        "get": op("List the actors the caller may read.", {"type": "array", "items": ACTOR}),
+        "post": op("Register an actor.", ACTOR, body=_json_body(ACTOR_INPUT)),
+    },
+    "/actors/{actor_id}": {
+        "get": op("Read an actor.", ACTOR, A),
+        "put": op("Update an actor (a new image or force bumps the revision).", ACTOR, A, _json_body(ACTOR_INPUT)),
+        "delete": op("Delete an actor, its workers and its mailbox.", None, A),
+    },
+    "/actors/{actor_id}/messages": {
+        "get": op("How many messages wait in the actor's mailbox.", _obj({"messages": INT}), A),
+        "post": op("Send a message: one execution.", _obj({"execution_id": STR, "msg": STR}),
+                   A + _query(_abaco_synchronous=BOOL), MESSAGE_BODY),
+    },
+    "/actors/{actor_id}/executions": {
+        "get": op("List an actor's executions with totals.",
+                  _obj({"executions": {"type": "array", "items": EXECUTION}, "total_executions": INT}),
+                  A + _query(offset={"type": "integer", "minimum": 0}, limit={"type": "integer", "minimum": 1})),
+    },
+    "/actors/{actor_id}/executions/{execution_id}": {
+        "get": op("Read an execution: status, times, cpu, memory, io, exit code.", EXECUTION, AE),
+        "delete": op("Force-quit a running execution (or cancel one not started).", EXECUTION, AE),
+    },
+    "/actors/{actor_id}/executions/{execution_id}/logs": {
+        "get": op("An execution's logs.", _obj({"logs": STR}), AE),
+    },
+    "/actors/{actor_id}/executions/{execution_id}/results": {
+        "get": op("The next result an execution sent (one per call).", raw="application/octet-stream", params=AE),
+    },
+    "/actors/{actor_id}/workers": {
+        "get": op("List an actor's workers.", {"type": "array", "items": WORKER}, A),
+        "post": op("Ask for workers.", _obj({"requested": INT}), A,
+                   _json_body(_obj({"num": {"type": "integer", "minimum": 1}}), required=False)),
+    },
+    "/actors/{actor_id}/state": {
+        "get": op("A stateful actor's state.", _obj({"state": {}}), A),
+        "post": op("Replace a stateful actor's state (any JSON).", _obj({"state": {}}), A,
+                   _json_body({}, required=True)),
+    },
+    "/accounting": {
+        "get": op("Totals per user and per actor of what finished executions used.",
+                  _obj({"total": TOTALS, "users": {"type": "array", "items": TOTALS},
+                        "actors": {"type": "array", "items": TOTALS}}),
+                  _query(user=STR, actor=STR, since=STR, until=STR)),
+    },
+    "/metrics": {
+        "get": op("Prometheus metrics (open on loopback, else an admin token).", raw="text/plain"),
+    },
+    "/oauth2/clients": {
+        "get": op("List the caller's OAuth clients.", {"type": "array", "items": {"type": "object"}}),
+        "post": op("Register an OAuth client; its secret is shown once.",
+                   _obj({"client_id": STR, "client_secret": STR}),
+                   body=_json_body(_obj({"name": STR, "description": STR}), required=False)),
+    },
+    "/oauth2/clients/{client_id}": {
+        "get": op("Read an OAuth client.", {"type": "object"}, _path_params("client_id")),
+        "delete": op("Delete an OAuth client, revoking its tokens.", None, _path_params("client_id")),
+    },
+    "/oauth2/token": {
+        "post": op("Client credentials or refresh-token grant.",
+                   _obj({"access_token": STR, "refresh_token": STR, "expires_in": INT, "token_type": STR}),
+                   body={"required": True, "content": {"application/x-www-form-urlencoded": {"schema": _obj({
+                       "grant_type": {"type": "string", "enum": ["client_credentials", "refresh_token"]},
+                       "client_id": STR, "client_secret": STR, "refresh_token": STR}, ("grant_type",))}}},
+                   security=False),
+    },
+    "/docs/openapi.json": {
+        "get": {"summary": "This description.", "security": [], "parameters": [],
+                "responses": {"200": {"description": "the OpenAPI document",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}}},
+    },
+}
+
+
+def spec() -> dict:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Actor platform API (Abaco-compatible)", "version": __version__},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {"Envelope": envelope()},
+        },
+        "security": [{"bearer": []}],
+        "paths": PATHS,
+    }
+
+
+@bp.get("/docs/openapi.json")
+def openapi_document():
+    return jsonify(spec())
