@@ -58,6 +58,11 @@ def events_exchange(config: Config) -> str:
     return f"{config.general.instance}.events"
 
 
+def deliveries_queue(config: Config) -> str:
+    """Every event, for the events process to pass on to links and webhooks."""
+    return f"{config.general.instance}.events.deliveries"
+
+
 def connection_parameters(config: Config) -> pika.ConnectionParameters:
     r = config.rabbit
     return pika.ConnectionParameters(
@@ -139,6 +144,9 @@ class Broker:
             self._ch = self._conn.channel()
             self._ch.confirm_delivery()
             self._ch.exchange_declare(events_exchange(self.config), exchange_type="topic", durable=True)
+            # Every event is kept for the events process, even while it is down.
+            self._ch.queue_declare(deliveries_queue(self.config), durable=True)
+            self._ch.queue_bind(deliveries_queue(self.config), events_exchange(self.config), routing_key="#")
             self._declared = set()
         return self._ch
 
@@ -185,7 +193,7 @@ class Broker:
 
     def publish_event(self, event_type: str, payload: dict) -> None:
         """Emit an event; events with no subscriber are dropped by the exchange."""
-        body = json.dumps({"event_type": event_type, **payload}).encode()
+        body = json.dumps({"event_type": event_type, "event_time": _now(), **payload}).encode()
 
         def op(ch):
             ch.basic_publish(exchange=events_exchange(self.config), routing_key=event_type, body=body,
@@ -220,6 +228,10 @@ class Broker:
     def close(self) -> None:
         with self._lock:
             self._close_quietly()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def decode_json(body: bytes) -> dict[str, Any]:

@@ -163,6 +163,14 @@ class Auth:
 
 
 @dataclass(frozen=True)
+class Events:
+    """Delivery of actor events to linked actors and webhooks (actors/events.py)."""
+    webhook_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")  # hosts webhooks may name; * any
+    webhook_timeout: float = 5.0     # seconds one POST may take
+    webhook_attempts: int = 3        # tries per event, 1 s, 2 s, 4 s ... apart
+
+
+@dataclass(frozen=True)
 class Health:
     interval: float = 10.0
     worker_dead_after: float = 60.0  # seconds without a heartbeat before a worker is dead
@@ -180,6 +188,7 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     accounting: Accounting = field(default_factory=Accounting)
     auth: Auth = field(default_factory=Auth)
+    events: Events = field(default_factory=Events)
     source: str = ""                 # the file the settings came from, for messages
 
     @property

@@ -174,10 +174,12 @@ class ExecutionRun:
 
     def __init__(self, config: Config, stores: Stores, runtime: DockerRuntime, actor: dict,
                  worker_id: str, message: Message, tree: cgroups.CgroupTree | None = None,
-                 account: Callable[[dict], None] | None = None):
+                 account: Callable[[dict], None] | None = None,
+                 notify: Callable[[str, dict], None] | None = None):
         self.config, self.stores, self.runtime = config, stores, runtime
         self.tree = tree or cgroups.CgroupTree()
         self.account = account                # publishes an accounting record
+        self.notify = notify or (lambda event_type, payload: None)   # publishes an event
         self.actor, self.worker_id, self.message = actor, worker_id, message
         self.execution_id = message.execution_id
         self.container_id: str | None = None
@@ -313,6 +315,8 @@ class ExecutionRun:
         self.stores.executions.update(self.execution_id, {
             "status": codes.RUNNING, "start_time": models.now(), "container_id": container.id,
             "limits": limits.applied(), "limits_unsupported": sorted(set(unsupported))})
+        self.notify("EXECUTION_STARTED", {"actor_id": self.actor["id"], "execution_id": self.execution_id,
+                                          "worker_id": self.worker_id})
         watch = _Watch()
         began = time.monotonic()
         try:

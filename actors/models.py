@@ -19,6 +19,7 @@ _ALPHABET = string.ascii_letters + string.digits
 HIDDEN_FIELDS = {"tenant", "queue_name", "pid", "host_pid"}
 MEM_LIMIT = re.compile(r"^[0-9]+[bkmg]?$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+REF = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,128}$")
 IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]{0,254}$")
 
@@ -76,6 +77,8 @@ ACTOR_FIELDS: dict[str, tuple[str, Any]] = {
     "use_container_uid": ("bool", False),  # run as the image's own user
     "run_as_executor": ("bool", False),    # run as the UID of the user who sent the message
     "read_only_root": ("bool", False),     # read-only root file system (/tmp in memory)
+    "link": ("ref", None),                 # an actor that receives this actor's events
+    "webhook": ("url", None),              # a URL that receives them as JSON POSTs
     "queue": ("name", "default"),
     "hints": ("strlist", None),
     "force": ("bool", False),
@@ -103,6 +106,14 @@ def _check(field: str, kind: str, value: Any) -> Any:
         if not IMAGE.match(value.strip()):
             raise bad("a Docker image reference such as 'abaco/echo:local'")
         return value.strip()
+    if kind == "ref":
+        if not isinstance(value, str) or (value and not REF.match(value)):
+            raise bad("an actor id (letters, digits, '.', '_', '-'), or empty to remove it")
+        return value
+    if kind == "url":
+        if not isinstance(value, str) or len(value) > 2048:
+            raise bad("an http or https URL, or empty to remove it")
+        return value
     if kind == "name":
         if value is None:
             return None
@@ -213,6 +224,8 @@ def new_actor(fields: dict, owner: str, tenant: str, default_max_workers: int) -
         "use_container_uid": fields.get("use_container_uid", False),
         "run_as_executor": fields.get("run_as_executor", False),
         "read_only_root": fields.get("read_only_root", False),
+        "link": fields.get("link") or "",
+        "webhook": fields.get("webhook") or "",
         "queue": fields.get("queue") or "default",
         "hints": fields.get("hints") or [],
         "revision": 1,

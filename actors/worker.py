@@ -158,7 +158,7 @@ class Worker:
             channel.basic_nack(method.delivery_tag, requeue=True)
             return
         run = ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message,
-                           tree=self.tree, account=self.account)
+                           tree=self.tree, account=self.account, notify=self.events.publish_event)
         self.current = run
         self.thread = threading.Thread(target=self._execute, args=(run, method.delivery_tag),
                                        name=f"exec-{message.execution_id}", daemon=True)

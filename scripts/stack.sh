@@ -1,6 +1,6 @@
 #!/bin/bash
 # Start, stop and inspect the local stack: the Docker engine, Redis, RabbitMQ and the
-# platform processes (api, spawner, health, accounting, clientg; and nginx as `tls` when
+# platform processes (api, spawner, health, accounting, clientg, events; and nginx as `tls` when
 # [web] access_control = mtls).
 #
 #   scripts/stack.sh up       start whatever is not running yet, wait until the API answers
@@ -18,7 +18,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
-PLATFORM=(api spawner health accounting clientg tls)  # tls: only in mtls mode
+PLATFORM=(api spawner health accounting clientg events tls)  # tls: only in mtls mode
 START_TIMEOUT=60        # seconds dockerd, RabbitMQ or the API may take to answer
 STOP_TIMEOUT=20         # seconds a platform process gets between SIGTERM and SIGKILL
 WORKER_STOP_TIMEOUT=15  # seconds the workers get between SIGTERM and SIGKILL
@@ -320,6 +320,7 @@ platform_pattern() {
         health) echo 'abaco-health' ;;
         accounting) echo 'abaco-accounting' ;;
         clientg) echo 'abaco-clientg' ;;
+        events) echo 'abaco-events' ;;
         tls) echo 'nginx' ;;
     esac
 }
@@ -337,6 +338,7 @@ platform_command() {
         health) CMD=("$VENV/bin/abaco-health") ;;
         accounting) CMD=("$VENV/bin/abaco-accounting") ;;
         clientg) CMD=("$VENV/bin/abaco-clientg") ;;
+        events) CMD=("$VENV/bin/abaco-events") ;;
         tls) CMD=(nginx -c "$RUN_DIR/nginx.conf") ;;
     esac
     # Newer gunicorns open a control socket, by default one per user in ~/.gunicorn;

@@ -173,6 +173,7 @@ def platform(tmp_path_factory):
     plat.start("health", [sys.executable, "-m", "actors.health"])
     plat.start("accounting", [sys.executable, "-m", "actors.accounting"])
     plat.start("clientg", [sys.executable, "-m", "actors.clientg"])
+    plat.start("events", [sys.executable, "-m", "actors.events"])
     try:
         plat.wait_for(lambda: _answers(plat.url), timeout=30, what="the API to answer")
     except AssertionError:

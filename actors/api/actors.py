@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint
 
-from actors import channels, codes, commands, limits, models
+from actors import channels, codes, commands, events, limits, models
 from actors.api.common import (actor_links, identity, json_body, load_actor, ok, services,
                                show)
 from actors.errors import BadRequestError, ForbiddenError
@@ -27,6 +27,14 @@ def _check_limits(fields: dict) -> None:
         raise ForbiddenError("limited users may not set max_workers or resource limits "
                              f"({', '.join(limits.ACTOR_LIMIT_FIELDS)})")
     limits.check_request(services().config, who, fields)
+
+
+def _check_events(fields: dict, actor_id: str | None = None) -> None:
+    """A link must name an actor the caller may message, without a cycle; a webhook an allowed URL."""
+    if fields.get("link"):
+        events.check_link(services().stores, identity(), actor_id, fields["link"])
+    if fields.get("webhook"):
+        events.check_webhook(services().config, fields["webhook"])
 
 
 def _display(actor: dict) -> dict:
@@ -53,6 +61,7 @@ def register_actor():
     fields = models.validate_actor_input(json_body())
     fields.pop("force", None)
     _check_limits(fields)
+    _check_events(fields)
     actor = models.new_actor(fields, owner=who.user, tenant=who.tenant,
                              default_max_workers=sv.config.workers.default_max_workers)
     sv.stores.actors.put(actor["id"], actor)
@@ -76,6 +85,7 @@ def update_actor(actor_id: str):
     actor = load_actor(actor_id, codes.UPDATE)
     fields = models.validate_actor_input(json_body())
     _check_limits(fields)
+    _check_events(fields, actor["id"])
     force = fields.pop("force", False)
     if "stateless" in fields and fields["stateless"] != actor.get("stateless", True):
         raise BadRequestError("'stateless' cannot change after registration; register a new actor")

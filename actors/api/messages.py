@@ -14,10 +14,10 @@ import logging
 
 from flask import Blueprint, Response, request
 
-from actors import channels, codes, commands, models
+from actors import channels, codes, mailbox, models
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.errors import BadRequestError, PayloadTooLargeError
-from actors.execution import BINARY, Message
+from actors.execution import BINARY
 
 log = logging.getLogger("api")
 bp = Blueprint("messages", __name__)
@@ -95,19 +95,7 @@ def send_message(actor_id: str):
     body, kind = _read_message()
     env = _environment()
     synchronous = _truthy(request.args.get("_abaco_synchronous"))
-    executor = identity().user
-    execution = models.new_execution(actor, executor, kind, len(body))
-    sv.stores.executions.put(execution["id"], execution, group=actor["id"])
-    message = Message(execution_id=execution["id"], body=body, content_type=kind, executor=executor,
-                      env=env, revision=actor["revision"])
-    try:
-        sv.broker.publish(channels.actor_queue(sv.config, actor["id"]), body,
-                          headers=message.headers(), content_type=kind)
-    except channels.ChannelUnavailable:
-        sv.stores.executions.delete(execution["id"])
-        raise
-    if actor.get("status") != codes.SUBMITTED and not commands.live_workers(sv.stores, actor["id"]):
-        commands.ensure_workers(sv.config, sv.stores, sv.broker, actor, 1)
+    execution = mailbox.send(sv.config, sv.stores, sv.broker, actor, body, kind, identity().user, env)
     if synchronous:
         return _wait(actor, execution["id"])
     text = body.decode("utf-8", errors="replace") if kind != BINARY else f"<{len(body)} bytes>"

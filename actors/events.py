@@ -1,0 +1,151 @@
+"""The events process: each actor event goes to the actor's link and webhook.
+
+The platform publishes events (ACTOR_READY, ACTOR_ERROR, EXECUTION_STARTED,
+EXECUTION_COMPLETE) on the events exchange; every event is also kept in a durable
+queue, so none is lost while this process is down. For each one:
+
+- an actor with ``link`` set (another actor's id) sends the event, as a JSON message,
+  to that actor, executed as the actor's owner;
+- an actor with ``webhook`` set gets the event as a JSON POST, tried
+  ``[events] webhook_attempts`` times with growing pauses, each within
+  ``[events] webhook_timeout`` seconds.
+
+Links may not form a cycle (checked when one is set: ``check_link``); a message sent
+through a link carries how many links it has crossed, and past ``MAX_LINK_DEPTH`` the
+chain stops, so even a cycle made by racing updates cannot loop forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from urllib.parse import urlparse
+
+import requests
+
+from actors import channels, codes, mailbox
+from actors.auth import Identity, actor_level
+from actors.config import Config
+from actors.errors import BadRequestError, ForbiddenError
+from actors.process import command_line, start, stop_event
+from actors.store import StoreUnavailable, Stores, open_stores
+
+log = logging.getLogger("events")
+
+MAX_LINK_DEPTH = 10
+
+
+class Events:
+    def __init__(self, config: Config):
+        self.config = config
+        self.stores = open_stores(config)
+        self.broker = channels.Broker(config)
+        self.terminate = stop_event()
+        self.http = requests.Session()
+
+    def run(self) -> int:
+        channels.serve(self.config, {channels.deliveries_queue(self.config): self.on_event}, self.terminate,
+                       prefetch=10, on_ready=lambda conn: log.info("events ready"))
+        return 0
+
+    def on_event(self, channel, method, properties, body: bytes) -> None:
+        event = channels.decode_json(body)
+        try:
+            if event.get("event_type") and event.get("actor_id"):
+                self.deliver(event)
+            else:
+                log.error("dropping a malformed event: %r", body[:500])
+        except (StoreUnavailable, channels.ChannelUnavailable) as exc:
+            log.warning("event %s of actor %s not delivered yet (%s); retrying",
+                        event.get("event_type"), event.get("actor_id"), exc)
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            self.terminate.wait(2.0)
+            return
+        channel.basic_ack(method.delivery_tag)
+
+    def deliver(self, event: dict) -> None:
+        actor = self.stores.actors.find(event["actor_id"])
+        if actor is None or not (actor.get("link") or actor.get("webhook")):
+            return
+        depth = 0
+        if event.get("execution_id"):
+            execution = self.stores.executions.find(event["execution_id"]) or {}
+            depth = int(execution.get("link_depth") or 0)
+        message = {**event, "actor_name": actor.get("name"), "owner": actor.get("owner"),
+                   "_abaco_link_depth": depth}
+        if actor.get("link"):
+            self._to_link(actor, message, depth)
+        if actor.get("webhook"):
+            self._to_webhook(actor, message)
+
+    def _to_link(self, actor: dict, message: dict, depth: int) -> None:
+        target = self.stores.actors.find(actor["link"])
+        if target is None or target.get("tenant", "default") != actor.get("tenant", "default"):
+            log.warning("actor %s links to %s, which does not exist; event dropped", actor["id"], actor["link"])
+            return
+        if depth >= MAX_LINK_DEPTH:
+            log.warning("event %s of actor %s has crossed %s links; the chain stops here",
+                        message["event_type"], actor["id"], depth)
+            return
+        if target.get("status") == codes.ERROR:
+            log.warning("linked actor %s is in ERROR; event of %s dropped", target["id"], actor["id"])
+            return
+        execution = mailbox.send(self.config, self.stores, self.broker, target,
+                                 json.dumps(message).encode(), "application/json",
+                                 executor=actor["owner"], link_depth=depth + 1)
+        log.info("event %s of actor %s sent to linked actor %s (execution %s)",
+                 message["event_type"], actor["id"], target["id"], execution["id"])
+
+    def _to_webhook(self, actor: dict, message: dict) -> None:
+        attempts = max(1, self.config.events.webhook_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                resp = self.http.post(actor["webhook"], json=message, timeout=self.config.events.webhook_timeout)
+                if resp.status_code < 300:
+                    return
+                problem = f"HTTP {resp.status_code}"
+            except requests.RequestException as exc:
+                problem = type(exc).__name__
+            if attempt < attempts and not self.terminate.wait(2 ** (attempt - 1)):
+                continue
+            log.warning("webhook of actor %s did not take event %s after %s attempt(s): %s",
+                        actor["id"], message["event_type"], attempt, problem)
+            return
+
+
+# ---------------------------------------------------------------------- checks
+
+def check_webhook(config: Config, url: str) -> None:
+    """400 unless ``url`` is an http(s) URL on an allowed host."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise BadRequestError(f"'webhook' must be an http or https URL; got {url!r}")
+    allowed = config.events.webhook_hosts
+    if "*" not in allowed and parsed.hostname not in allowed:
+        raise BadRequestError(f"'webhook' may only name these hosts: {', '.join(allowed)}")
+
+
+def check_link(stores: Stores, who: Identity, actor_id: str | None, link: str) -> None:
+    """400 if ``link`` names no actor or would close a cycle; 403 without EXECUTE on it."""
+    target = stores.actors.find(link)
+    if target is None or target.get("tenant", "default") != who.tenant:
+        raise BadRequestError(f"'link' must name an existing actor; there is no actor {link!r}")
+    if actor_level(who, target) < codes.EXECUTE:
+        raise ForbiddenError(f"{who.user} may not send messages to actor {link}, so cannot link to it")
+    seen, current = [], target
+    while current is not None:
+        if current["id"] == actor_id or current["id"] in seen:
+            chain = " -> ".join([actor_id or "(this actor)", *seen, current["id"]])
+            raise BadRequestError(f"'link' would make a cycle: {chain}")
+        seen.append(current["id"])
+        current = stores.actors.find(current["link"]) if current.get("link") else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = command_line("abaco-events", "Pass actor events to linked actors and webhooks.").parse_args(argv)
+    return Events(start("events", args)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

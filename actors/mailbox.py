@@ -1,0 +1,37 @@
+"""Queue a message for an actor: one execution record, then a confirmed publish.
+
+The API's POST /actors/{id}/messages and the events process (links) both go through
+``send``, so a message is queued the same way whoever sends it: the execution is
+written (SUBMITTED) before the message is published, the publish waits for RabbitMQ's
+confirm, and if it fails the execution is removed again, so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+from actors import channels, codes, commands, models
+from actors.config import Config
+from actors.execution import Message
+from actors.store import Stores
+
+
+def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, body: bytes, kind: str,
+         executor: str, env: dict | None = None, link_depth: int = 0) -> dict:
+    """Queue ``body`` for ``actor``; returns the new execution record.
+
+    ``link_depth`` counts the links a message sent by the events process has crossed.
+    """
+    execution = models.new_execution(actor, executor, kind, len(body))
+    if link_depth:
+        execution["link_depth"] = link_depth
+    stores.executions.put(execution["id"], execution, group=actor["id"])
+    message = Message(execution_id=execution["id"], body=body, content_type=kind, executor=executor,
+                      env=env or {}, revision=actor["revision"])
+    try:
+        broker.publish(channels.actor_queue(config, actor["id"]), body, headers=message.headers(),
+                       content_type=kind)
+    except channels.ChannelUnavailable:
+        stores.executions.delete(execution["id"])
+        raise
+    if actor.get("status") != codes.SUBMITTED and not commands.live_workers(stores, actor["id"]):
+        commands.ensure_workers(config, stores, broker, actor, 1)
+    return execution
