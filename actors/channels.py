@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -63,21 +64,25 @@ def deliveries_queue(config: Config) -> str:
     return f"{config.general.instance}.events.deliveries"
 
 
-def connection_parameters(config: Config) -> pika.ConnectionParameters:
+def connection_parameters(config: Config, name: str | None = None) -> pika.ConnectionParameters:
     r = config.rabbit
     return pika.ConnectionParameters(
+        client_properties={"connection_name": name or f"{config.general.instance} pid {os.getpid()}"},
         host=r.host, port=r.port, virtual_host=r.vhost,
         credentials=pika.PlainCredentials(r.user, r.password),
         heartbeat=r.heartbeat, blocked_connection_timeout=30,
         connection_attempts=3, retry_delay=1, socket_timeout=10)
 
 
-def connect(config: Config, attempts: int = 1, delay: float = 1.0) -> pika.BlockingConnection:
-    """A new blocking connection, retried with backoff ``attempts`` times."""
+def connect(config: Config, attempts: int = 1, delay: float = 1.0, name: str | None = None) -> pika.BlockingConnection:
+    """A new blocking connection, retried with backoff ``attempts`` times.
+
+    ``name`` is what RabbitMQ shows for it (``rabbitmqctl list_connections name``).
+    """
     last: Exception | None = None
     for attempt in range(max(1, attempts)):
         try:
-            return pika.BlockingConnection(connection_parameters(config))
+            return pika.BlockingConnection(connection_parameters(config, name))
         except CONNECTION_ERRORS as exc:
             last = exc
             if attempt + 1 < attempts:

@@ -174,6 +174,8 @@ class Events:
 class Health:
     interval: float = 10.0
     worker_dead_after: float = 60.0  # seconds without a heartbeat before a worker is dead
+    stuck_after: float = 120.0       # seconds a worker may stay REQUESTED, SPAWNER SETUP, or BUSY
+                                     # with no execution running, before it is reaped
 
 
 @dataclass(frozen=True)

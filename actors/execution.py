@@ -10,6 +10,7 @@ usage, and writes the terminal record. The worker acknowledges the message only 
 from __future__ import annotations
 
 import errno
+import base64
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from actors import auth, clientg, codes, models, sandbox
 from actors import limits as limits_mod
 from actors.config import Config
 from actors.errors import AbacoError
+from actors.process import pid_alive
 from actors.runtime import cgroups
 from actors.runtime.docker import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_INSTANCE, LABEL_WORKER,
                                    ContainerSpec, DockerRuntime)
@@ -55,6 +57,15 @@ class Message:
     def headers(self) -> dict:
         return {"execution_id": self.execution_id, "content_type": self.content_type,
                 "executor": self.executor, "env": json.dumps(self.env), "revision": self.revision}
+
+    def to_bytes(self) -> bytes:
+        """The whole message, to keep in the store while its delivery is parked."""
+        return json.dumps({"headers": self.headers(), "body": base64.b64encode(self.body).decode()}).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Message":
+        doc = json.loads(data)
+        return cls.from_amqp(doc["headers"], base64.b64decode(doc["body"]))
 
     @classmethod
     def from_amqp(cls, headers: dict | None, body: bytes) -> "Message":
@@ -259,7 +270,11 @@ class ExecutionRun:
                 self.publish_accounting(execution)     # a crash came between record and ack
             return None
         if execution.get("status") == codes.RUNNING and self._still_running_elsewhere(execution):
-            log.warning("execution %s is already running on worker %s; dropping the duplicate delivery",
+            # A second delivery while its first worker (alive, but cut from RabbitMQ) still
+            # runs it. Keep the message in the store before this delivery is acknowledged:
+            # if that worker dies before recording the end, health queues it again.
+            self.stores.parked.set(self.execution_id, self.message.to_bytes())
+            log.warning("execution %s is already running on worker %s; its duplicate delivery is parked",
                         self.execution_id, execution.get("worker_id"))
             return None
         attempts = int(execution.get("attempts") or 0) + 1
@@ -273,9 +288,18 @@ class ExecutionRun:
         return self.stores.executions.update(self.execution_id, fields)
 
     def _still_running_elsewhere(self, execution: dict) -> bool:
+        """Another worker, alive, is running this execution right now."""
         worker = self.stores.workers.find(execution.get("worker_id") or "")
-        return (worker is not None and worker["id"] != self.worker_id
-                and worker.get("status") == codes.BUSY and worker.get("execution_id") == self.execution_id)
+        if worker is None or worker["id"] == self.worker_id or worker.get("status") != codes.BUSY \
+                or worker.get("execution_id") != self.execution_id:
+            return False
+        if worker.get("host_id") == self.config.general.host_id:
+            return pid_alive(worker.get("pid"))
+        try:
+            beat = models.parse_time(worker["last_health_check_time"]).timestamp()
+        except (KeyError, ValueError):
+            return False
+        return time.time() - beat < 3 * self.config.workers.heartbeat_interval
 
     def run(self) -> dict | None:
         """Run the execution to its terminal record; returns that record."""
@@ -399,6 +423,7 @@ class ExecutionRun:
     def _finish(self, status: str, message: str, figures: dict) -> dict | None:
         fields = {"status": status, "status_message": message, "finish_time": models.now(), **figures}
         record = self.stores.executions.update(self.execution_id, fields)
+        self.stores.parked.delete(self.execution_id)   # a parked duplicate is not needed any more
         self.stores.execution_done(self.execution_id)
         if record is not None:
             self.publish_accounting(record)

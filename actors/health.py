@@ -3,9 +3,14 @@
 Each round, for this host: a worker whose process is gone, or whose heartbeat is older
 than ``[health] worker_dead_after``, is declared dead: its process is killed, its
 containers and its record removed (its unacknowledged message goes back to the
-mailbox and is run again by another worker, counted as a new attempt). Containers and
-cgroups that belong to no live execution are removed, and so are (through clientg) the
-OAuth clients of workers that are gone. A READY actor left with no worker gets one again.
+mailbox and is run again by another worker, counted as a new attempt; a duplicate
+delivery that was parked while it ran is queued again). A worker stuck longer than
+``[health] stuck_after`` (REQUESTED or SPAWNER SETUP, or BUSY with an execution that
+has ended) is reaped the same way. Containers and cgroups that belong to no live
+execution are removed, and so are (through clientg) the OAuth clients of workers that
+are gone. An actor left with no worker gets one again (unless ``[workers] worker_ttl``
+lets idle workers go, when the next message starts one); idle workers older than
+``worker_ttl`` are stopped, except the last one of an actor with the ``sync`` hint.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import time
 from actors import channels, clientg, codes, commands, models
 from actors import config as config_mod
 from actors.config import Config
-from actors.process import setup_logging, stop_event
+from actors.process import pid_alive, setup_logging, stop_event
+from actors.execution import Message
 from actors.runtime import cgroups
 from actors.runtime.docker import LABEL_EXECUTION, LABEL_WORKER, DockerRuntime
 from actors.store import StoreUnavailable, open_stores
@@ -28,23 +34,6 @@ from actors.store import StoreUnavailable, open_stores
 log = logging.getLogger("health")
 
 STARTING = (codes.REQUESTED, codes.SPAWNER_SETUP)
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie is not alive for our purposes.
-    try:
-        with open(f"/proc/{int(pid)}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class Health:
@@ -89,14 +78,24 @@ class Health:
         for worker_id in self.stores.worker_clients.keys():
             if worker_id not in live_workers and self.stores.workers.find(worker_id) is None:
                 clientg.release_client(self.config, self.broker, worker_id)   # its worker died unseen
+        done["idle_stopped"] = self._expire_idle(now)
         for actor_id, actor in list(self.stores.actors.items()):
-            if actor.get("status") == codes.READY and not commands.live_workers(self.stores, actor_id):
-                log.info("actor %s has no worker; requesting one", actor_id)
+            if self._wants_a_worker(actor, now) and not commands.live_workers(self.stores, actor_id):
+                log.info("actor %s (%s) has no worker; requesting one", actor_id, actor.get("status"))
                 done["workers_requested"] += len(
                     commands.ensure_workers(self.config, self.stores, self.broker, actor, 1))
         if any(done.values()):
             log.info("health round: %s", done)
         return done
+
+    def _wants_a_worker(self, actor: dict, now: float) -> bool:
+        if self.config.workers.worker_ttl > 0 and "sync" not in (actor.get("hints") or []):
+            return False           # idle actors may have no worker; a message starts one
+        if actor.get("status") == codes.READY:
+            return True
+        # Registered, but its first worker was lost on the way (a spawner crash, say).
+        return actor.get("status") == codes.SUBMITTED and \
+            now - _time(actor.get("last_update_time")) > self.config.health.stuck_after
 
     def _is_dead(self, worker: dict, now: float) -> bool:
         try:
@@ -106,11 +105,25 @@ class Health:
         silent = now - beat
         if worker.get("status") in STARTING:
             # The spawner gives up after worker_ready_timeout; allow it that long and more.
-            return silent > max(self.config.health.worker_dead_after,
-                                2 * self.config.spawner.worker_ready_timeout)
+            return silent > max(self.config.health.stuck_after, self.config.spawner.worker_ready_timeout)
         if not pid_alive(worker.get("pid")):
             return True
-        return silent > self.config.health.worker_dead_after
+        if silent > self.config.health.worker_dead_after:
+            return True
+        return self._stuck_busy(worker, now)
+
+    def _stuck_busy(self, worker: dict, now: float) -> bool:
+        """BUSY for a while with an execution that has ended (or vanished): the worker hangs."""
+        if worker.get("status") != codes.BUSY:
+            return False
+        try:
+            since = models.parse_time(worker.get("last_execution_time") or "").timestamp()
+        except ValueError:
+            return False
+        if now - since < self.config.health.stuck_after:
+            return False
+        execution = self.stores.executions.find(worker.get("execution_id") or "")
+        return execution is None or execution.get("status") in codes.EXECUTION_TERMINAL
 
     def _reap(self, worker: dict) -> None:
         log.warning("worker %s of actor %s is dead (status %s); reaping it",
@@ -127,6 +140,7 @@ class Health:
         for container in self.runtime.containers(worker_id=worker["id"]):
             self.runtime.remove(container.id)
         self.stores.workers.delete(worker["id"])
+        self._requeue_parked(worker)
         if self.stores.worker_clients.find(worker["id"]) is not None:
             clientg.release_client(self.config, self.broker, worker["id"])
         try:
@@ -137,6 +151,39 @@ class Health:
             (self.config.data_dir / "pids" / "workers" / f"{worker['id']}.pid").unlink()
         except FileNotFoundError:
             pass
+
+    def _requeue_parked(self, worker: dict) -> None:
+        """The dead worker's execution had a duplicate delivery parked: queue it again."""
+        execution_id = worker.get("execution_id")
+        if not execution_id:
+            return
+        parked = self.stores.parked.get(execution_id)
+        execution = self.stores.executions.find(execution_id)
+        if parked is None or execution is None or execution.get("status") in codes.EXECUTION_TERMINAL:
+            return
+        message = Message.from_bytes(parked)
+        self.broker.publish(channels.actor_queue(self.config, worker["actor_id"]), message.body,
+                            headers=message.headers(), content_type=message.content_type)
+        self.stores.parked.delete(execution_id)
+        log.warning("execution %s of dead worker %s queued again from its parked copy",
+                    execution_id, worker["id"])
+
+    def _expire_idle(self, now: float) -> int:
+        """Stop workers idle longer than worker_ttl (keeping one warm for a sync actor)."""
+        ttl = self.config.workers.worker_ttl
+        if ttl <= 0:
+            return 0
+        stopped = 0
+        for actor_id, actor in list(self.stores.actors.items()):
+            workers = commands.live_workers(self.stores, actor_id)
+            keep = 1 if "sync" in (actor.get("hints") or []) else 0
+            idle = [w for w in workers if w.get("status") == codes.READY
+                    and now - _time(w.get("last_execution_time") or w.get("create_time")) > ttl]
+            for worker in idle[: max(0, len(workers) - keep)]:
+                commands.stop_worker(self.config, self.broker, worker["id"], kill_running=False,
+                                     reason=f"idle for more than worker_ttl ({ttl} s)")
+                stopped += 1
+        return stopped
 
     def _clean_cgroups(self) -> int:
         """Remove execution cgroups whose execution is no longer running here."""
@@ -153,6 +200,13 @@ class Health:
             if not actor_exists and not cgroups.children(f"{base}/{actor_id}"):
                 cgroups.remove(cgroups.actor_path(self.config.general.instance, actor_id))
         return removed
+
+
+def _time(value) -> float:
+    try:
+        return models.parse_time(value).timestamp()
+    except (TypeError, ValueError, AttributeError):
+        return 0.0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,10 +8,14 @@ confirm, and if it fails the execution is removed again, so nothing is half-writ
 
 from __future__ import annotations
 
+import logging
+
 from actors import channels, codes, commands, models
 from actors.config import Config
 from actors.execution import Message
-from actors.store import Stores
+from actors.store import StoreUnavailable, Stores
+
+log = logging.getLogger(__name__)
 
 
 def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, body: bytes, kind: str,
@@ -32,6 +36,12 @@ def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, b
     except channels.ChannelUnavailable:
         stores.executions.delete(execution["id"])
         raise
-    if actor.get("status") != codes.SUBMITTED and not commands.live_workers(stores, actor["id"]):
-        commands.ensure_workers(config, stores, broker, actor, 1)
+    # The message is queued now: whatever fails from here must not turn into an error the
+    # sender would take for "not accepted". Health restores a missing worker anyway.
+    try:
+        if actor.get("status") != codes.SUBMITTED and not commands.live_workers(stores, actor["id"]):
+            commands.ensure_workers(config, stores, broker, actor, 1)
+    except (StoreUnavailable, channels.ChannelUnavailable) as exc:
+        log.warning("message %s queued, but no worker could be requested for actor %s now: %s",
+                    execution["id"], actor["id"], exc)
     return execution

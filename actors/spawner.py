@@ -18,9 +18,9 @@ import time
 
 from actors import channels, clientg, codes, models
 from actors.config import Config
-from actors.process import command_line, start, stop_event
+from actors.process import command_line, pid_alive, start, stop_event
 from actors.runtime.docker import DockerRuntime, ImageNotFound, RuntimeUnavailable
-from actors.store import open_stores
+from actors.store import StoreUnavailable, open_stores
 
 log = logging.getLogger("spawner")
 
@@ -50,19 +50,31 @@ class Spawner:
         command = channels.decode_json(body)
         try:
             if command.get("command") == "start_worker":
-                self.start_worker(command)
+                self.start_worker(command, redelivered=bool(method.redelivered))
             else:
                 log.warning("unknown spawner command %r", command.get("command"))
+        except StoreUnavailable as exc:
+            log.warning("store unavailable (%s); the command goes back on the queue", exc)
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            self.terminate.wait(2.0)
+            return
         except Exception:  # noqa: BLE001 - one bad command must not stop the spawner
             log.exception("command %s failed", command)
         # Acknowledged once handled: the worker record now tells where it stands.
         channel.basic_ack(method.delivery_tag)
 
-    def start_worker(self, command: dict) -> None:
+    def start_worker(self, command: dict, redelivered: bool = False) -> None:
         actor_id, worker_id = command.get("actor_id"), command.get("worker_id")
-        worker = self.stores.workers.update(
-            worker_id, {"status": codes.SPAWNER_SETUP, "host_id": self.config.general.host_id,
-                        "location": self.config.general.host_id}, expect={"status": codes.REQUESTED})
+        setup = {"status": codes.SPAWNER_SETUP, "host_id": self.config.general.host_id,
+                 "location": self.config.general.host_id}
+        worker = self.stores.workers.update(worker_id, setup, expect={"status": codes.REQUESTED})
+        if worker is None and redelivered:
+            # A spawner died while starting it: take over if no worker process came of it.
+            current = self.stores.workers.find(worker_id)
+            if current is not None and current.get("status") == codes.SPAWNER_SETUP \
+                    and current.get("host_id") == self.config.general.host_id and not pid_alive(current.get("pid")):
+                log.info("taking over the start of worker %s after a spawner restart", worker_id)
+                worker = current
         actor = self.stores.actors.find(actor_id)
         if worker is None:
             log.info("worker %s is no longer requested; skipping", worker_id)

@@ -4,14 +4,20 @@ It consumes its actor's mailbox one message at a time and its own worker channel
 (stop, kill an execution). The pika connection lives in the main thread, which also
 sends heartbeats; each execution runs in a thread, and its message is acknowledged (on
 the main thread) only after the execution's terminal record is written.
+
+If RabbitMQ goes away the worker keeps its running execution going, reconnects with
+backoff and, once that execution has ended, takes messages again. The broker has put
+the running execution's message back by then; its copy finds the execution running (or
+finished) and is parked or skipped, never run twice at once. If Redis goes away,
+heartbeats are skipped until it is back.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import os
+import queue
 import sys
 import threading
 import time
@@ -23,7 +29,7 @@ from actors.execution import ExecutionRun, Message
 from actors.process import setup_logging, stop_event
 from actors.runtime.cgroups import CgroupTree
 from actors.runtime.docker import DockerRuntime
-from actors.store import open_stores
+from actors.store import StoreUnavailable, open_stores
 
 log = logging.getLogger("worker")
 
@@ -45,6 +51,8 @@ class Worker:
         self.conn = None
         self.channel = None
         self.mailbox_tag: str | None = None
+        self.generation = 0                         # bumps with every new connection
+        self.finished: queue.Queue = queue.Queue()  # (generation, tag, outcome) from execution threads
         self.pidfile = config.data_dir / "pids" / "workers" / f"{worker_id}.pid"
 
     # ------------------------------------------------------------ lifecycle
@@ -65,35 +73,84 @@ class Worker:
         actor = self.stores.actors.find(self.actor_id)
         if actor is None or self.register() is None:
             return 1
-        self.conn = channels.connect(self.config, attempts=5)
-        self.channel = self.conn.channel()
-        self.channel.basic_qos(prefetch_count=1)
-        mailbox = channels.actor_queue(self.config, self.actor_id)
-        control = channels.worker_queue(self.config, self.worker_id)
-        channels.declare(self.channel, mailbox)
-        channels.declare(self.channel, control)
-        self.channel.basic_consume(control, self.on_command)
-        self.mailbox_tag = self.channel.basic_consume(mailbox, self.on_message)
-        log.info("worker %s ready for actor %s revision %s", self.worker_id, self.actor_id, self.revision)
-        next_beat = 0.0
+        pause = 0.5
         try:
-            while True:
-                self.conn.process_data_events(time_limit=0.2)
-                now = time.monotonic()
-                if now >= next_beat:
-                    self.heartbeat()
-                    next_beat = now + self.config.workers.heartbeat_interval
-                if self.terminate.is_set() and not self.stopping:
-                    self.begin_stop(kill_running=True, requeue=True, reason="SIGTERM")
-                if self.stopping and self.thread is None:
-                    break
+            while not (self.stopping and self.thread is None):
+                try:
+                    self._connect()
+                    pause = 0.5
+                    self._serve()
+                except (channels.ChannelUnavailable, *channels.CONNECTION_ERRORS) as exc:
+                    log.warning("worker %s lost RabbitMQ (%s); reconnecting in %.1f s", self.worker_id, exc, pause)
+                    self._drop_connection()
+                    self._idle(pause)
+                    pause = min(pause * 2, 10.0)
         finally:
             self.cleanup()
         return 0
 
+    def _connect(self) -> None:
+        self.conn = channels.connect(self.config, attempts=1,
+                                     name=f"{self.config.general.instance} worker {self.worker_id} pid {os.getpid()}")
+        self.channel = self.conn.channel()
+        self.channel.basic_qos(prefetch_count=1)
+        self.generation += 1
+        control = channels.worker_queue(self.config, self.worker_id)
+        channels.declare(self.channel, control)
+        self.channel.basic_consume(control, self.on_command)
+        self.mailbox_tag = None
+        if self.thread is None and not self.stopping:
+            self._consume_mailbox()
+        log.info("worker %s ready for actor %s revision %s", self.worker_id, self.actor_id, self.revision)
+
+    def _consume_mailbox(self) -> None:
+        mailbox = channels.actor_queue(self.config, self.actor_id)
+        channels.declare(self.channel, mailbox)
+        self.mailbox_tag = self.channel.basic_consume(mailbox, self.on_message)
+
+    def _serve(self) -> None:
+        next_beat = 0.0
+        while True:
+            self.conn.process_data_events(time_limit=0.2)
+            self._settle()
+            now = time.monotonic()
+            if now >= next_beat:
+                self.heartbeat()
+                next_beat = now + self.config.workers.heartbeat_interval
+            if self.terminate.is_set() and not self.stopping:
+                self.begin_stop(kill_running=True, requeue=True, reason="SIGTERM")
+            if self.stopping and self.thread is None:
+                return
+
+    def _idle(self, seconds: float) -> None:
+        """Wait without a connection: keep heartbeating and let a running execution end."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._settle()
+            self.heartbeat()
+            if self.terminate.is_set() and not self.stopping:
+                self.begin_stop(kill_running=True, requeue=True, reason="SIGTERM")
+            if self.stopping and self.thread is None:
+                return
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def _drop_connection(self) -> None:
+        try:
+            if self.conn is not None and self.conn.is_open:
+                self.conn.close()
+        except Exception:  # noqa: BLE001 - the connection is broken already
+            pass
+        self.conn = self.channel = None
+        self.mailbox_tag = None
+
     def heartbeat(self) -> None:
         fields = {"last_health_check_time": models.now()}
-        if self.stores.workers.update(self.worker_id, fields) is None:
+        try:
+            updated = self.stores.workers.update(self.worker_id, fields)
+        except StoreUnavailable as exc:
+            log.warning("worker %s could not heartbeat: %s", self.worker_id, exc)
+            return
+        if updated is None:
             log.warning("worker record %s disappeared; stopping", self.worker_id)
             self.begin_stop(kill_running=True, reason="worker record removed")
 
@@ -102,11 +159,14 @@ class Worker:
         if not self.stopping:
             log.info("worker %s stopping: %s", self.worker_id, reason)
         self.stopping = True
-        self.stores.workers.update(self.worker_id, {"status": codes.STOPPING})
+        try:
+            self.stores.workers.update(self.worker_id, {"status": codes.STOPPING})
+        except StoreUnavailable:
+            pass
         if self.mailbox_tag is not None:
             try:
                 self.channel.basic_cancel(self.mailbox_tag)
-            except channels.CONNECTION_ERRORS:
+            except (AttributeError, *channels.CONNECTION_ERRORS):
                 pass
             self.mailbox_tag = None
         run = self.current
@@ -125,9 +185,12 @@ class Worker:
                 self.conn.close()
         except Exception:  # noqa: BLE001 - best effort on the way out
             pass
-        self.stores.workers.delete(self.worker_id)
-        if self.stores.worker_clients.find(self.worker_id) is not None:
-            clientg.release_client(self.config, self.events, self.worker_id)
+        try:
+            self.stores.workers.delete(self.worker_id)
+            if self.stores.worker_clients.find(self.worker_id) is not None:
+                clientg.release_client(self.config, self.events, self.worker_id)
+        except StoreUnavailable as exc:
+            log.warning("worker %s could not remove its record (%s); health will", self.worker_id, exc)
         self.events.close()
         try:
             self.pidfile.unlink()
@@ -138,6 +201,14 @@ class Worker:
     # ------------------------------------------------------------ messages
 
     def on_message(self, channel, method, properties, body: bytes) -> None:
+        try:
+            self._take(channel, method, properties, body)
+        except StoreUnavailable as exc:
+            log.warning("worker %s cannot reach the store (%s); the message goes back", self.worker_id, exc)
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            time.sleep(1.0)
+
+    def _take(self, channel, method, properties, body: bytes) -> None:
         message = Message.from_amqp(properties.headers, body)
         if self.stopping:
             channel.basic_nack(method.delivery_tag, requeue=True)
@@ -160,11 +231,11 @@ class Worker:
         run = ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message,
                            tree=self.tree, account=self.account, notify=self.events.publish_event)
         self.current = run
-        self.thread = threading.Thread(target=self._execute, args=(run, method.delivery_tag),
+        self.thread = threading.Thread(target=self._execute, args=(run, self.generation, method.delivery_tag),
                                        name=f"exec-{message.execution_id}", daemon=True)
         self.thread.start()
 
-    def _execute(self, run: ExecutionRun, tag: int) -> None:
+    def _execute(self, run: ExecutionRun, generation: int, tag: int) -> None:
         outcome = "ack"
         try:
             record = run.run()
@@ -178,18 +249,37 @@ class Worker:
         except Exception:  # noqa: BLE001 - a platform fault: leave the message for a retry
             log.exception("execution %s failed in the worker", run.execution_id)
             outcome = "requeue"
-        self.conn.add_callback_threadsafe(functools.partial(self._done, tag, outcome))
+        self.finished.put((generation, tag, outcome))
+        conn = self.conn
+        try:
+            conn.add_callback_threadsafe(self._settle)   # wake the main thread now
+        except Exception:  # noqa: BLE001 - no connection: the main loop settles it soon anyway
+            pass
 
-    def _done(self, tag: int, outcome: str) -> None:
-        """Runs on the connection's thread: settle the message, become READY again."""
-        if outcome == "ack":
-            self.channel.basic_ack(tag)
-        else:
-            self.channel.basic_nack(tag, requeue=True)
-        self.current = None
-        self.thread = None
-        self.stores.workers.update(self.worker_id, {"execution_id": None, "cid": None},)
-        self.stores.workers.update(self.worker_id, {"status": codes.READY}, expect={"status": codes.BUSY})
+    def _settle(self) -> None:
+        """On the main thread: settle finished executions' messages, become READY again."""
+        while True:
+            try:
+                generation, tag, outcome = self.finished.get_nowait()
+            except queue.Empty:
+                return
+            if generation == self.generation and self.channel is not None and self.channel.is_open:
+                if outcome == "ack":
+                    self.channel.basic_ack(tag)
+                else:
+                    self.channel.basic_nack(tag, requeue=True)
+            # Else the connection it came on is gone and the broker has put the message back;
+            # its copy will find the execution finished (or will run it again if requeued).
+            self.current = None
+            self.thread = None
+            try:
+                self.stores.workers.update(self.worker_id, {"execution_id": None, "cid": None})
+                self.stores.workers.update(self.worker_id, {"status": codes.READY}, expect={"status": codes.BUSY})
+            except StoreUnavailable as exc:
+                log.warning("worker %s could not record that it is idle: %s", self.worker_id, exc)
+            if self.mailbox_tag is None and not self.stopping and self.channel is not None \
+                    and self.channel.is_open:
+                self._consume_mailbox()
 
     def account(self, record: dict) -> None:
         self.events.publish_json(channels.accounting_queue(self.config), record)

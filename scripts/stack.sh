@@ -7,6 +7,7 @@
 #   scripts/stack.sh down     stop what this script started (never anything else)
 #   scripts/stack.sh status   one line per component
 #   scripts/stack.sh docker   only make sure a Docker engine answers (used by `make images`)
+#   scripts/stack.sh rabbitmqctl ARGS...   rabbitmqctl against the stack's RabbitMQ node
 #
 # Settings come from abaco.conf plus ABACO_<SECTION>_<KEY> overrides, resolved by
 # `python -m actors.config`; ABACO_CONF defaults to the repository's abaco.conf.
@@ -208,10 +209,12 @@ ensure_redis() {
         log "redis: running on $REDIS_HOST:$REDIS_PORT ($(redis_pid > /dev/null && echo started by this project || echo external))"
         return 0
     fi
-    # Append-only file: every acknowledged write survives a shutdown or a crash.
+    # Append-only file, fsynced before each write is acknowledged: every acknowledged
+    # write survives a shutdown or a crash (kill -9, power loss).
     # Not daemonized, so that LAUNCHED_PID is redis itself.
     launch "$LOG_DIR/redis.log" redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" \
-        --appendonly yes --dir "$DATA/redis" --daemonize no --pidfile "$PIDS/redis.pid"
+        --appendonly yes --appendfsync always --dir "$DATA/redis" --daemonize no \
+        --pidfile "$PIDS/redis.pid"
     log "redis: starting on $REDIS_HOST:$REDIS_PORT (pid $LAUNCHED_PID)"
     wait_until "$START_TIMEOUT" "$LAUNCHED_PID" redis_answers \
         || fail_start redis "$LAUNCHED_PID" "$LOG_DIR/redis.log"
@@ -528,6 +531,7 @@ main() {
         down) load_config; down ;;
         status) load_config; status ;;
         docker) load_config; ensure_dirs; ensure_dockerd ;;
+        rabbitmqctl) shift; load_config; rabbit_env rabbitmqctl "$@" ;;
         -h|--help|help) usage ;;
         *) usage >&2; exit 2 ;;
     esac

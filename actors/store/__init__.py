@@ -113,6 +113,7 @@ class Stores:
     executions: Store     # grouped by actor id
     logs: BlobStore       # execution id -> log text
     results: BlobStore    # execution id -> list of result datagrams
+    parked: BlobStore = None  # execution id -> a duplicate delivery kept while its first runs
     accounting: Store = None  # execution id -> accounting record (grouped by tenant/owner)
     clients: Store = None     # OAuth client id -> client (grouped by tenant/owner)
     refresh_tokens: Store = None  # refresh token id -> its hash and client (grouped by client)
@@ -150,6 +151,7 @@ def open_stores(config: Config) -> Stores:
         executions=backend.store("executions"),
         logs=backend.blobs("logs"),
         results=backend.blobs("results"),
+        parked=backend.blobs("parked"),
         accounting=backend.store("accounting"),
         clients=backend.store("clients"),
         refresh_tokens=backend.store("refresh_tokens"),

@@ -65,6 +65,12 @@ def _translate_errors(method):
             return method(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(f"the Redis store is unreachable: {exc}") from exc
+        except redis.ResponseError as exc:
+            # A full disk (MISCONF: the append-only file cannot be written), a loading or
+            # read-only server: nothing was written, try again later.
+            if str(exc).split(" ", 1)[0] in ("MISCONF", "LOADING", "READONLY", "BUSY"):
+                raise StoreUnavailable(f"the Redis store cannot take writes now: {exc}") from exc
+            raise
     return wrapper
 
 

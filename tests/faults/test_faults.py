@@ -1,0 +1,299 @@
+"""Fault injection on a whole private stack: no accepted message is lost or run twice silently.
+
+The stack (its own Redis, RabbitMQ, API, spawner, health, accounting, clientg and
+events, started by scripts/stack.sh under a private instance, ports and a data
+directory on a small tmpfs) gets 300 messages for three actors while, in turn: a worker
+is killed with -9 mid-execution; the spawner is killed with -9; RabbitMQ is restarted;
+Redis is killed with -9 and started again; the API is killed with -9 between requests;
+the data directory's disk fills up. Afterwards every message the API accepted (200) has
+exactly one terminal execution (COMPLETE, or ERROR with a reason), no container or
+execution cgroup is left, and every actor is READY. The counts and each fault's
+recovery time are printed (run with -s to see them); recovery times are not asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from actors import auth, codes
+from actors import config as config_mod
+from actors.runtime import cgroups
+from actors.store import open_stores
+
+pytestmark = pytest.mark.faults
+
+REPO = Path(__file__).resolve().parents[2]
+PER_PHASE = 50
+PHASES = ("worker killed", "spawner killed", "RabbitMQ restarted", "Redis killed", "API killed", "disk full")
+
+
+def free_port(low: int, high: int) -> int:
+    for port in range(low, high):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                try:
+                    s2 = socket.socket()
+                    s2.bind(("127.0.0.1", port))
+                    s2.close()
+                    return port
+                except OSError:
+                    continue
+    raise RuntimeError("no free port")
+
+
+class Stack:
+    def __init__(self, data: Path):
+        instance = "flt" + os.urandom(3).hex()
+        web = free_port(41000, 42000)
+        self.env = dict(os.environ, ABACO_GENERAL_INSTANCE=instance, ABACO_GENERAL_DATA_DIR=str(data),
+                        ABACO_WEB_PORT=str(web), ABACO_WEB_API_SERVER=f"http://127.0.0.1:{web}",
+                        ABACO_STORE_REDIS_PORT=str(free_port(26400, 26500)),
+                        ABACO_RABBIT_PORT=str(free_port(25700, 25800)),
+                        ABACO_HEALTH_INTERVAL="2", ABACO_HEALTH_WORKER_DEAD_AFTER="20",
+                        ABACO_HEALTH_STUCK_AFTER="30", ABACO_WEB_SYNC_TIMEOUT="30")
+        self.config = config_mod.load(environ=self.env)
+        self.url = f"http://127.0.0.1:{web}"
+        self.data = data
+        self.token = None
+
+    def sh(self, *args: str, timeout: float = 240) -> str:
+        out = subprocess.run([str(REPO / "scripts" / "stack.sh"), *args], env=self.env, cwd=REPO,
+                             capture_output=True, text=True, timeout=timeout)
+        assert out.returncode == 0, f"stack.sh {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
+        return out.stdout
+
+    def up(self) -> None:
+        """Start what is not running; a second try if a service was slow to come back."""
+        try:
+            self.sh("up")
+        except AssertionError as exc:
+            print(f"faults: stack.sh up failed once, trying again: {str(exc)[-300:]}")
+            time.sleep(3)
+            self.sh("up")
+
+    def pid(self, name: str) -> int:
+        path = self.data / ("rabbitmq/pid" if name == "rabbitmq" else f"pids/{name}.pid")
+        return int(path.read_text().strip())
+
+    def request(self, method: str, path: str, **kw):
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return requests.request(method, self.url + path, headers=headers, timeout=kw.pop("timeout", 60), **kw)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    # Not under pytest's 0700 temporary directory: RabbitMQ runs as its own user.
+    data = Path(tempfile.mkdtemp(prefix="abaco-faults-"))
+    data.chmod(0o755)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400m,mode=755", "tmpfs", str(data)], check=True)
+    st = Stack(data)
+    try:
+        st.sh("up")
+        st.token = auth.issue_token(st.config, "fault-user", "user")
+        yield st
+    finally:
+        try:
+            st.sh("down")
+        finally:
+            # Keep the logs for a look after a failure (the tmpfs goes away).
+            keep = Path(tempfile.gettempdir()) / "abaco-faults-logs"
+            subprocess.run(["rm", "-rf", str(keep)], check=False)
+            subprocess.run(["cp", "-r", str(data / "logs"), str(keep)], check=False)
+            subprocess.run(["cp", "-r", str(data / "rabbitmq" / "log"), str(keep / "rabbitmq")], check=False)
+            for c in docker.from_env().containers.list(
+                    all=True, filters={"label": f"abaco.instance={st.config.general.instance}"}):
+                c.remove(force=True)
+            cgroups.remove(f"/{st.config.general.instance}")
+            subprocess.run(["umount", "-l", str(data)], check=False)
+            data.rmdir()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except requests.RequestException as exc:
+            last = exc
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last {last!r}")
+
+
+class Sender:
+    """Sends messages round-robin to the actors, noting what was accepted and refused."""
+
+    def __init__(self, stack: Stack, actors: list[str]):
+        self.stack, self.actors = stack, actors
+        self.accepted: dict[str, str] = {}      # execution id -> actor id
+        self.refused: list[int] = []
+        self.server_errors: list[str] = []
+        self.n = 0
+
+    def send(self) -> None:
+        actor = self.actors[self.n % len(self.actors)]
+        self.n += 1
+        try:
+            resp = self.stack.request("POST", f"/actors/{actor}/messages", data={"message": f"m{self.n}"})
+        except requests.RequestException:
+            self.refused.append(0)           # no answer: not accepted
+            return
+        if resp.status_code == 200:
+            self.accepted[resp.json()["result"]["execution_id"]] = actor
+        elif resp.status_code >= 500 and resp.status_code != 503:
+            self.server_errors.append(f"{resp.status_code} {resp.text[:200]}")
+        else:
+            self.refused.append(resp.status_code)
+
+    def send_many(self, count: int, pause: float = 0.02) -> None:
+        for _ in range(count):
+            self.send()
+            time.sleep(pause)
+
+
+def probe_recovery(stack: Stack, actor: str, started: float) -> float:
+    """Seconds from the fault until a new message is accepted and completes."""
+    def accepted():
+        resp = stack.request("POST", f"/actors/{actor}/messages", data={"message": "probe"}, timeout=30)
+        return resp.json()["result"]["execution_id"] if resp.status_code == 200 else None
+    eid = wait_for(accepted, 180, "the API to accept a probe message")
+
+    def done():
+        resp = stack.request("GET", f"/actors/{actor}/executions/{eid}", timeout=30)
+        return resp.status_code == 200 and resp.json()["result"]["status"] == "COMPLETE"
+    wait_for(done, 240, "the probe message to complete")
+    return time.monotonic() - started
+
+
+def busy_worker_pid(stack: Stack) -> int | None:
+    stores = open_stores(stack.config)
+    for _, worker in stores.workers.items():
+        if worker.get("status") == codes.BUSY and worker.get("pid"):
+            return int(worker["pid"])
+    return None
+
+
+def inject(stack: Stack, fault: str) -> None:
+    if fault == "worker killed":
+        pid = wait_for(lambda: busy_worker_pid(stack), 60, "a busy worker")
+        os.killpg(pid, signal.SIGKILL)
+    elif fault == "spawner killed":
+        os.kill(stack.pid("spawner"), signal.SIGKILL)
+        time.sleep(1)
+        stack.up()
+    elif fault == "RabbitMQ restarted":
+        pid = stack.pid("rabbitmq")
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not Path(f"/proc/{pid}").exists(), 60, "RabbitMQ to stop")
+        stack.up()
+    elif fault == "Redis killed":
+        os.kill(stack.pid("redis"), signal.SIGKILL)
+        time.sleep(1)
+        stack.up()
+    elif fault == "API killed":
+        os.killpg(stack.pid("api"), signal.SIGKILL)
+        time.sleep(1)
+        stack.up()
+
+
+def fill_disk(stack: Stack, sender: Sender) -> None:
+    """Fill the data directory's tmpfs, send while it is full, then free it and restart what stopped."""
+    filler = stack.data / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=1000"], capture_output=True)
+    try:
+        threads = [threading.Thread(target=sender.send) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        filler.unlink()
+    stack.up()
+
+
+@pytest.mark.timeout(1200)
+def test_every_accepted_message_ends_exactly_once(stack):
+    assert stack.request("GET", "/actors").status_code == 200
+    actors = []
+    for image, env in (("abaco/echo:local", {}), ("abaco/echo:local", {}),
+                       ("abaco/sleep:local", {"SLEEP_SECONDS": "1"})):
+        resp = stack.request("POST", "/actors", json={"image": image, "max_workers": 2, "default_environment": env})
+        assert resp.status_code == 200, resp.text
+        actors.append(resp.json()["result"]["id"])
+    for actor in actors:
+        wait_for(lambda: stack.request("GET", f"/actors/{actor}").json()["result"]["status"] == "READY",
+                 90, f"actor {actor} READY")
+        stack.request("POST", f"/actors/{actor}/workers", json={"num": 2})
+    sender = Sender(stack, actors)
+    recovery = {}
+    for fault in PHASES:
+        before = threading.Thread(target=sender.send_many, args=(PER_PHASE // 2,))
+        before.start()
+        time.sleep(1.0)
+        started = time.monotonic()
+        if fault == "disk full":
+            before.join()
+            fill_disk(stack, sender)
+        elif fault == "API killed":
+            before.join()               # between requests
+            inject(stack, fault)
+        else:
+            inject(stack, fault)
+            before.join()
+        sender.send_many(PER_PHASE - PER_PHASE // 2)
+        recovery[fault] = probe_recovery(stack, actors[0], started)
+
+    stores = open_stores(stack.config)
+
+    def all_terminal():
+        pending = [eid for eid in sender.accepted
+                   if (stores.executions.find(eid) or {}).get("status") not in codes.EXECUTION_TERMINAL]
+        return not pending or None
+    wait_for(all_terminal, 300, "every accepted message to end", interval=1)
+
+    executions = {}
+    for actor in actors:
+        for doc in stores.executions.group_docs(actor):
+            executions[doc["id"]] = doc
+    completed = [e for e in sender.accepted if executions[e]["status"] == codes.COMPLETE]
+    errored = [e for e in sender.accepted if executions[e]["status"] == codes.ERROR]
+    lost = [e for e in sender.accepted if e not in executions]
+    duplicates = len(set(executions) - set(sender.accepted)) - len(PHASES)   # beyond the probes
+    retried = [e for e in sender.accepted if (executions[e].get("attempts") or 0) > 1]
+    print(f"\nfaults: accepted {len(sender.accepted)}, refused {len(sender.refused)} "
+          f"(codes {sorted(set(sender.refused))}), completed {len(completed)}, errored with reason "
+          f"{len(errored)}, lost {len(lost)}, duplicates {duplicates}, run again as a new attempt {len(retried)}")
+    for fault, seconds in recovery.items():
+        print(f"faults: recovery after '{fault}': {seconds:.1f} s")
+
+    assert sender.n >= 300 and not sender.server_errors, sender.server_errors
+    assert not lost
+    assert all(executions[e]["status_message"] for e in errored), [executions[e] for e in errored]
+    for e in retried:
+        assert "attempt" in executions[e]["status_message"], executions[e]
+    # Executions that exist but were never accepted would be duplicates or leftovers; the
+    # only others are the recovery probes, which all completed.
+    probes = set(executions) - set(sender.accepted)
+    assert all(executions[p]["status"] == codes.COMPLETE for p in probes)
+    assert len(probes) == len(PHASES)
+
+    def clean():
+        running = docker.from_env().containers.list(
+            all=True, filters={"label": f"abaco.instance={stack.config.general.instance}"})
+        left = [f"{a}/{e}" for a in actors for e in cgroups.children(f"/{stack.config.general.instance}/{a}")]
+        ready = all(stack.request("GET", f"/actors/{a}").json()["result"]["status"] == "READY" for a in actors)
+        return (not running and not left and ready) or None
+    wait_for(clean, 120, "no container or cgroup left and every actor READY", interval=1)
