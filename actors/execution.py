@@ -29,6 +29,7 @@ from actors import auth, clientg, codes, models, sandbox
 from actors import limits as limits_mod
 from actors.config import Config
 from actors.errors import AbacoError
+from actors.installations import Installations
 from actors.process import pid_alive
 from actors.runtime import cgroups
 from actors.runtime.docker import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_INSTANCE, LABEL_WORKER,
@@ -199,6 +200,7 @@ class ExecutionRun:
         self.notes: list[str] = []            # what the status message will say
         self.cgroup = cgroups.execution_path(config.general.instance, actor["id"], self.execution_id)
         self.scratch = config.run_dir / "executions" / self.execution_id
+        self.installations = Installations(config, stores)
 
     # ------------------------------------------------------------ contract
 
@@ -307,6 +309,8 @@ class ExecutionRun:
         if execution is None:
             log.info("execution %s is gone or finished; skipping", self.execution_id)
             return None
+        self.installations.begin("execution", self.execution_id,
+                                 {"scratch": str(self.scratch), "cgroup": self.cgroup})
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True, mode=0o755)
         collector = ResultsCollector(self.scratch / "results.sock", self.stores, self.execution_id,
@@ -324,6 +328,7 @@ class ExecutionRun:
                 fifo.finish()
             shutil.rmtree(self.scratch, ignore_errors=True)
             cgroups.remove(self.cgroup)
+            self.installations.remove("execution", self.execution_id)
 
     def _run_container(self, execution: dict, collector: ResultsCollector, fifo: FifoWriter | None):
         limits, budget = limits_mod.for_execution(self.config, self.actor)
@@ -336,6 +341,7 @@ class ExecutionRun:
             self.notes.append(f"the container could not be started: {exc}")
             return self._finish(codes.ERROR, "; ".join(self.notes), {})
         self.container_id = container.id
+        self.installations.done("execution", self.execution_id)
         self.stores.executions.update(self.execution_id, {
             "status": codes.RUNNING, "start_time": models.now(), "container_id": container.id,
             "limits": limits.applied(), "limits_unsupported": sorted(set(unsupported))})

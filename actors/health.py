@@ -27,6 +27,7 @@ from actors import config as config_mod
 from actors.config import Config
 from actors.process import pid_alive, setup_logging, stop_event
 from actors.execution import Message
+from actors.installations import Installations
 from actors.runtime import cgroups
 from actors.runtime.docker import LABEL_EXECUTION, LABEL_WORKER, DockerRuntime
 from actors.store import StoreUnavailable, open_stores
@@ -43,6 +44,7 @@ class Health:
         self.broker = channels.Broker(config)
         self.runtime = DockerRuntime(config)
         self.terminate = stop_event()
+        self.installations = Installations(config, self.stores)
 
     def run(self) -> int:
         while not self.terminate.is_set():
@@ -75,6 +77,7 @@ class Health:
                 self.runtime.remove(container.id)
                 done["containers_removed"] += 1
         done["cgroups_removed"] = self._clean_cgroups()
+        done["installations_cleaned"] = self.installations.sweep()
         for worker_id in self.stores.worker_clients.keys():
             if worker_id not in live_workers and self.stores.workers.find(worker_id) is None:
                 clientg.release_client(self.config, self.broker, worker_id)   # its worker died unseen

@@ -18,6 +18,7 @@ import time
 
 from actors import channels, clientg, codes, models
 from actors.config import Config
+from actors.installations import Installations
 from actors.process import command_line, pid_alive, start, stop_event
 from actors.runtime.docker import DockerRuntime, ImageNotFound, RuntimeUnavailable
 from actors.store import StoreUnavailable, open_stores
@@ -33,6 +34,7 @@ class Spawner:
         self.events = channels.Broker(config)
         self.terminate = stop_event()
         self.conn = None
+        self.installations = Installations(config, self.stores)
 
     def run(self) -> int:
         # Workers outlive the spawner; let the kernel reap them when they exit.
@@ -84,6 +86,8 @@ class Spawner:
             self.stores.workers.delete(worker_id)
             self.events.delete_queue(channels.worker_queue(self.config, worker_id))
             return
+        self.installations.begin("worker", worker_id, {
+            "worker_id": worker_id, "pidfile": str(self.config.data_dir / "pids" / "workers" / f"{worker_id}.pid")})
         try:
             self.runtime.check_image(actor["image"])
         except (ImageNotFound, RuntimeUnavailable) as exc:
@@ -101,8 +105,10 @@ class Spawner:
             current = self.stores.workers.find(worker_id)
             if current is None:
                 log.warning("worker %s exited during start-up", worker_id)
+                self.installations.remove("worker", worker_id)
                 return
             if current.get("status") in (codes.READY, codes.BUSY):
+                self.installations.done("worker", worker_id)
                 self._actor_ready(actor_id)
                 return
             if process.poll() is not None and current.get("status") == codes.SPAWNER_SETUP:
@@ -147,6 +153,7 @@ class Spawner:
     def _fail(self, actor: dict, worker_id: str, reason: str) -> None:
         log.warning("actor %s: %s", actor["id"], reason)
         self.stores.workers.delete(worker_id)
+        self.installations.remove("worker", worker_id)
         self.stores.actors.update(actor["id"], {"status": codes.ERROR, "status_message": reason,
                                                 "last_update_time": models.now()})
         self.events.publish_event("ACTOR_ERROR", {"actor_id": actor["id"], "message": reason})

@@ -26,6 +26,7 @@ from actors import channels, clientg, codes, models
 from actors import config as config_mod
 from actors.config import Config
 from actors.execution import ExecutionRun, Message
+from actors.installations import Installations
 from actors.process import setup_logging, stop_event
 from actors.runtime.cgroups import CgroupTree
 from actors.runtime.docker import DockerRuntime
@@ -187,6 +188,7 @@ class Worker:
             pass
         try:
             self.stores.workers.delete(self.worker_id)
+            Installations(self.config, self.stores).remove("worker", self.worker_id)
             if self.stores.worker_clients.find(self.worker_id) is not None:
                 clientg.release_client(self.config, self.events, self.worker_id)
         except StoreUnavailable as exc:

@@ -118,6 +118,7 @@ class Stores:
     clients: Store = None     # OAuth client id -> client (grouped by tenant/owner)
     refresh_tokens: Store = None  # refresh token id -> its hash and client (grouped by client)
     worker_clients: Store = None  # worker id -> the OAuth client clientg made for it, with tokens
+    installations: Store = None   # "kind:name" -> what is being made, by which pid (grouped by host)
     backend: Any = None
 
     def execution_done(self, execution_id: str) -> None:
@@ -156,5 +157,6 @@ def open_stores(config: Config) -> Stores:
         clients=backend.store("clients"),
         refresh_tokens=backend.store("refresh_tokens"),
         worker_clients=backend.store("worker_clients"),
+        installations=backend.store("installations"),
         backend=backend,
     )
