@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from actors import codes
 from actors.config import Config, ConfigError
-from actors.errors import ForbiddenError, UnauthorizedError
+from actors.errors import UnauthorizedError
 from actors.tls_proxy import proxy_secret
 
 ISSUER = "abaco-local"
@@ -35,6 +35,7 @@ class Identity:
     user: str
     role: str
     tenant: str = "default"
+    nonce: tuple | None = None     # (kind, object id, level, nonce id) when a nonce stands in for a token
 
     @property
     def is_admin(self) -> bool:
@@ -43,6 +44,11 @@ class Identity:
     @property
     def is_privileged(self) -> bool:
         return self.role in ("admin", "privileged")
+
+    def nonce_level_on(self, kind: str, obj: dict) -> int:
+        """The level a nonce gives on ``obj``: its own, on its own actor or alias only."""
+        nonce_kind, obj_id, level, _ = self.nonce
+        return level if kind == nonce_kind and obj_id in (obj.get("id"), obj.get("alias")) else codes.NONE
 
 
 def ensure_signing_key(config: Config) -> Path:
@@ -253,19 +259,3 @@ def common_name(dn: str) -> str:
         if key.strip().upper() == "CN":
             return value.strip()
     return ""
-
-
-def actor_level(identity: Identity, actor: dict) -> int:
-    """The permission level the caller holds on an actor."""
-    if identity.tenant != actor.get("tenant", "default"):
-        return codes.NONE
-    if identity.is_admin or identity.user == actor.get("owner"):
-        return codes.UPDATE
-    return codes.NONE
-
-
-def require(identity: Identity, actor: dict, level: int) -> None:
-    """Raise ForbiddenError unless the caller holds ``level`` on the actor."""
-    if actor_level(identity, actor) < level:
-        raise ForbiddenError(f"{identity.user} does not have {codes.level_name(level)} "
-                             f"permission on actor {actor['id']}")

@@ -25,7 +25,8 @@ from urllib.parse import urlparse
 import requests
 
 from actors import channels, codes, mailbox
-from actors.auth import Identity, actor_level
+from actors import permissions
+from actors.auth import Identity
 from actors.config import Config
 from actors.errors import BadRequestError, ForbiddenError
 from actors.process import command_line, start, stop_event
@@ -131,7 +132,7 @@ def check_link(stores: Stores, who: Identity, actor_id: str | None, link: str) -
     target = stores.actors.find(link)
     if target is None or target.get("tenant", "default") != who.tenant:
         raise BadRequestError(f"'link' must name an existing actor; there is no actor {link!r}")
-    if actor_level(who, target) < codes.EXECUTE:
+    if permissions.level(stores, who, "actor", target) < codes.EXECUTE:
         raise ForbiddenError(f"{who.user} may not send messages to actor {link}, so cannot link to it")
     seen, current = [], target
     while current is not None:

@@ -20,7 +20,8 @@ from actors.api.common import Services, envelope
 from actors.auth import Authenticator, ensure_signing_key
 from actors.channels import Broker, ChannelUnavailable
 from actors.config import Config
-from actors.errors import AbacoError
+from actors.errors import AbacoError, UnauthorizedError
+from actors.nonces import identity_for as nonce_identity
 from actors.store import StoreUnavailable, Stores, open_stores
 
 log = logging.getLogger("api")
@@ -47,8 +48,10 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
     app.extensions["abaco"] = Services(config=config, stores=stores, broker=broker or Broker(config),
                                        authenticator=Authenticator(config, stores))
 
-    from actors.api import accounting, actors, executions, messages, metrics, oauth2, openapi, state, workers
-    for module in (actors, messages, executions, workers, state, accounting, metrics, oauth2, openapi):
+    from actors.api import (accounting, actors, aliases, executions, messages, metrics, nonces, oauth2, openapi,
+                            permissions, state, workers)
+    for module in (aliases, actors, messages, executions, workers, state, permissions, nonces, accounting,
+                   metrics, oauth2, openapi):
         app.register_blueprint(module.bp)
 
     @app.before_request
@@ -57,7 +60,13 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
             return envelope(None, "preflight ok")
         if request.endpoint in SELF_AUTHENTICATING:
             return None
-        g.identity = app.extensions["abaco"].authenticator.identify(request.headers, request.remote_addr)
+        sv = app.extensions["abaco"]
+        try:
+            g.identity = sv.authenticator.identify(request.headers, request.remote_addr)
+        except UnauthorizedError:
+            if not request.args.get("x-nonce"):
+                raise
+            g.identity = nonce_identity(sv.stores, request.args["x-nonce"])   # in every mode
         return None
 
     @app.after_request

@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint
 
-from actors import channels, codes, commands, events, limits, models
+from actors import channels, codes, commands, events, limits, models, permissions
 from actors.api.common import (actor_links, identity, json_body, load_actor, ok, services,
                                show)
 from actors.errors import BadRequestError, ForbiddenError
@@ -48,10 +48,25 @@ def list_actors():
     who = identity()
     st = services().stores
     docs = st.actors.get_many(st.actors.keys())
-    visible = [a for a in docs if a is not None and a.get("tenant", "default") == who.tenant
-               and (who.is_admin or a.get("owner") == who.user)]
+    visible = [a for a in docs if a is not None
+               and permissions.level(st, who, "actor", a) >= codes.READ]
     visible.sort(key=lambda a: a.get("create_time", ""))
     return ok([_display(a) for a in visible], "Actors retrieved successfully.")
+
+
+@bp.get("/actors/utilization")
+def utilization():
+    """Admins: how much the platform holds and runs now, in the caller's tenant."""
+    who, st = identity(), services().stores
+    if not who.is_admin:
+        raise ForbiddenError("only admins may see the utilization")
+    actors = [a for _, a in st.actors.items() if a.get("tenant", "default") == who.tenant]
+    workers = [w for _, w in st.workers.items() if w.get("actor_id") in {a["id"] for a in actors}]
+    executions = sum(len(st.executions.group(a["id"])) for a in actors)
+    return ok({"actors": len(actors), "workers": len(workers), "executions": executions,
+               "running": sum(1 for w in workers if w.get("status") == codes.BUSY),
+               "ready_actors": sum(1 for a in actors if a.get("status") == codes.READY)},
+              "Utilization retrieved successfully.")
 
 
 @bp.post("/actors")
@@ -83,6 +98,7 @@ def get_actor(actor_id: str):
 def update_actor(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, codes.UPDATE)
+    actor_id = actor["id"]   # the URL may have named an alias
     fields = models.validate_actor_input(json_body())
     _check_limits(fields)
     _check_events(fields, actor["id"])
@@ -110,6 +126,7 @@ def update_actor(actor_id: str):
 def delete_actor(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, codes.UPDATE)
+    actor_id = actor["id"]   # the URL may have named an alias
     sv.stores.actors.update(actor_id, {"status": codes.SHUTTING_DOWN})
     for worker in sv.stores.workers.group_docs(actor_id):
         commands.stop_worker(sv.config, sv.broker, worker["id"], kill_running=True, reason="actor deleted")
@@ -119,6 +136,14 @@ def delete_actor(actor_id: str):
         sv.stores.logs.delete(execution_id)
         sv.stores.results.delete(execution_id)
     sv.stores.executions.drop_group(actor_id)
+    permissions.forget(sv.stores, "actor", actor_id)
+    for key in sv.stores.aliases.group(actor_id):
+        alias = sv.stores.aliases.find(key)
+        sv.stores.aliases.delete(key)
+        if alias is not None:
+            permissions.forget(sv.stores, "alias", alias["alias"])
+    for nonce_id in sv.stores.nonces.group(f"actor:{actor_id}"):
+        sv.stores.nonces.delete(nonce_id)
     sv.stores.actors.delete(actor_id)
     log.info("actor %s deleted by %s", actor_id, identity().user)
     return ok(None, f"Actor {actor['id']} deleted successfully.")

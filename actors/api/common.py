@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import current_app, g, jsonify, request
 
-from actors import __version__, auth, models
+from actors import __version__, models, nonces, permissions
 from actors.auth import Authenticator, Identity
 from actors.channels import Broker
 from actors.config import Config
@@ -48,13 +48,30 @@ def show(doc: dict, hidden: set[str] = frozenset()) -> dict:
     return models.display(doc, services().config.web.case, hidden)
 
 
+def find_alias(alias: str) -> dict | None:
+    return services().stores.aliases.find(f"{identity().tenant}:{alias}")
+
+
 def load_actor(actor_id: str, level: int) -> dict:
-    """The actor, if the caller may act on it at ``level``; 404 or 403 otherwise."""
-    actor = services().stores.actors.find(actor_id)
-    who = identity()
+    """The actor (``actor_id`` may be an alias), if the caller may act on it at ``level``.
+
+    404 when the caller has no access at all, 403 when their level is too low. A nonce
+    is checked against this actor and one of its uses counted.
+    """
+    sv, who = services(), identity()
+    actor = sv.stores.actors.find(actor_id)
+    alias = None
+    if actor is None:
+        named = find_alias(actor_id)
+        if named is not None:
+            alias = actor_id
+            actor = sv.stores.actors.find(named["actor_id"])
     if actor is None or actor.get("tenant", "default") != who.tenant:
-        raise NotFoundError(f"no actor with id {actor_id!r}")
-    auth.require(who, actor, level)
+        raise NotFoundError(f"no actor with id or alias {actor_id!r}")
+    if who.nonce is not None:
+        nonces.use(sv.stores, who, level, actor, alias)
+        return actor
+    permissions.require(sv.stores, who, "actor", actor, level, f"actor {actor_id!r}")
     return actor
 
 

@@ -80,15 +80,37 @@ def _environment() -> dict[str, str]:
 @bp.get("/actors/<actor_id>/messages")
 def queue_length(actor_id: str):
     actor = load_actor(actor_id, codes.READ)
+    actor_id = actor["id"]   # the URL may have named an alias
     count = services().broker.queue_length(channels.actor_queue(services().config, actor["id"]))
     return ok({"messages": count, "_links": {"self": f"{base_url()}/actors/{actor['id']}/messages"}},
               f"The number of messages waiting for actor {actor['id']}.")
+
+
+@bp.delete("/actors/<actor_id>/messages")
+def purge_messages(actor_id: str):
+    """Drop the messages still waiting; their executions end as ERROR saying so."""
+    sv = services()
+    actor = load_actor(actor_id, codes.UPDATE)
+    purged = sv.broker.purge(channels.actor_queue(sv.config, actor["id"]))
+    cancelled = 0
+    for execution in sv.stores.executions.group_docs(actor["id"]):
+        if execution.get("status") == codes.SUBMITTED and not execution.get("worker_id"):
+            done = sv.stores.executions.update(execution["id"], {
+                "status": codes.ERROR, "finish_time": models.now(),
+                "status_message": f"purged from the mailbox by {identity().user} before it ran"},
+                expect={"status": codes.SUBMITTED})
+            if done is not None:
+                sv.stores.execution_done(execution["id"])
+                cancelled += 1
+    return ok({"messages": purged, "executions_cancelled": cancelled},
+              f"Purged {purged} message(s) waiting for actor {actor['id']}.")
 
 
 @bp.post("/actors/<actor_id>/messages")
 def send_message(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, codes.EXECUTE)
+    actor_id = actor["id"]   # the URL may have named an alias
     if actor.get("status") == codes.ERROR:
         raise BadRequestError(f"actor {actor['id']} is in ERROR ({actor.get('status_message')}); "
                               f"fix it with PUT /actors/{actor['id']} before sending messages")

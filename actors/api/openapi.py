@@ -83,11 +83,39 @@ def op(summary: str, result: dict | None = None, params=(), body: dict | None = 
 
 
 A, AE = _path_params("actor_id"), _path_params("actor_id", "execution_id")
+AL = _path_params("alias")
+LEVEL = {"type": "string", "enum": ["NONE", "READ", "EXECUTE", "UPDATE"]}
+GRANT = _obj({"user": STR, "level": LEVEL}, ("user", "level"))
+NONCE_INPUT = _obj({"level": LEVEL, "max_uses": INT})
+NONCE = _obj({"id": STR, "level": STR, "max_uses": INT, "remaining_uses": INT, "current_uses": INT,
+              "owner": STR, "create_time": TIME})
+ALIAS_INPUT = _obj({"alias": STR, "actor_id": STR}, ("actor_id",))
+ALIAS = _obj({"alias": STR, "actor_id": STR, "owner": STR, "create_time": TIME})
 MESSAGE_BODY = {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": _obj({"message": STR}, ("message",))},
     "application/json": {"schema": {}},
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
 }}
+
+def _sharing(base: str, param: str, what: str) -> dict:
+    """The permissions and nonces paths of an actor or an alias."""
+    one, with_nonce = _path_params(param), _path_params(param, "nonce_id")
+    levels = {"type": "object", "additionalProperties": STR}
+    return {
+        f"{base}/permissions": {
+            "get": op(f"Who holds which level on the {what}.", levels, one),
+            "post": op(f"Grant a level on the {what} (NONE removes it).", levels, one, _json_body(GRANT)),
+        },
+        f"{base}/nonces": {
+            "get": op(f"The {what}'s nonces.", {"type": "array", "items": NONCE}, one),
+            "post": op(f"Make a nonce for the {what}.", NONCE, one, _json_body(NONCE_INPUT, required=False)),
+        },
+        f"{base}/nonces/{{nonce_id}}": {
+            "get": op(f"Read a nonce of the {what}.", NONCE, with_nonce),
+            "delete": op(f"Delete a nonce of the {what}.", None, with_nonce),
+        },
+    }
+
 
 PATHS = {
     "/actors": {
@@ -101,6 +129,7 @@ PATHS = {
     },
     "/actors/{actor_id}/messages": {
         "get": op("How many messages wait in the actor's mailbox.", _obj({"messages": INT}), A),
+        "delete": op("Drop the waiting messages; their executions end as ERROR.", _obj({"messages": INT}), A),
         "post": op("Send a message: one execution.", _obj({"execution_id": STR, "msg": STR}),
                    A + _query(_abaco_synchronous=BOOL), MESSAGE_BODY),
     },
@@ -123,6 +152,24 @@ PATHS = {
         "get": op("List an actor's workers.", {"type": "array", "items": WORKER}, A),
         "post": op("Ask for workers.", _obj({"requested": INT}), A,
                    _json_body(_obj({"num": {"type": "integer", "minimum": 1}}), required=False)),
+    },
+    "/actors/{actor_id}/workers/{worker_id}": {
+        "delete": op("Stop one worker cleanly.", WORKER, _path_params("actor_id", "worker_id")),
+    },
+    **_sharing("/actors/{actor_id}", "actor_id", "actor"),
+    "/actors/aliases": {
+        "get": op("The aliases the caller may read.", {"type": "array", "items": ALIAS}),
+        "post": op("Make an alias for an actor.", ALIAS, body=_json_body(ALIAS_INPUT)),
+    },
+    "/actors/aliases/{alias}": {
+        "get": op("Read an alias.", ALIAS, AL),
+        "put": op("Point an alias at another actor.", ALIAS, AL, _json_body(ALIAS_INPUT)),
+        "delete": op("Delete an alias.", None, AL),
+    },
+    **_sharing("/actors/aliases/{alias}", "alias", "alias"),
+    "/actors/utilization": {
+        "get": op("Admins: counts of actors, workers, executions, running.",
+                  _obj({"actors": INT, "workers": INT, "executions": INT, "running": INT})),
     },
     "/actors/{actor_id}/state": {
         "get": op("A stateful actor's state.", _obj({"state": {}}), A),
@@ -169,10 +216,11 @@ def spec() -> dict:
         "openapi": "3.0.3",
         "info": {"title": "Actor platform API (Abaco-compatible)", "version": __version__},
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                "nonce": {"type": "apiKey", "in": "query", "name": "x-nonce"}},
             "schemas": {"Envelope": envelope()},
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"nonce": []}],
         "paths": PATHS,
     }
 

@@ -25,6 +25,7 @@ def _stateful(actor: dict) -> None:
 @bp.get("/actors/<actor_id>/state")
 def get_state(actor_id: str):
     actor = load_actor(actor_id, codes.READ)
+    actor_id = actor["id"]   # the URL may have named an alias
     _stateful(actor)
     return ok({"actor_id": actor["id"], "state": actor.get("state")}, "Actor state retrieved successfully.")
 
@@ -32,6 +33,7 @@ def get_state(actor_id: str):
 @bp.post("/actors/<actor_id>/state")
 def set_state(actor_id: str):
     actor = load_actor(actor_id, codes.UPDATE)
+    actor_id = actor["id"]   # the URL may have named an alias
     _stateful(actor)
     raw = request.get_data(cache=True)
     if len(raw) > MAX_STATE_BYTES:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint
 
 from actors import codes, commands, models
-from actors.api.common import json_body, load_actor, ok, services, show
-from actors.errors import BadRequestError
+from actors.api.common import identity, json_body, load_actor, ok, services, show
+from actors.errors import BadRequestError, NotFoundError
 
 bp = Blueprint("workers", __name__)
 
@@ -14,6 +14,7 @@ bp = Blueprint("workers", __name__)
 @bp.get("/actors/<actor_id>/workers")
 def list_workers(actor_id: str):
     actor = load_actor(actor_id, codes.READ)
+    actor_id = actor["id"]   # the URL may have named an alias
     workers = services().stores.workers.group_docs(actor["id"])
     return ok([show(w) for w in workers], "Workers retrieved successfully.")
 
@@ -22,6 +23,7 @@ def list_workers(actor_id: str):
 def add_workers(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, codes.UPDATE)
+    actor_id = actor["id"]   # the URL may have named an alias
     body = models.normalise_input(json_body(required=False) or {})
     num = body.get("num", 1)
     if isinstance(num, str) and num.isdigit():
@@ -35,3 +37,15 @@ def add_workers(actor_id: str):
     started = commands.ensure_workers(sv.config, sv.stores, sv.broker, actor, num)
     return ok({"requested": len(started), "worker_ids": started},
               f"Requested {len(started)} new worker(s); the actor now has (or will have) {num}.")
+
+
+@bp.delete("/actors/<actor_id>/workers/<worker_id>")
+def stop_worker(actor_id: str, worker_id: str):
+    """Stop one worker cleanly: it finishes (or requeues) what it runs, then exits."""
+    sv = services()
+    actor = load_actor(actor_id, codes.UPDATE)
+    worker = sv.stores.workers.find(worker_id)
+    if worker is None or worker.get("actor_id") != actor["id"]:
+        raise NotFoundError(f"no worker {worker_id!r} for actor {actor['id']}")
+    commands.stop_worker(sv.config, sv.broker, worker_id, kill_running=False, reason=f"stopped by {identity().user}")
+    return ok(show(worker), f"Worker {worker_id} is stopping.")

@@ -119,6 +119,10 @@ class Stores:
     refresh_tokens: Store = None  # refresh token id -> its hash and client (grouped by client)
     worker_clients: Store = None  # worker id -> the OAuth client clientg made for it, with tokens
     installations: Store = None   # "kind:name" -> what is being made, by which pid (grouped by host)
+    permissions: Store = None     # "kind:id:user" -> a grant (grouped by "kind:id")
+    aliases: Store = None         # "tenant:alias" -> the actor it names (grouped by actor id)
+    nonces: Store = None          # nonce id -> level and uses (grouped by "kind:id")
+    configs: Store = None         # "tenant:name" -> an actor config, secrets encrypted
     backend: Any = None
 
     def execution_done(self, execution_id: str) -> None:
@@ -158,5 +162,9 @@ def open_stores(config: Config) -> Stores:
         refresh_tokens=backend.store("refresh_tokens"),
         worker_clients=backend.store("worker_clients"),
         installations=backend.store("installations"),
+        permissions=backend.store("permissions"),
+        aliases=backend.store("aliases"),
+        nonces=backend.store("nonces"),
+        configs=backend.store("configs"),
         backend=backend,
     )

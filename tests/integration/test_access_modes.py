@@ -71,7 +71,7 @@ def test_gateway_jwt_names_user_role_and_tenant(gateway):
     other_tenant = call(url, "GET", f"/actors/{actor['id']}", tenant="SD2E", token=assertion(key))
     assert other_tenant.status_code == 404
     dave = call(url, "GET", f"/actors/{actor['id']}", token=assertion(key, user="dave"))
-    assert dave.status_code == 403
+    assert dave.status_code == 404                          # a stranger: existence not leaked
     admin = call(url, "GET", f"/actors/{actor['id']}",
                  token=assertion(key, user="erin", roles="Internal/everyone,Internal/abaco-admin"))
     assert admin.status_code == 200
@@ -182,3 +182,15 @@ def test_none_mode_is_the_dev_user_on_loopback(platform):
     resp = requests.post(url + "/actors", json={"image": "abaco/echo:local"}, timeout=30)
     assert resp.status_code == 200 and resp.json()["result"]["owner"] == "dev"
     assert requests.delete(url + f"/actors/{resp.json()['result']['id']}", timeout=30).status_code == 200
+
+
+def test_nonces_work_in_every_mode(platform, gateway, tls):
+    actor = platform.register("abaco/echo:local", user="nonce-owner", wait_ready=False)
+    nonce = platform.ok("POST", f"/actors/{actor['id']}/nonces", user="nonce-owner", json={"level": "READ"})
+    params = {"x-nonce": nonce["id"]}
+    gateway_url = gateway[0]
+    assert requests.get(f"{gateway_url}/actors/{actor['id']}", params=params, timeout=30).status_code == 200
+    assert requests.get(f"{tls['url']}/actors/{actor['id']}", params=params, timeout=30,
+                        verify=str(tls["certs"] / "ca.pem")).status_code == 200
+    assert requests.get(f"{platform.url}/actors/{actor['id']}", params=params, timeout=30).status_code == 200
+    assert requests.get(f"{gateway_url}/actors/{actor['id']}", params={"x-nonce": "nope"}, timeout=30).status_code == 401

@@ -111,10 +111,11 @@ def test_auth_required_and_owner_only(platform):
                  401, "invalid token")
     assert_error(platform.request("GET", "/actors", user=None, headers={"Authorization": "Basic abc"}), 401)
     actor = platform.register("abaco/echo:local", wait_ready=False)
-    assert_error(platform.request("GET", f"/actors/{actor['id']}", user="mallory"), 403, "mallory")
-    assert_error(platform.request("DELETE", f"/actors/{actor['id']}", user="mallory"), 403)
+    # A stranger learns nothing, not even that the actor exists.
+    assert_error(platform.request("GET", f"/actors/{actor['id']}", user="mallory"), 404)
+    assert_error(platform.request("DELETE", f"/actors/{actor['id']}", user="mallory"), 404)
     assert_error(platform.request("POST", f"/actors/{actor['id']}/messages", user="mallory",
-                                  data={"message": "x"}), 403)
+                                  data={"message": "x"}), 404)
     assert actor["id"] not in [a["id"] for a in platform.ok("GET", "/actors", user="mallory")]
     # An admin may read and change anyone's actor.
     assert platform.ok("GET", f"/actors/{actor['id']}", user="root", role="admin")["owner"] == "alice"

@@ -1,67 +1,87 @@
-"""Every endpoint x every role x owner or stranger: the exact status code.
+"""Every endpoint x every role x owner, grantee at each level, or stranger: the exact status.
 
-The actor belongs to ``mx-owner``; callers are that user or a stranger, each with every
-role. Owners and admins may do everything (the answers then depend only on the request:
-a stateless actor has no state, a finished execution cannot be cancelled); anyone else
-gets 403, except OAuth clients, which are private and answer 404.
+The actor belongs to ``mx-owner``. Callers: the owner, users granted READ, EXECUTE and
+UPDATE, and a stranger with no grant, each with every role. Owners, admins and callers
+holding the endpoint's level may use it (the answer then depends only on the request: a
+stateless actor has no state, a finished execution cannot be cancelled); a caller with
+a lower level gets 403, a caller with no access at all 404 (the actor's existence does
+not leak). OAuth clients are private (404 to others); accounting of another user is 403.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from actors import codes
+
 pytestmark = pytest.mark.integration
 
 ROLES = ("admin", "privileged", "user", "limited")
+GRANTEES = {"mx-reader": codes.READ, "mx-runner": codes.EXECUTE, "mx-editor": codes.UPDATE}
 
-# (method, path, request keywords, status for a caller who may do it)
+# (method, path, request keywords, level needed, status for a caller who may)
 ACTOR_ENDPOINTS = [
-    ("GET", "/actors/{a}", {}, 200),
-    ("PUT", "/actors/{a}", {"json": {"image": "abaco/echo:local", "description": "x"}}, 200),
-    ("GET", "/actors/{a}/messages", {}, 200),
-    ("POST", "/actors/{a}/messages", {"data": {"message": "m"}}, 200),
-    ("GET", "/actors/{a}/executions", {}, 200),
-    ("GET", "/actors/{a}/executions/{e}", {}, 200),
-    ("DELETE", "/actors/{a}/executions/{e}", {}, 400),          # it has finished
-    ("GET", "/actors/{a}/executions/{e}/logs", {}, 200),
-    ("GET", "/actors/{a}/executions/{e}/results", {}, 200),
-    ("GET", "/actors/{a}/workers", {}, 200),
-    ("POST", "/actors/{a}/workers", {"json": {"num": 1}}, 200),
-    ("GET", "/actors/{a}/state", {}, 400),                       # stateless actor
-    ("POST", "/actors/{a}/state", {"json": {"k": 1}}, 400),
+    ("GET", "/actors/{a}", {}, codes.READ, 200),
+    ("GET", "/actors/{alias}", {}, codes.READ, 200),
+    ("PUT", "/actors/{a}", {"json": {"image": "abaco/echo:local", "description": "x"}}, codes.UPDATE, 200),
+    ("GET", "/actors/{a}/messages", {}, codes.READ, 200),
+    ("POST", "/actors/{a}/messages", {"data": {"message": "m"}}, codes.EXECUTE, 200),
+    ("POST", "/actors/{alias}/messages", {"data": {"message": "m"}}, codes.EXECUTE, 200),
+    ("DELETE", "/actors/{a}/messages", {}, codes.UPDATE, 200),
+    ("GET", "/actors/{a}/executions", {}, codes.READ, 200),
+    ("GET", "/actors/{a}/executions/{e}", {}, codes.READ, 200),
+    ("DELETE", "/actors/{a}/executions/{e}", {}, codes.EXECUTE, 400),       # it has finished
+    ("GET", "/actors/{a}/executions/{e}/logs", {}, codes.READ, 200),
+    ("GET", "/actors/{a}/executions/{e}/results", {}, codes.READ, 200),
+    ("GET", "/actors/{a}/workers", {}, codes.READ, 200),
+    ("POST", "/actors/{a}/workers", {"json": {"num": 1}}, codes.UPDATE, 200),
+    ("DELETE", "/actors/{a}/workers/no-such-worker", {}, codes.UPDATE, 404),
+    ("GET", "/actors/{a}/state", {}, codes.READ, 400),                        # stateless actor
+    ("POST", "/actors/{a}/state", {"json": {"k": 1}}, codes.UPDATE, 400),
+    ("GET", "/actors/{a}/permissions", {}, codes.READ, 200),
+    ("POST", "/actors/{a}/permissions", {"json": {"user": "mx-nobody", "level": "NONE"}}, codes.UPDATE, 200),
+    ("GET", "/actors/{a}/nonces", {}, codes.UPDATE, 200),
+    ("POST", "/actors/{a}/nonces", {"json": {"level": "READ", "max_uses": 1}}, codes.READ, 200),
 ]
 
 
 @pytest.fixture(scope="module")
 def target(platform):
     actor = platform.register("abaco/echo:local", user="mx-owner", max_workers=1)
+    for user, level in GRANTEES.items():
+        platform.ok("POST", f"/actors/{actor['id']}/permissions", user="mx-owner",
+                    json={"user": user, "level": codes.level_name(level)})
+    alias = "mx-alias-" + actor["id"].lower()
+    platform.ok("POST", "/actors/aliases", user="mx-owner", json={"alias": alias, "actor_id": actor["id"]})
     eid = platform.ok("POST", f"/actors/{actor['id']}/messages", user="mx-owner",
                       data={"message": "seed"})["execution_id"]
     platform.wait_execution(actor["id"], eid, user="mx-owner")
     client = platform.ok("POST", "/oauth2/clients", user="mx-owner", json={"name": "mx"})
-    yield {"a": actor["id"], "e": eid, "c": client["client_id"]}
+    yield {"a": actor["id"], "e": eid, "c": client["client_id"], "alias": alias}
     platform.request("DELETE", f"/actors/{actor['id']}", user="mx-owner")
 
 
 def callers():
     for role in ROLES:
-        yield "mx-owner", role, True
-        yield "mx-stranger", role, False
+        yield "mx-owner", role, codes.UPDATE
+        for user, level in GRANTEES.items():
+            yield user, role, codes.UPDATE if role == "admin" else level
+        yield "mx-stranger", role, codes.UPDATE if role == "admin" else codes.NONE
 
 
-@pytest.mark.parametrize("method,path,kw,allowed", ACTOR_ENDPOINTS,
-                         ids=[f"{m} {p}" for m, p, _, _ in ACTOR_ENDPOINTS])
-def test_actor_endpoints(platform, target, method, path, kw, allowed):
+@pytest.mark.parametrize("method,path,kw,needed,allowed", ACTOR_ENDPOINTS,
+                         ids=[f"{m} {p}" for m, p, _, _, _ in ACTOR_ENDPOINTS])
+def test_actor_endpoints(platform, target, method, path, kw, needed, allowed):
     url = path.format(**target)
-    seen = {}
-    for user, role, owner in callers():
-        expected = allowed if owner or role == "admin" else 403
+    checked = 0
+    for user, role, held in callers():
+        expected = allowed if held >= needed else (404 if held == codes.NONE else 403)
         resp = platform.request(method, url, user=user, role=role, **kw)
-        seen[(user, role)] = resp.status_code
-        assert resp.status_code == expected, (user, role, resp.status_code, resp.text[:300])
+        assert resp.status_code == expected, (user, role, held, resp.status_code, resp.text[:300])
         if resp.status_code >= 400:
             assert resp.json()["status"] == "error"
-    assert len(seen) == 2 * len(ROLES)
+        checked += 1
+    assert checked == len(ROLES) * (2 + len(GRANTEES))
 
 
 def test_registering_with_each_role(platform):
@@ -79,13 +99,16 @@ def test_registering_with_each_role(platform):
         assert workers.status_code == (403 if role == "limited" else 200), role
         if workers.status_code == 200:
             platform.request("DELETE", f"/actors/{workers.json()['result']['id']}", user="mx-reg", role=role)
+        usage = platform.request("GET", "/actors/utilization", user="mx-reg", role=role)
+        assert usage.status_code == (200 if role == "admin" else 403), role
 
 
 def test_clients_and_accounting(platform, target):
-    for user, role, owner in callers():
-        expected = 200 if owner or role == "admin" else 404
+    for user, role, held in callers():
+        owner_or_admin = user == "mx-owner" or role == "admin"
+        expected = 200 if owner_or_admin else 404
         assert platform.request("GET", f"/oauth2/clients/{target['c']}", user=user, role=role).status_code == expected
-        expected = 200 if owner or role == "admin" else 403
+        expected = 200 if owner_or_admin else 403
         assert platform.request("GET", "/accounting?user=mx-owner", user=user, role=role).status_code == expected
     for method, path in (("GET", "/actors"), ("GET", "/accounting"), ("GET", "/oauth2/clients")):
         assert platform.request(method, path, user=None).status_code == 401
@@ -93,8 +116,9 @@ def test_clients_and_accounting(platform, target):
 
 def test_delete_actor(platform):
     actor = platform.register("abaco/echo:local", user="mx-owner", wait_ready=False)
-    for user, role, owner in callers():
-        if not owner and role != "admin":
-            assert platform.request("DELETE", f"/actors/{actor['id']}", user=user, role=role).status_code == 403
+    platform.ok("POST", f"/actors/{actor['id']}/permissions", user="mx-owner",
+                json={"user": "mx-runner", "level": "EXECUTE"})
+    assert platform.request("DELETE", f"/actors/{actor['id']}", user="mx-runner").status_code == 403
+    assert platform.request("DELETE", f"/actors/{actor['id']}", user="mx-stranger").status_code == 404
     assert platform.request("DELETE", f"/actors/{actor['id']}", user="mx-stranger", role="admin").status_code == 200
     assert platform.request("DELETE", f"/actors/{actor['id']}", user="mx-owner").status_code == 404

@@ -4,9 +4,9 @@ import stat
 import jwt
 import pytest
 
-from actors import auth, codes
+from actors import auth
 from actors import config as config_mod
-from actors.errors import ForbiddenError, UnauthorizedError
+from actors.errors import UnauthorizedError
 
 
 @pytest.fixture
@@ -53,16 +53,6 @@ def test_bad_names_and_roles(cfg):
         auth.issue_token(cfg, "alice", "superuser")
     with pytest.raises(ValueError):
         auth.issue_token(cfg, "al ice")
-
-
-def test_levels():
-    actor = {"id": "a1", "owner": "alice", "tenant": "default"}
-    assert auth.actor_level(auth.Identity("alice", "user"), actor) == codes.UPDATE
-    assert auth.actor_level(auth.Identity("root", "admin"), actor) == codes.UPDATE
-    assert auth.actor_level(auth.Identity("bob", "user"), actor) == codes.NONE
-    assert auth.actor_level(auth.Identity("root", "admin", "other"), actor) == codes.NONE
-    with pytest.raises(ForbiddenError, match="bob"):
-        auth.require(auth.Identity("bob", "user"), actor, codes.READ)
 
 
 def test_modes_refuse_unsafe_or_incomplete_settings(tmp_path):

@@ -1,0 +1,104 @@
+"""/actors/aliases: names that stand for an actor id in every /actors/{id}/... URL."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint
+
+from actors import codes, models, permissions
+from actors.api.common import base_url, identity, json_body, load_actor, ok, services, show
+from actors.errors import BadRequestError, ConflictError, NotFoundError
+
+bp = Blueprint("aliases", __name__)
+
+ALIAS = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+RESERVED = {"aliases", "search", "configs", "utilization", "admin"}
+
+
+def load_alias(alias: str, level: int) -> dict:
+    sv, who = services(), identity()
+    doc = sv.stores.aliases.find(f"{who.tenant}:{alias}")
+    if doc is None:
+        raise NotFoundError(f"no alias {alias!r}")
+    if who.nonce is not None:
+        raise NotFoundError(f"no alias {alias!r}")     # a nonce opens its actor, not alias records
+    permissions.require(sv.stores, who, "alias", doc, level, f"alias {alias!r}")
+    return doc
+
+
+def _display(doc: dict) -> dict:
+    out = show(doc)
+    out["_links"] = {"self": f"{base_url()}/actors/aliases/{doc['alias']}",
+                     "actor": f"{base_url()}/actors/{doc['actor_id']}", "owner": doc["owner"]}
+    return out
+
+
+def _fields(require_alias: bool) -> dict:
+    body = models.normalise_input(json_body())
+    if not isinstance(body, dict):
+        raise BadRequestError("send {\"alias\": NAME, \"actor_id\": ID}")
+    unknown = set(body) - {"alias", "actor_id"}
+    if unknown:
+        raise BadRequestError(f"unknown field(s) {', '.join(sorted(unknown))}; accepted: alias, actor_id")
+    alias = body.get("alias")
+    if require_alias and (not isinstance(alias, str) or not ALIAS.match(alias)):
+        raise BadRequestError("'alias' must be 1-128 letters, digits, '-', '_' or '.'; got " + repr(alias))
+    if alias in RESERVED:
+        raise BadRequestError(f"'{alias}' is a reserved word and cannot be an alias")
+    if not isinstance(body.get("actor_id"), str) or not body["actor_id"]:
+        raise BadRequestError("'actor_id' is required: the actor the alias stands for")
+    return body
+
+
+@bp.get("/actors/aliases")
+def list_aliases():
+    sv, who = services(), identity()
+    docs = [d for _, d in sv.stores.aliases.items()
+            if permissions.level(sv.stores, who, "alias", d) >= codes.READ]
+    return ok([_display(d) for d in sorted(docs, key=lambda d: d["alias"])], "Aliases retrieved successfully.")
+
+
+@bp.post("/actors/aliases")
+def add_alias():
+    sv, who = services(), identity()
+    body = _fields(require_alias=True)
+    actor = load_actor(body["actor_id"], codes.UPDATE)
+    if sv.stores.actors.find(body["alias"]) is not None:
+        raise ConflictError(f"{body['alias']!r} is already an actor id")
+    doc = {"alias": body["alias"], "actor_id": actor["id"], "owner": who.user, "tenant": who.tenant,
+           "create_time": models.now()}
+    if not sv.stores.aliases.create(f"{who.tenant}:{body['alias']}", doc, group=actor["id"]):
+        raise ConflictError(f"the alias {body['alias']!r} exists already")
+    return ok(_display(doc), "Alias created successfully.")
+
+
+@bp.get("/actors/aliases/<alias>")
+def get_alias(alias: str):
+    return ok(_display(load_alias(alias, codes.READ)), "Alias retrieved successfully.")
+
+
+@bp.put("/actors/aliases/<alias>")
+def update_alias(alias: str):
+    sv, who = services(), identity()
+    doc = load_alias(alias, codes.UPDATE)
+    body = _fields(require_alias=False)
+    if body.get("alias") not in (None, alias):
+        raise BadRequestError("an alias cannot be renamed; delete it and make a new one")
+    actor = load_actor(body["actor_id"], codes.UPDATE)
+    key = f"{who.tenant}:{alias}"
+    sv.stores.aliases.delete(key)
+    doc = {**doc, "actor_id": actor["id"], "last_update_time": models.now()}
+    sv.stores.aliases.put(key, doc, group=actor["id"])
+    return ok(_display(doc), "Alias updated successfully.")
+
+
+@bp.delete("/actors/aliases/<alias>")
+def delete_alias(alias: str):
+    sv, who = services(), identity()
+    doc = load_alias(alias, codes.UPDATE)
+    sv.stores.aliases.delete(f"{who.tenant}:{alias}")
+    permissions.forget(sv.stores, "alias", doc["alias"])
+    for nonce_id in sv.stores.nonces.group(f"alias:{alias}"):
+        sv.stores.nonces.delete(nonce_id)
+    return ok(None, f"Alias {alias} deleted successfully.")

@@ -1,0 +1,41 @@
+"""/actors/{id}/permissions and /actors/aliases/{alias}/permissions: who may do what."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from actors import codes, models, permissions
+from actors.api.aliases import load_alias
+from actors.api.common import json_body, load_actor, ok, services
+from actors.errors import BadRequestError
+
+bp = Blueprint("permissions", __name__)
+
+
+def _answer(kind: str, obj: dict, obj_id: str):
+    """GET lists the grants; POST sets one ({"user", "level"}; NONE removes it) and lists them."""
+    stores = services().stores
+    if request.method == "POST":
+        body = models.normalise_input(json_body())
+        if not isinstance(body, dict) or "user" not in body or "level" not in body:
+            raise BadRequestError("send {\"user\": NAME, \"level\": \"READ\"|\"EXECUTE\"|\"UPDATE\"|\"NONE\"}")
+        if body["user"] == obj["owner"]:
+            raise BadRequestError("the owner always holds UPDATE")
+        permissions.grant(stores, kind, obj_id, body["user"], permissions.parse_level(body["level"]))
+    return ok(permissions.listing(stores, kind, obj), "Permissions retrieved successfully.")
+
+
+def _needed() -> int:
+    return codes.UPDATE if request.method == "POST" else codes.READ
+
+
+@bp.route("/actors/<actor_id>/permissions", methods=["GET", "POST"])
+def actor_permissions(actor_id: str):
+    actor = load_actor(actor_id, _needed())
+    return _answer("actor", actor, actor["id"])
+
+
+@bp.route("/actors/aliases/<alias>/permissions", methods=["GET", "POST"])
+def alias_permissions(alias: str):
+    doc = load_alias(alias, _needed())
+    return _answer("alias", doc, doc["alias"])
