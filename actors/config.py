@@ -49,6 +49,7 @@ class Web:
     api_server: str = "http://127.0.0.1:8000"
     token_ttl: int = 86400           # seconds a token minted by `abaco token` is valid
     gunicorn_workers: int = 2
+    encryption_key: str = ""         # Fernet key for secret configs; empty: made in the keys directory
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Callable
 import docker.errors
 import requests
 
-from actors import auth, clientg, codes, models, sandbox
+from actors import auth, clientg, codes, configs, models, sandbox
 from actors import limits as limits_mod
 from actors.config import Config
 from actors.errors import AbacoError
@@ -207,6 +207,7 @@ class ExecutionRun:
     def environment(self, execution: dict) -> dict[str, str]:
         actor, msg = self.actor, self.message
         env = dict(actor.get("default_environment") or {})
+        env.update(configs.for_actor(self.config, self.stores, actor))
         env.update(msg.env)
         token = ""
         if actor.get("token"):

@@ -48,9 +48,9 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
     app.extensions["abaco"] = Services(config=config, stores=stores, broker=broker or Broker(config),
                                        authenticator=Authenticator(config, stores))
 
-    from actors.api import (accounting, actors, aliases, executions, messages, metrics, nonces, oauth2, openapi,
-                            permissions, state, workers)
-    for module in (aliases, actors, messages, executions, workers, state, permissions, nonces, accounting,
+    from actors.api import (accounting, actors, aliases, configs, executions, messages, metrics, nonces, oauth2,
+                            openapi, permissions, state, workers)
+    for module in (aliases, configs, actors, messages, executions, workers, state, permissions, nonces, accounting,
                    metrics, oauth2, openapi):
         app.register_blueprint(module.bp)
 

@@ -89,6 +89,8 @@ GRANT = _obj({"user": STR, "level": LEVEL}, ("user", "level"))
 NONCE_INPUT = _obj({"level": LEVEL, "max_uses": INT})
 NONCE = _obj({"id": STR, "level": STR, "max_uses": INT, "remaining_uses": INT, "current_uses": INT,
               "owner": STR, "create_time": TIME})
+CONFIG_INPUT = _obj({"name": STR, "value": STR, "actors": STR, "is_secret": BOOL})
+CONFIG = _obj({"name": STR, "value": STR, "actors": STR, "is_secret": BOOL, "owner": STR, "create_time": TIME})
 ALIAS_INPUT = _obj({"alias": STR, "actor_id": STR}, ("actor_id",))
 ALIAS = _obj({"alias": STR, "actor_id": STR, "owner": STR, "create_time": TIME})
 MESSAGE_BODY = {"required": True, "content": {
@@ -167,6 +169,19 @@ PATHS = {
         "delete": op("Delete an alias.", None, AL),
     },
     **_sharing("/actors/aliases/{alias}", "alias", "alias"),
+    "/actors/configs": {
+        "get": op("The configs the caller may read (secret values hidden).", {"type": "array", "items": CONFIG}),
+        "post": op("Make a config.", CONFIG, body=_json_body(CONFIG_INPUT)),
+    },
+    "/actors/configs/{name}": {
+        "get": op("Read a config.", CONFIG, _path_params("name")),
+        "put": op("Change a config.", CONFIG, _path_params("name"), _json_body(CONFIG_INPUT)),
+        "delete": op("Delete a config.", None, _path_params("name")),
+    },
+    "/actors/configs/{name}/permissions": {
+        "get": op("Who holds which level on the config.", {"type": "object"}, _path_params("name")),
+        "post": op("Grant a level on the config.", {"type": "object"}, _path_params("name"), _json_body(GRANT)),
+    },
     "/actors/utilization": {
         "get": op("Admins: counts of actors, workers, executions, running.",
                   _obj({"actors": INT, "workers": INT, "executions": INT, "running": INT})),

@@ -12,7 +12,7 @@ from actors.errors import BadRequestError
 bp = Blueprint("permissions", __name__)
 
 
-def _answer(kind: str, obj: dict, obj_id: str):
+def answer(kind: str, obj: dict, obj_id: str):
     """GET lists the grants; POST sets one ({"user", "level"}; NONE removes it) and lists them."""
     stores = services().stores
     if request.method == "POST":
@@ -32,10 +32,10 @@ def _needed() -> int:
 @bp.route("/actors/<actor_id>/permissions", methods=["GET", "POST"])
 def actor_permissions(actor_id: str):
     actor = load_actor(actor_id, _needed())
-    return _answer("actor", actor, actor["id"])
+    return answer("actor", actor, actor["id"])
 
 
 @bp.route("/actors/aliases/<alias>/permissions", methods=["GET", "POST"])
 def alias_permissions(alias: str):
     doc = load_alias(alias, _needed())
-    return _answer("alias", doc, doc["alias"])
+    return answer("alias", doc, doc["alias"])

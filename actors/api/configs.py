@@ -1,0 +1,88 @@
+"""/actors/configs: values injected into actors as environment variables (see actors/configs.py)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from actors import codes, configs, models, permissions
+from actors.api.common import identity, json_body, load_actor, ok, services, show
+from actors.api.permissions import answer
+from actors.errors import ConflictError, NotFoundError
+
+bp = Blueprint("configs", __name__)
+
+
+def _key(name: str) -> str:
+    return f"{identity().tenant}:{name}"
+
+
+def load_config(name: str, level: int) -> dict:
+    sv, who = services(), identity()
+    doc = sv.stores.configs.find(_key(name))
+    if doc is None or who.nonce is not None:
+        raise NotFoundError(f"no config {name!r}")
+    permissions.require(sv.stores, who, "config", doc, level, f"config {name!r}")
+    return doc
+
+
+def _check_actors(actors: str) -> None:
+    """Only actors the caller may change can be given a config."""
+    for ref in filter(None, actors.split(",")):
+        load_actor(ref, codes.UPDATE)
+
+
+@bp.get("/actors/configs")
+def list_configs():
+    sv, who = services(), identity()
+    docs = [d for _, d in sv.stores.configs.items()
+            if permissions.level(sv.stores, who, "config", d) >= codes.READ]
+    return ok([show(configs.public(d)) for d in sorted(docs, key=lambda d: d["name"])],
+              "Configs retrieved successfully.")
+
+
+@bp.post("/actors/configs")
+def create_config():
+    sv, who = services(), identity()
+    data = configs.validate(json_body())
+    _check_actors(data["actors"])
+    doc = {"name": data["name"], "value": data["value"], "actors": data["actors"],
+           "is_secret": data.get("is_secret", False), "owner": who.user, "tenant": who.tenant,
+           "create_time": models.now()}
+    if not sv.stores.configs.create(_key(doc["name"]), configs.seal(sv.config, doc)):
+        raise ConflictError(f"the config {doc['name']!r} exists already")
+    return ok(show(configs.public(doc)), "Config created successfully.")
+
+
+@bp.get("/actors/configs/<name>")
+def get_config(name: str):
+    return ok(show(configs.public(load_config(name, codes.READ))), "Config retrieved successfully.")
+
+
+@bp.put("/actors/configs/<name>")
+def update_config(name: str):
+    sv = services()
+    doc = load_config(name, codes.UPDATE)
+    data = configs.validate(json_body(), partial=True)
+    if data.get("name", name) != name:
+        raise ConflictError("a config cannot be renamed; delete it and make a new one")
+    if "actors" in data:
+        _check_actors(data["actors"])
+    plain = {**doc, "value": configs.plain_value(sv.config, doc), **data, "last_update_time": models.now()}
+    plain.pop("encrypted", None)
+    sv.stores.configs.put(_key(name), configs.seal(sv.config, plain))
+    return ok(show(configs.public(plain)), "Config updated successfully.")
+
+
+@bp.delete("/actors/configs/<name>")
+def delete_config(name: str):
+    sv = services()
+    load_config(name, codes.UPDATE)
+    sv.stores.configs.delete(_key(name))
+    permissions.forget(sv.stores, "config", name)
+    return ok(None, f"Config {name} deleted successfully.")
+
+
+@bp.route("/actors/configs/<name>/permissions", methods=["GET", "POST"])
+def config_permissions(name: str):
+    doc = load_config(name, codes.UPDATE if request.method == "POST" else codes.READ)
+    return answer("config", doc, doc["name"])
