@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 
-from actors import channels, clientg, codes, commands, models
+from actors import channels, clientg, codes, commands, cron, models
 from actors import config as config_mod
 from actors.config import Config
 from actors.process import pid_alive, setup_logging, stop_event
@@ -78,6 +78,7 @@ class Health:
                 done["containers_removed"] += 1
         done["cgroups_removed"] = self._clean_cgroups()
         done["installations_cleaned"] = self.installations.sweep()
+        done["cron_fired"] = cron.fire_due(self.config, self.stores, self.broker)
         for worker_id in self.stores.worker_clients.keys():
             if worker_id not in live_workers and self.stores.workers.find(worker_id) is None:
                 clientg.release_client(self.config, self.broker, worker_id)   # its worker died unseen

@@ -77,6 +77,8 @@ ACTOR_FIELDS: dict[str, tuple[str, Any]] = {
     "use_container_uid": ("bool", False),  # run as the image's own user
     "run_as_executor": ("bool", False),    # run as the UID of the user who sent the message
     "read_only_root": ("bool", False),     # read-only root file system (/tmp in memory)
+    "cron_schedule": ("str", None),        # "YYYY-MM-DD hh + N unit" (see actors/cron.py)
+    "cron_on": ("bool", None),
     "link": ("ref", None),                 # an actor that receives this actor's events
     "webhook": ("url", None),              # a URL that receives them as JSON POSTs
     "queue": ("name", "default"),

@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint
 
-from actors import channels, codes, commands, events, limits, models, permissions
+from actors import channels, codes, commands, cron, events, limits, models, permissions
 from actors.api.common import (actor_links, identity, json_body, load_actor, ok, services,
                                show)
 from actors.errors import BadRequestError, ForbiddenError
@@ -79,6 +79,7 @@ def register_actor():
     _check_events(fields)
     actor = models.new_actor(fields, owner=who.user, tenant=who.tenant,
                              default_max_workers=sv.config.workers.default_max_workers)
+    actor.update(cron.fields_for(fields.get("cron_schedule"), fields.get("cron_on", True)))
     sv.stores.actors.put(actor["id"], actor)
     try:
         commands.request_workers(sv.config, sv.stores, sv.broker, actor, 1)
@@ -109,6 +110,9 @@ def update_actor(actor_id: str):
         raise BadRequestError("a stateful actor has exactly one worker; max_workers must be 1")
     new_revision = force or fields.get("image", actor["image"]) != actor["image"]
     changes = dict(fields, last_update_time=models.now())
+    if "cron_schedule" in fields or "cron_on" in fields:
+        changes.update(cron.fields_for(fields.get("cron_schedule", actor.get("cron_schedule")),
+                                       fields.get("cron_on", actor.get("cron_on", True))))
     if new_revision:
         changes["revision"] = actor["revision"] + 1
         changes["status"] = codes.SUBMITTED
