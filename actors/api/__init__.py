@@ -49,9 +49,9 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
                                        authenticator=Authenticator(config, stores))
 
     from actors.api import (accounting, actors, aliases, configs, executions, messages, metrics, nonces, oauth2,
-                            openapi, permissions, state, workers)
-    for module in (aliases, configs, actors, messages, executions, workers, state, permissions, nonces, accounting,
-                   metrics, oauth2, openapi):
+                            openapi, permissions, search, state, workers)
+    for module in (aliases, configs, search, actors, messages, executions, workers, state, permissions, nonces,
+                   accounting, metrics, oauth2, openapi):
         app.register_blueprint(module.bp)
 
     @app.before_request

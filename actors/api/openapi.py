@@ -182,6 +182,14 @@ PATHS = {
         "get": op("Who holds which level on the config.", {"type": "object"}, _path_params("name")),
         "post": op("Grant a level on the config.", {"type": "object"}, _path_params("name"), _json_body(GRANT)),
     },
+    "/actors/search/{kind}": {
+        "get": op("Search actors, executions, workers or logs (field filters: field.op=value).",
+                  _obj({"search": {"type": "array", "items": {"type": "object"}}, "_metadata": {"type": "object"}}),
+                  [{"name": "kind", "in": "path", "required": True,
+                    "schema": {"type": "string", "enum": ["actors", "executions", "workers", "logs"]}}]
+                  + _query(search=STR, exactsearch=STR, skip={"type": "integer", "minimum": 0},
+                           limit={"type": "integer", "minimum": 1})),
+    },
     "/actors/utilization": {
         "get": op("Admins: counts of actors, workers, executions, running.",
                   _obj({"actors": INT, "workers": INT, "executions": INT, "running": INT})),

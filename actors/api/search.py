@@ -1,0 +1,41 @@
+"""/actors/search/{actors|executions|workers|logs} (see actors/search.py)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from actors import codes, models, permissions, search
+from actors.api.common import identity, ok, services, show
+from actors.errors import NotFoundError
+
+bp = Blueprint("search", __name__)
+KINDS = ("actors", "executions", "workers", "logs")
+
+
+def _readable_actors() -> list[dict]:
+    sv, who = services(), identity()
+    return [a for _, a in sv.stores.actors.items() if permissions.level(sv.stores, who, "actor", a) >= codes.READ]
+
+
+def _documents(kind: str) -> list[dict]:
+    st = services().stores
+    actors = _readable_actors()
+    if kind == "actors":
+        return actors
+    if kind == "workers":
+        return [w for a in actors for w in st.workers.group_docs(a["id"])]
+    executions = [e for a in actors for e in st.executions.group_docs(a["id"])]
+    if kind == "executions":
+        return executions
+    return [{"execution_id": e["id"], "actor_id": e["actor_id"],
+             "logs": (st.logs.get(e["id"]) or b"").decode("utf-8", errors="replace")} for e in executions]
+
+
+@bp.get("/actors/search/<kind>")
+def run_search(kind: str):
+    if kind not in KINDS:
+        raise NotFoundError(f"search covers {', '.join(KINDS)}; not {kind!r}")
+    docs = [models.display(d, "snake") for d in _documents(kind)]
+    found = search.run(docs, request.args)
+    found["search"] = [show(d) for d in found["search"]]
+    return ok(found, f"Search of {kind} completed.")
