@@ -59,6 +59,7 @@ class Store:
     redis_port: int = 6379
     redis_db: int = 0
     logs_ttl: int = 0                # seconds execution logs are kept; 0 keeps them
+    max_log_ex: int = 0              # the most an actor's log_ex may ask for; 0: no cap
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,11 @@ class Limits:
     actor_cpu_quota: float = 0.0
     actor_pids_max: int = 0
     sample_interval: float = 1.0     # seconds between two cgroup samples of a running execution
+    # The small quotas of users with the limited role (tighter than the above, never looser).
+    limited_memory_max: str = "512m"
+    limited_cpu_quota: float = 0.5
+    limited_pids_max: int = 256
+    limited_max_run_time: int = 3600
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ The platform publishes events (ACTOR_READY, ACTOR_ERROR, EXECUTION_STARTED,
 EXECUTION_COMPLETE) on the events exchange; every event is also kept in a durable
 queue, so none is lost while this process is down. For each one:
 
-- an actor with ``link`` set (another actor's id) sends the event, as a JSON message,
+- an actor with ``link`` set (another actor's id or alias) sends the event, as a JSON message,
   to that actor, executed as the actor's owner;
 - an actor with ``webhook`` set gets the event as a JSON POST, tried
   ``[events] webhook_attempts`` times with growing pauses, each within
@@ -81,7 +81,7 @@ class Events:
             self._to_webhook(actor, message)
 
     def _to_link(self, actor: dict, message: dict, depth: int) -> None:
-        target = self.stores.actors.find(actor["link"])
+        target = resolve(self.stores, actor.get("tenant", "default"), actor["link"])
         if target is None or target.get("tenant", "default") != actor.get("tenant", "default"):
             log.warning("actor %s links to %s, which does not exist; event dropped", actor["id"], actor["link"])
             return
@@ -127,9 +127,18 @@ def check_webhook(config: Config, url: str) -> None:
         raise BadRequestError(f"'webhook' may only name these hosts: {', '.join(allowed)}")
 
 
+def resolve(stores: Stores, tenant: str, ref: str) -> dict | None:
+    """The actor an id or an alias names, in a tenant."""
+    actor = stores.actors.find(ref)
+    if actor is None:
+        alias = stores.aliases.find(f"{tenant}:{ref}")
+        actor = stores.actors.find(alias["actor_id"]) if alias else None
+    return actor if actor is not None and actor.get("tenant", "default") == tenant else None
+
+
 def check_link(stores: Stores, who: Identity, actor_id: str | None, link: str) -> None:
     """400 if ``link`` names no actor or would close a cycle; 403 without EXECUTE on it."""
-    target = stores.actors.find(link)
+    target = resolve(stores, who.tenant, link)
     if target is None or target.get("tenant", "default") != who.tenant:
         raise BadRequestError(f"'link' must name an existing actor; there is no actor {link!r}")
     if permissions.level(stores, who, "actor", target) < codes.EXECUTE:
@@ -140,7 +149,7 @@ def check_link(stores: Stores, who: Identity, actor_id: str | None, link: str) -
             chain = " -> ".join([actor_id or "(this actor)", *seen, current["id"]])
             raise BadRequestError(f"'link' would make a cycle: {chain}")
         seen.append(current["id"])
-        current = stores.actors.find(current["link"]) if current.get("link") else None
+        current = resolve(stores, who.tenant, current["link"]) if current.get("link") else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -181,6 +181,13 @@ class _Watch:
         self.pids_peak = max(self.pids_peak, usage.pids_current)
 
 
+def log_expiry(config: Config, actor: dict) -> int:
+    """Seconds an execution's logs are kept: the actor's log_ex within [store] max_log_ex."""
+    wanted = actor.get("log_ex") or config.store.logs_ttl
+    cap = config.store.max_log_ex
+    return min(wanted, cap) if cap and wanted else (wanted or cap)
+
+
 class ExecutionRun:
     """One message turned into one container and one terminal execution record."""
 
@@ -365,7 +372,7 @@ class ExecutionRun:
         # records StartedAt they can be reversed, and then the worker's own wait time serves.
         runtime = round(finished - started, 6) if started and finished and finished > started \
             else round(waited, 6)
-        self.stores.logs.set(self.execution_id, logs.encode(), ttl=self.config.store.logs_ttl)
+        self.stores.logs.set(self.execution_id, logs.encode(), ttl=log_expiry(self.config, self.actor))
         collector.finish()
         status = codes.COMPLETE
         if usage.oom_kills or state.get("OOMKilled"):

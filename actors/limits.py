@@ -3,11 +3,13 @@
 An actor may carry its own limits (``mem_limit``, ``max_cpus``, ``pids_max``,
 ``cpu_seconds``, ``max_run_time``, ``cpu_weight``, ``io_weight``). Anyone may ask for
 less than the configured default; only privileged users may ask for more, or for no
-limit where the default sets one.
+limit where the default sets one. The actors of users with the limited role get the
+``[limits] limited_*`` quotas on top, whichever is tighter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from actors.auth import Identity
@@ -87,7 +89,20 @@ def for_execution(config: Config, actor: dict) -> tuple[Limits, Budget]:
         io_read_iops=c.io_read_iops, io_write_iops=c.io_write_iops)
     budget = Budget(cpu_seconds=float(pick("cpu_seconds", "cpu_seconds") or 0),
                     max_run_time=int(pick("max_run_time", "max_run_time") or 0))
+    if actor.get("owner_role") == "limited":
+        limits = dataclasses.replace(
+            limits, memory_max=_tighter(limits.memory_max, parse_size(c.limited_memory_max)),
+            cpu_quota=_tighter(limits.cpu_quota, c.limited_cpu_quota),
+            pids_max=_tighter(limits.pids_max, c.limited_pids_max))
+        budget = dataclasses.replace(budget, max_run_time=_tighter(budget.max_run_time, c.limited_max_run_time))
     return limits, budget
+
+
+def _tighter(current, quota):
+    """The smaller of two limits, where 0 means none."""
+    if not quota:
+        return current
+    return min(current, quota) if current else quota
 
 
 def for_actor(config: Config) -> Limits:

@@ -16,7 +16,7 @@ from actors import codes
 from actors.errors import BadRequestError
 
 _ALPHABET = string.ascii_letters + string.digits
-HIDDEN_FIELDS = {"tenant", "queue_name", "pid", "host_pid"}
+HIDDEN_FIELDS = {"tenant", "queue_name", "pid", "host_pid", "owner_role"}
 MEM_LIMIT = re.compile(r"^[0-9]+[bkmg]?$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REF = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
@@ -77,6 +77,7 @@ ACTOR_FIELDS: dict[str, tuple[str, Any]] = {
     "use_container_uid": ("bool", False),  # run as the image's own user
     "run_as_executor": ("bool", False),    # run as the UID of the user who sent the message
     "read_only_root": ("bool", False),     # read-only root file system (/tmp in memory)
+    "log_ex": ("nonnegint", None),         # seconds this actor's logs are kept (capped by config)
     "cron_schedule": ("str", None),        # "YYYY-MM-DD hh + N unit" (see actors/cron.py)
     "cron_on": ("bool", None),
     "link": ("ref", None),                 # an actor that receives this actor's events

@@ -80,6 +80,7 @@ def register_actor():
     actor = models.new_actor(fields, owner=who.user, tenant=who.tenant,
                              default_max_workers=sv.config.workers.default_max_workers)
     actor.update(cron.fields_for(fields.get("cron_schedule"), fields.get("cron_on", True)))
+    actor["owner_role"] = who.role          # limited users' actors get small quotas
     sv.stores.actors.put(actor["id"], actor)
     try:
         commands.request_workers(sv.config, sv.stores, sv.broker, actor, 1)

@@ -32,7 +32,7 @@ ACTOR_INPUT = _obj({
     "cpu_weight": {"type": "integer", "minimum": 1, "maximum": 10000},
     "io_weight": {"type": "integer", "minimum": 1, "maximum": 10000},
     "token": BOOL, "privileged": BOOL, "use_container_uid": BOOL, "run_as_executor": BOOL,
-    "read_only_root": BOOL, "cron_schedule": STR, "cron_on": BOOL, "link": STR, "webhook": STR, "queue": STR, "hints": {"type": "array", "items": STR}, "force": BOOL,
+    "read_only_root": BOOL, "log_ex": {"type": "integer", "minimum": 0}, "cron_schedule": STR, "cron_on": BOOL, "link": STR, "webhook": STR, "queue": STR, "hints": {"type": "array", "items": STR}, "force": BOOL,
 })
 ACTOR = _obj({"id": STR, "owner": STR, "status": STR, "status_message": STR, "revision": INT,
               "create_time": TIME, "last_update_time": TIME, **ACTOR_INPUT["properties"]})

@@ -38,17 +38,21 @@ PER_PHASE = 50
 PHASES = ("worker killed", "spawner killed", "RabbitMQ restarted", "Redis killed", "API killed", "disk full")
 
 
-def free_port(low: int, high: int) -> int:
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port(low: int, high: int, also: int | None = None) -> int:
+    """A free port in [low, high); with ``also``, port + also must be free too (RabbitMQ's
+    distribution port is its AMQP port + 20000)."""
     for port in range(low, high):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) != 0:
-                try:
-                    s2 = socket.socket()
-                    s2.bind(("127.0.0.1", port))
-                    s2.close()
-                    return port
-                except OSError:
-                    continue
+        if _free(port) and (also is None or _free(port + also)):
+            return port
     raise RuntimeError("no free port")
 
 
@@ -59,7 +63,7 @@ class Stack:
         self.env = dict(os.environ, ABACO_GENERAL_INSTANCE=instance, ABACO_GENERAL_DATA_DIR=str(data),
                         ABACO_WEB_PORT=str(web), ABACO_WEB_API_SERVER=f"http://127.0.0.1:{web}",
                         ABACO_STORE_REDIS_PORT=str(free_port(26400, 26500)),
-                        ABACO_RABBIT_PORT=str(free_port(25700, 25800)),
+                        ABACO_RABBIT_PORT=str(free_port(25700, 25800, also=20000)),
                         ABACO_HEALTH_INTERVAL="2", ABACO_HEALTH_WORKER_DEAD_AFTER="20",
                         ABACO_HEALTH_STUCK_AFTER="30", ABACO_WEB_SYNC_TIMEOUT="30")
         self.config = config_mod.load(environ=self.env)
@@ -115,6 +119,8 @@ def stack():
                     all=True, filters={"label": f"abaco.instance={st.config.general.instance}"}):
                 c.remove(force=True)
             cgroups.remove(f"/{st.config.general.instance}")
+            # A RabbitMQ node that a failed restart left behind must not outlive the test.
+            subprocess.run(["pkill", "-KILL", "-f", f"{st.config.general.instance}@localhost"], check=False)
             subprocess.run(["umount", "-l", str(data)], check=False)
             data.rmdir()
 
@@ -195,9 +201,12 @@ def inject(stack: Stack, fault: str) -> None:
         time.sleep(1)
         stack.up()
     elif fault == "RabbitMQ restarted":
-        pid = stack.pid("rabbitmq")
-        os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: not Path(f"/proc/{pid}").exists(), 60, "RabbitMQ to stop")
+        # A clean stop (rabbitmqctl waits for the node to be gone), then wait until epmd
+        # has forgotten the node, or the new one finds its name still taken.
+        stack.sh("rabbitmqctl", "-q", "stop", str(stack.data / "rabbitmq" / "pid"), timeout=120)
+        node = stack.config.general.instance
+        wait_for(lambda: node not in subprocess.run(["epmd", "-names"], capture_output=True, text=True).stdout,
+                 60, "epmd to forget the RabbitMQ node")
         stack.up()
     elif fault == "Redis killed":
         os.kill(stack.pid("redis"), signal.SIGKILL)

@@ -83,5 +83,11 @@ def test_cycles_self_links_missing_targets_and_foreign_hosts_are_refused(platfor
     for bad in ("http://192.0.2.1/hook", "ftp://127.0.0.1/x", "not a url"):
         resp = platform.request("POST", "/actors", json={"image": "abaco/echo:local", "webhook": bad})
         assert resp.status_code == 400, bad
+    # An alias may be linked to, and a cycle through an alias is seen too.
+    alias = "ev-" + a["id"].lower()
+    platform.ok("POST", "/actors/aliases", json={"alias": alias, "actor_id": a["id"]})
+    c = platform.register("abaco/echo:local", wait_ready=False, link=alias)
+    resp = platform.request("PUT", f"/actors/{a['id']}", json={"image": "abaco/echo:local", "link": c["id"]})
+    assert resp.status_code == 400 and "cycle" in resp.json()["message"]
     # Removing a link is allowed (empty string).
     assert platform.ok("PUT", f"/actors/{b['id']}", json={"image": "abaco/echo:local", "link": ""})["link"] == ""

@@ -25,6 +25,18 @@ def test_actor_values_override_defaults():
     assert lim.memory_max == 1 << 30 and lim.cpu_quota == 0
 
 
+def test_limited_users_get_the_small_quotas_whichever_is_tighter():
+    c = cfg(memory_max="1g", pids_max="100", limited_memory_max="512m", limited_cpu_quota="0.5",
+            limited_pids_max="256", limited_max_run_time="600")
+    lim, budget = limits.for_execution(c, {"owner_role": "limited"})
+    assert lim.memory_max == 512 << 20 and lim.cpu_quota == 0.5 and lim.pids_max == 100
+    assert budget.max_run_time == 600
+    lim, budget = limits.for_execution(c, {"owner_role": "limited", "mem_limit": "64m", "max_run_time": 30})
+    assert lim.memory_max == 64 << 20 and budget.max_run_time == 30
+    lim, budget = limits.for_execution(c, {"owner_role": "user"})
+    assert lim.memory_max == 1 << 30 and lim.cpu_quota == 0 and budget.max_run_time == 0
+
+
 def test_only_privileged_users_raise_limits():
     c = cfg(memory_max="1g", pids_max="100")
     user, boss = Identity("u", "user"), Identity("b", "privileged")

@@ -48,3 +48,4 @@ def test_confinement_follows_the_actor_and_config(tmp_path):
     assert privileged.cap_drop == () and privileged.security_opt == ()
     ro = confine(cfg, {"owner": "alice", "read_only_root": True}, "alice")
     assert ro.read_only and "/tmp" in ro.tmpfs
+
