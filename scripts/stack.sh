@@ -280,6 +280,9 @@ prepare_rabbit_dir() {
 # written by scripts/stack.sh on every 'up'; edit abaco.conf instead
 listeners.tcp.default = $RABBIT_HOST:$RABBIT_PORT
 loopback_users.guest = true
+# Version 2 classic queues: their index recovers from an unclean stop (version 1's did
+# not always, under redelivery load after a restart).
+classic_queue.default_version = 2
 EOF
     echo "$RABBIT_NODE" > "$RABBIT_DIR/nodename"
     chown -R rabbitmq:rabbitmq "$RABBIT_DIR"

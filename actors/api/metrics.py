@@ -26,6 +26,8 @@ RUNTIME_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 
 
 def _from_loopback() -> bool:
+    if request.headers.get("X-Forwarded-For"):
+        return False   # relayed by a proxy (the mtls nginx): the real caller is elsewhere
     try:
         return ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:

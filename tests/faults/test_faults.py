@@ -120,9 +120,25 @@ def stack():
                 c.remove(force=True)
             cgroups.remove(f"/{st.config.general.instance}")
             # A RabbitMQ node that a failed restart left behind must not outlive the test.
-            subprocess.run(["pkill", "-KILL", "-f", f"{st.config.general.instance}@localhost"], check=False)
+            kill_node(f"{st.config.general.instance}@localhost")
             subprocess.run(["umount", "-l", str(data)], check=False)
             data.rmdir()
+
+
+def kill_node(node: str) -> None:
+    """Kill the Erlang VM of a RabbitMQ node (its name is in its environment, not its command line)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"RABBITMQ_NODENAME={node}".encode() in environ:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.3):

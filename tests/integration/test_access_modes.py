@@ -164,6 +164,12 @@ def test_missing_or_foreign_certificates_and_forged_headers_are_refused(tls):
     assert through.status_code == 401
 
 
+def test_metrics_through_the_proxy_need_an_admin(tls):
+    assert tls_get(tls, "/metrics").status_code == 401
+    assert tls_get(tls, "/metrics", who="alice").status_code == 403
+    assert tls_get(tls, "/metrics", who="bob").status_code == 200          # bob is an admin
+
+
 def test_only_tls_1_3_is_spoken(tls):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(str(tls["certs"] / "ca.pem"))
