@@ -54,7 +54,8 @@ class Accounting:
         log.info("writing %s and %s", self.ledger.sge.path, self.ledger.csv.path)
         try:
             channels.serve(self.config, {channels.accounting_queue(self.config): self.on_record},
-                           self.terminate, prefetch=20, retry_pause=RETRY_PAUSE)
+                           self.terminate, prefetch=20, retry_pause=RETRY_PAUSE,
+                           retry_on=(StoreUnavailable, OSError))
         finally:
             self.ledger.close()
         return 0
@@ -70,14 +71,7 @@ class Accounting:
             log.error("dropping a malformed accounting record (%s): %r", exc, body[:2000])
             channel.basic_ack(method.delivery_tag)
             return
-        try:
-            self.record(record)
-        except (StoreUnavailable, OSError) as exc:
-            log.warning("could not record execution %s (%s); retrying in %ss",
-                        record["execution_id"], exc, RETRY_PAUSE)
-            channel.basic_nack(method.delivery_tag, requeue=True)
-            self.terminate.wait(RETRY_PAUSE)
-            return
+        self.record(record)          # a store or disk failure: serve puts the record back
         channel.basic_ack(method.delivery_tag)
 
     def record(self, record: dict) -> bool:

@@ -104,13 +104,26 @@ def declare(channel, name: str) -> None:
 
 
 def serve(config: Config, consumers: dict, stop: threading.Event, prefetch: int = 1,
-          on_ready=None, retry_pause: float = 2.0) -> None:
+          on_ready=None, retry_pause: float = 2.0, retry_on: tuple = ()) -> None:
     """Consume ``consumers`` ({queue: callback}) until ``stop`` is set.
 
-    Each callback acknowledges its own messages. A lost connection is opened again
-    (with backoff) and the queues consumed anew; unacknowledged messages come back.
+    Each callback acknowledges its own messages. A callback that raises one of
+    ``retry_on`` (a store that is down, a full disk, ...) has its message put back on the
+    queue, and consuming pauses for ``retry_pause`` seconds. A lost connection is opened
+    again (with backoff) and the queues consumed anew; unacknowledged messages come back.
     ``on_ready(connection)`` runs after each (re)connection.
     """
+    def retrying(queue: str, callback):
+        def handle(channel, method, properties, body: bytes) -> None:
+            try:
+                callback(channel, method, properties, body)
+            except retry_on as exc:
+                log.warning("a message of %s goes back on the queue (%s); retrying in %ss",
+                            queue, exc, retry_pause)
+                channel.basic_nack(method.delivery_tag, requeue=True)
+                stop.wait(retry_pause)
+        return handle
+
     while not stop.is_set():
         try:
             conn = connect(config, attempts=30)
@@ -119,7 +132,7 @@ def serve(config: Config, consumers: dict, stop: threading.Event, prefetch: int 
                 channel.basic_qos(prefetch_count=prefetch)
                 for queue, callback in consumers.items():
                     declare(channel, queue)
-                    channel.basic_consume(queue, callback)
+                    channel.basic_consume(queue, retrying(queue, callback))
                 if on_ready is not None:
                     on_ready(conn)
                 while not stop.is_set():

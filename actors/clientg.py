@@ -39,23 +39,17 @@ class Clientg:
 
     def run(self) -> int:
         channels.serve(self.config, {channels.clients_queue(self.config): self.on_request}, self.terminate,
-                       prefetch=10, on_ready=lambda conn: log.info("clientg ready"))
+                       prefetch=10, on_ready=lambda conn: log.info("clientg ready"), retry_on=(StoreUnavailable,))
         return 0
 
     def on_request(self, channel, method, properties, body: bytes) -> None:
         request = channels.decode_json(body)
-        try:
-            if request.get("command") == "create" and request.get("worker_id") and request.get("owner"):
-                self.create(request)
-            elif request.get("command") == "delete" and request.get("worker_id"):
-                self.delete(request["worker_id"])
-            else:
-                log.error("dropping a malformed clients request: %r", body[:500])
-        except StoreUnavailable as exc:
-            log.warning("store unavailable (%s); the request goes back on the queue", exc)
-            channel.basic_nack(method.delivery_tag, requeue=True)
-            self.terminate.wait(2.0)
-            return
+        if request.get("command") == "create" and request.get("worker_id") and request.get("owner"):
+            self.create(request)
+        elif request.get("command") == "delete" and request.get("worker_id"):
+            self.delete(request["worker_id"])
+        else:
+            log.error("dropping a malformed clients request: %r", body[:500])
         channel.basic_ack(method.delivery_tag)
 
     def create(self, request: dict) -> dict:

@@ -47,22 +47,16 @@ class Events:
 
     def run(self) -> int:
         channels.serve(self.config, {channels.deliveries_queue(self.config): self.on_event}, self.terminate,
-                       prefetch=10, on_ready=lambda conn: log.info("events ready"))
+                       prefetch=10, on_ready=lambda conn: log.info("events ready"),
+                       retry_on=(StoreUnavailable, channels.ChannelUnavailable))
         return 0
 
     def on_event(self, channel, method, properties, body: bytes) -> None:
         event = channels.decode_json(body)
-        try:
-            if event.get("event_type") and event.get("actor_id"):
-                self.deliver(event)
-            else:
-                log.error("dropping a malformed event: %r", body[:500])
-        except (StoreUnavailable, channels.ChannelUnavailable) as exc:
-            log.warning("event %s of actor %s not delivered yet (%s); retrying",
-                        event.get("event_type"), event.get("actor_id"), exc)
-            channel.basic_nack(method.delivery_tag, requeue=True)
-            self.terminate.wait(2.0)
-            return
+        if event.get("event_type") and event.get("actor_id"):
+            self.deliver(event)
+        else:
+            log.error("dropping a malformed event: %r", body[:500])
         channel.basic_ack(method.delivery_tag)
 
     def deliver(self, event: dict) -> None:
@@ -82,7 +76,7 @@ class Events:
 
     def _to_link(self, actor: dict, message: dict, depth: int) -> None:
         target = resolve(self.stores, actor.get("tenant", "default"), actor["link"])
-        if target is None or target.get("tenant", "default") != actor.get("tenant", "default"):
+        if target is None:
             log.warning("actor %s links to %s, which does not exist; event dropped", actor["id"], actor["link"])
             return
         if depth >= MAX_LINK_DEPTH:
@@ -139,7 +133,7 @@ def resolve(stores: Stores, tenant: str, ref: str) -> dict | None:
 def check_link(stores: Stores, who: Identity, actor_id: str | None, link: str) -> None:
     """400 if ``link`` names no actor or would close a cycle; 403 without EXECUTE on it."""
     target = resolve(stores, who.tenant, link)
-    if target is None or target.get("tenant", "default") != who.tenant:
+    if target is None:
         raise BadRequestError(f"'link' must name an existing actor; there is no actor {link!r}")
     if permissions.level(stores, who, "actor", target) < codes.EXECUTE:
         raise ForbiddenError(f"{who.user} may not send messages to actor {link}, so cannot link to it")

@@ -12,13 +12,15 @@ from __future__ import annotations
 from actors import codes, models
 from actors.auth import Identity
 from actors.errors import BadRequestError, ForbiddenError, UnauthorizedError
+from actors.permissions import LEVELS
 from actors.store import Stores
 
 ACTOR_LEVELS = ("READ", "EXECUTE", "UPDATE")
 ALIAS_LEVELS = ("READ", "EXECUTE")
 
 
-def new(stores: Stores, who: Identity, kind: str, obj_id: str, body: dict) -> dict:
+def new(stores: Stores, who: Identity, kind: str, obj_id: str, body: dict, held: int) -> dict:
+    """Make a nonce; ``held`` is the maker's level, which the nonce may not exceed."""
     allowed = ACTOR_LEVELS if kind == "actor" else ALIAS_LEVELS
     level = body.get("level", "EXECUTE")
     if not isinstance(level, str) or level.upper() not in allowed:
@@ -29,6 +31,8 @@ def new(stores: Stores, who: Identity, kind: str, obj_id: str, body: dict) -> di
         max_uses = int(max_uses)
     if isinstance(max_uses, bool) or not isinstance(max_uses, int) or (max_uses < 1 and max_uses != -1):
         raise BadRequestError(f"'max_uses' must be a whole number of at least 1, or -1 for no limit; got {max_uses!r}")
+    if LEVELS[level.upper()] > held:
+        raise ForbiddenError(f"a nonce cannot give more than the {codes.level_name(held)} its maker holds")
     nonce = {"id": models.new_id(20), "kind": kind, "object_id": obj_id, "level": level.upper(),
              "max_uses": max_uses, "remaining_uses": max_uses, "current_uses": 0, "owner": who.user,
              "role": who.role, "tenant": who.tenant, "create_time": models.now(), "last_use_time": None}
@@ -43,7 +47,7 @@ def identity_for(stores: Stores, nonce_id: str) -> Identity:
         raise UnauthorizedError("invalid nonce")
     if nonce["remaining_uses"] == 0:
         raise UnauthorizedError("the nonce has no uses left")
-    level = {"READ": codes.READ, "EXECUTE": codes.EXECUTE, "UPDATE": codes.UPDATE}[nonce["level"]]
+    level = LEVELS[nonce["level"]]
     return Identity(user=nonce["owner"], role="user", tenant=nonce["tenant"],
                     nonce=(nonce["kind"], nonce["object_id"], level, nonce["id"]))
 

@@ -40,7 +40,8 @@ class Spawner:
         # Workers outlive the spawner; let the kernel reap them when they exit.
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
         queues = {channels.command_queue(self.config, q): self.on_command for q in self.config.spawner.queues}
-        channels.serve(self.config, queues, self.terminate, prefetch=1, on_ready=self._connected)
+        channels.serve(self.config, queues, self.terminate, prefetch=1, on_ready=self._connected,
+                       retry_on=(StoreUnavailable,))
         return 0
 
     def _connected(self, conn) -> None:
@@ -55,11 +56,8 @@ class Spawner:
                 self.start_worker(command, redelivered=bool(method.redelivered))
             else:
                 log.warning("unknown spawner command %r", command.get("command"))
-        except StoreUnavailable as exc:
-            log.warning("store unavailable (%s); the command goes back on the queue", exc)
-            channel.basic_nack(method.delivery_tag, requeue=True)
-            self.terminate.wait(2.0)
-            return
+        except StoreUnavailable:
+            raise                     # channels.serve puts the command back on the queue
         except Exception:  # noqa: BLE001 - one bad command must not stop the spawner
             log.exception("command %s failed", command)
         # Acknowledged once handled: the worker record now tells where it stands.

@@ -28,7 +28,6 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 def list_executions(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, codes.READ)
-    actor_id = actor["id"]   # the URL may have named an alias
     offset = _int_arg("offset", 0, 0, 10**9)
     limit = _int_arg("limit", 1000, 1, 100000)
     docs = sv.stores.executions.group_docs(actor["id"])
@@ -45,7 +44,6 @@ def list_executions(actor_id: str):
 @bp.get("/actors/<actor_id>/executions/<execution_id>")
 def get_execution(actor_id: str, execution_id: str):
     actor = load_actor(actor_id, codes.READ)
-    actor_id = actor["id"]   # the URL may have named an alias
     execution = load_execution(actor, execution_id)
     out = show(execution)
     base = f"{base_url()}/actors/{actor['id']}/executions/{execution_id}"
@@ -58,7 +56,6 @@ def get_execution(actor_id: str, execution_id: str):
 def force_quit(actor_id: str, execution_id: str):
     sv = services()
     actor = load_actor(actor_id, codes.EXECUTE)
-    actor_id = actor["id"]   # the URL may have named an alias
     execution = load_execution(actor, execution_id)
     status = execution.get("status")
     if status in codes.EXECUTION_TERMINAL:
@@ -80,7 +77,6 @@ def force_quit(actor_id: str, execution_id: str):
 @bp.get("/actors/<actor_id>/executions/<execution_id>/logs")
 def get_logs(actor_id: str, execution_id: str):
     actor = load_actor(actor_id, codes.READ)
-    actor_id = actor["id"]   # the URL may have named an alias
     load_execution(actor, execution_id)
     logs = services().stores.logs.get(execution_id)
     base = f"{base_url()}/actors/{actor['id']}/executions/{execution_id}"
@@ -93,7 +89,6 @@ def get_logs(actor_id: str, execution_id: str):
 def get_results(actor_id: str, execution_id: str):
     """The next result the execution sent (each call takes one, as in Abaco); empty when none."""
     actor = load_actor(actor_id, codes.READ)
-    actor_id = actor["id"]   # the URL may have named an alias
     load_execution(actor, execution_id)
     data = services().stores.results.pop_list(execution_id)
     return Response(data or b"", mimetype="application/octet-stream")

@@ -80,7 +80,6 @@ def _environment() -> dict[str, str]:
 @bp.get("/actors/<actor_id>/messages")
 def queue_length(actor_id: str):
     actor = load_actor(actor_id, codes.READ)
-    actor_id = actor["id"]   # the URL may have named an alias
     count = services().broker.queue_length(channels.actor_queue(services().config, actor["id"]))
     return ok({"messages": count, "_links": {"self": f"{base_url()}/actors/{actor['id']}/messages"}},
               f"The number of messages waiting for actor {actor['id']}.")
@@ -110,7 +109,6 @@ def purge_messages(actor_id: str):
 def send_message(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, codes.EXECUTE)
-    actor_id = actor["id"]   # the URL may have named an alias
     if actor.get("status") == codes.ERROR:
         raise BadRequestError(f"actor {actor['id']} is in ERROR ({actor.get('status_message')}); "
                               f"fix it with PUT /actors/{actor['id']} before sending messages")

@@ -7,17 +7,14 @@ from flask import Blueprint
 from actors import codes, models, nonces, permissions
 from actors.api.aliases import load_alias
 from actors.api.common import identity, json_body, load_actor, ok, services, show
-from actors.errors import ForbiddenError, NotFoundError
+from actors.errors import NotFoundError
 
 bp = Blueprint("nonces", __name__)
 
 
 def _create(kind: str, obj_id: str, held: int):
     body = models.normalise_input(json_body(required=False) or {})
-    nonce = nonces.new(services().stores, identity(), kind, obj_id, body if isinstance(body, dict) else {})
-    if permissions.LEVELS[nonce["level"]] > held:
-        services().stores.nonces.delete(nonce["id"])
-        raise ForbiddenError(f"a nonce cannot give more than the {codes.level_name(held)} its maker holds")
+    nonce = nonces.new(services().stores, identity(), kind, obj_id, body if isinstance(body, dict) else {}, held)
     return ok(show(nonce), "Nonce created successfully.")
 
 

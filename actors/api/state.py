@@ -25,7 +25,6 @@ def _stateful(actor: dict) -> None:
 @bp.get("/actors/<actor_id>/state")
 def get_state(actor_id: str):
     actor = load_actor(actor_id, codes.READ)
-    actor_id = actor["id"]   # the URL may have named an alias
     _stateful(actor)
     return ok({"actor_id": actor["id"], "state": actor.get("state")}, "Actor state retrieved successfully.")
 

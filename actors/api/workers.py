@@ -14,7 +14,6 @@ bp = Blueprint("workers", __name__)
 @bp.get("/actors/<actor_id>/workers")
 def list_workers(actor_id: str):
     actor = load_actor(actor_id, codes.READ)
-    actor_id = actor["id"]   # the URL may have named an alias
     workers = services().stores.workers.group_docs(actor["id"])
     return ok([show(w) for w in workers], "Workers retrieved successfully.")
 
@@ -23,7 +22,6 @@ def list_workers(actor_id: str):
 def add_workers(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, codes.UPDATE)
-    actor_id = actor["id"]   # the URL may have named an alias
     body = models.normalise_input(json_body(required=False) or {})
     num = body.get("num", 1)
     if isinstance(num, str) and num.isdigit():
