@@ -10,7 +10,7 @@ PY := .venv/bin/python
 STACK := scripts/stack.sh
 PYTEST_ARGS ?=
 
-.PHONY: help install images up down status demo test bench clean
+.PHONY: help install images up down status demo test unit bench clean
 
 help: ## list the targets
 	@echo "usage: make TARGET"
@@ -39,6 +39,9 @@ demo: install images up ## register a sample actor, send it a message, show the 
 # pytest's exit status is the recipe's, so make reports it ("Error 5": no tests ran).
 test: install images up ## run the test suite against the real services (PYTEST_ARGS=...)
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
+
+unit: install ## run the tests that need no service (tests/unit), in well under a minute
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests/unit
 
 bench: install images up ## run the latency benchmark against the running stack
 	$(PY) bench/latency.py

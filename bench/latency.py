@@ -15,10 +15,7 @@ import subprocess
 import sys
 import time
 
-import requests
-
-from actors import auth
-from actors import config as config_mod
+from common import ready_actor, stack_client
 
 IMAGE = "abaco/echo:local"
 
@@ -28,18 +25,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
-    cfg = config_mod.load()
-    url = cfg.web.api_server.rstrip("/")
-    http = requests.Session()
-    http.headers["Authorization"] = f"Bearer {auth.issue_token(cfg, 'bench', 'user')}"
-    actor = http.post(f"{url}/actors", json={"image": IMAGE, "name": "latency-bench"}, timeout=30).json()["result"]
-    try:
-        deadline = time.monotonic() + 60
-        while http.get(f"{url}/actors/{actor['id']}", timeout=30).json()["result"]["status"] != "READY":
-            if time.monotonic() > deadline:
-                sys.exit("the bench actor did not become READY")
-            time.sleep(0.2)
-
+    cfg, client = stack_client()
+    url, http = client.base_url, client.session
+    http.headers["Authorization"] = f"Bearer {client.token}"
+    with ready_actor(client, IMAGE, name="latency-bench") as actor:
         def platform_once() -> float:
             start = time.perf_counter()
             resp = http.post(f"{url}/actors/{actor['id']}/messages", data={"message": "bench"},
@@ -64,8 +53,6 @@ def main() -> int:
         for _ in range(args.runs):
             ours.append(platform_once())
             raw.append(docker_once())
-    finally:
-        http.delete(f"{url}/actors/{actor['id']}", timeout=30)
     med_ours, med_raw = statistics.median(ours), statistics.median(raw)
     print(f"runs: {args.runs} each, interleaved, image {IMAGE}")
     print(f"docker run --rm        median {med_raw * 1000:7.1f} ms   min {min(raw) * 1000:7.1f} ms")

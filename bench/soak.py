@@ -19,10 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-import requests
-
-from actors import auth
-from actors import config as config_mod
+from common import stack_client
 
 PROCESSES = ("api", "spawner", "health", "accounting", "clientg", "events")
 
@@ -73,18 +70,15 @@ def main() -> int:
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--warmup", type=float, default=0.1, help="fraction of the run before the baseline sample")
     args = parser.parse_args()
-    cfg = config_mod.load()
-    url = cfg.web.api_server.rstrip("/")
-    http = requests.Session()
-    http.headers["Authorization"] = f"Bearer {auth.issue_token(cfg, 'soak', 'user')}"
-    actors = [http.post(f"{url}/actors", json={"image": "abaco/echo:local", "max_workers": 2},
-                        timeout=30).json()["result"]["id"] for _ in range(2)]
+    cfg, client = stack_client("soak")
+    url, http = client.base_url, client.session
+    http.headers["Authorization"] = f"Bearer {client.token}"
+    actors = [client.create_actor("abaco/echo:local", max_workers=2)["id"] for _ in range(2)]
     sent: list[tuple[str, str]] = []
     samples: list[dict[str, tuple[int, int]]] = []
     try:
         for actor in actors:
-            while http.get(f"{url}/actors/{actor}", timeout=30).json()["result"]["status"] != "READY":
-                time.sleep(0.2)
+            client.wait_ready(actor)
         start = time.monotonic()
         end = start + args.minutes * 60
         baseline_at = start + args.minutes * 60 * args.warmup

@@ -10,10 +10,10 @@ import json
 import sys
 import time
 
-import requests
-
 from actors import auth
 from actors import config as config_mod
+from actors.readiness import NotReady, api_answers, wait_until
+from actors.sdk.client import Client, ClientError
 
 
 def main() -> int:
@@ -22,43 +22,28 @@ def main() -> int:
     args = parser.parse_args()
     cfg = config_mod.load()
     url = cfg.web.api_server.rstrip("/")
-    token = auth.issue_token(cfg, "demo", "user")
-    http = requests.Session()
-    http.headers["Authorization"] = f"Bearer {token}"
+    client = Client(url, auth.issue_token(cfg, "demo", "user"))
+    try:
+        wait_until(lambda: api_answers(url), 120, f"the API at {url}", logs=[cfg.log_dir / "api.log"])
+        return run(client, url, args.cleanup)
+    except (ClientError, TimeoutError, NotReady) as exc:
+        sys.exit(f"demo failed: {exc}")
 
-    def call(method: str, path: str, **kw):
-        resp = http.request(method, url + path, timeout=60, **kw)
-        body = resp.json()
-        if resp.status_code != 200:
-            sys.exit(f"{method} {path} failed ({resp.status_code}): {body.get('message')}")
-        return body["result"]
 
+def run(client: Client, url: str, cleanup: bool) -> int:
     print(f"== registering the sample Python actor (image abaco/pyactor:local) at {url}")
-    actor = call("POST", "/actors", json={"image": "abaco/pyactor:local", "name": "demo-actor",
-                                          "description": "make demo", "stateless": False,
-                                          "default_environment": {"GREETING": "hello"}})
+    actor = client.create_actor("abaco/pyactor:local", name="demo-actor", description="make demo",
+                                stateless=False, default_environment={"GREETING": "hello"})
     print(f"   actor {actor['id']} status {actor['status']}")
-    deadline = time.monotonic() + 120
-    while actor["status"] != "READY":
-        if actor["status"] == "ERROR" or time.monotonic() > deadline:
-            sys.exit(f"actor did not become READY: {actor['status']} {actor.get('status_message')}")
-        time.sleep(0.3)
-        actor = call("GET", f"/actors/{actor['id']}")
+    actor = client.wait_ready(actor["id"])
     print(f"   actor {actor['id']} is READY")
 
     print("== sending a message")
-    sent = call("POST", f"/actors/{actor['id']}/messages", data={"message": "Hello from make demo"})
-    eid = sent["execution_id"]
+    eid = client.send_message(actor["id"], "Hello from make demo")["execution_id"]
     print(f"   execution {eid} submitted")
-    while True:
-        execution = call("GET", f"/actors/{actor['id']}/executions/{eid}")
-        if execution["status"] in ("COMPLETE", "ERROR"):
-            break
-        if time.monotonic() > deadline:
-            sys.exit(f"execution {eid} did not finish; last status {execution['status']}")
-        time.sleep(0.3)
-    logs = call("GET", f"/actors/{actor['id']}/executions/{eid}/logs")["logs"]
-    state = call("GET", f"/actors/{actor['id']}/state")["state"]
+    execution = client.wait_execution(actor["id"], eid, timeout=120, interval=0.3)
+    logs = client.get_logs(actor["id"], eid)
+    state = client.get_state(actor["id"])
     print("== the finished execution")
     rows = [("status", execution["status"]), ("status message", execution["status_message"] or "-"),
             ("exit code", execution["exit_code"]), ("worker", execution["worker_id"]),
@@ -73,8 +58,9 @@ def main() -> int:
     for line in logs.splitlines():
         print(f"   | {line}")
     print("== accounting (the accounting process keeps one record per finished execution)")
+    deadline = time.monotonic() + 60
     while True:
-        totals = call("GET", f"/accounting?actor={actor['id']}")["total"]
+        totals = client.call("GET", f"/accounting?actor={actor['id']}")["total"]
         if totals["executions"] or time.monotonic() > deadline:
             break
         time.sleep(0.3)
@@ -82,8 +68,8 @@ def main() -> int:
           f"runtime {totals['runtime_seconds']:.3f} s, memory peak {totals['memory_peak_max']} bytes, "
           f"io {totals['io_bytes']} bytes")
     print("   SGE accounting(5) file: .data/accounting/accounting, CSV: .data/accounting/accounting.csv")
-    if args.cleanup:
-        call("DELETE", f"/actors/{actor['id']}")
+    if cleanup:
+        client.delete_actor(actor["id"])
         print(f"\nDeleted the demo actor {actor['id']}.")
         return 0 if execution["status"] == "COMPLETE" else 1
     print(f"\nThe actor stays registered: try `abaco executions {actor['id']}` or "

@@ -20,7 +20,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 PLATFORM=(api spawner health accounting clientg events tls)  # tls: only in mtls mode
-START_TIMEOUT=60        # seconds dockerd, RabbitMQ or the API may take to answer
+START_TIMEOUT="${STACK_START_TIMEOUT:-120}"  # seconds dockerd, RabbitMQ or the API may take to answer (one deadline each)
 STOP_TIMEOUT=20         # seconds a platform process gets between SIGTERM and SIGKILL
 WORKER_STOP_TIMEOUT=15  # seconds the workers get between SIGTERM and SIGKILL
 # Erlang distribution (the RabbitMQ node and the rabbitmqctl CLI) on loopback only.

@@ -23,8 +23,11 @@ import requests
 
 from actors import auth
 from actors import config as config_mod
+from actors.readiness import api_answers, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
+# A cold start (new virtualenv, no bytecode yet, a busy machine) may take a while.
+START_TIMEOUT = 180.0
 
 
 def free_port() -> int:
@@ -68,16 +71,14 @@ class Platform:
              "--threads", "4", "--bind", f"127.0.0.1:{port}", "--timeout", "0", "actors.api.wsgi:app"],
             env=env, stdout=log, stderr=log, start_new_session=True, cwd=REPO)
         url = f"http://127.0.0.1:{port}"
-
-        def up():
-            if self.procs[name].poll() is not None:
-                raise AssertionError(f"API {name} exited:\n" + self.log_tail(name))
-            try:
-                return requests.get(url + "/metrics", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                return False
-        self.wait_for(up, timeout=30, what=f"API {name} to answer")
+        self.wait_ready(name, lambda: api_answers(url))
         return url
+
+    def wait_ready(self, name: str, probe, timeout: float = START_TIMEOUT) -> None:
+        """Wait for process ``name`` to answer ``probe``; fail with its log if it exits or never does."""
+        proc = self.procs[name]
+        wait_until(probe, timeout, f"{name} to answer", interval=0.3,
+                   alive=lambda: proc.poll() is None, logs=[self.config.log_dir / f"{name}.log"])
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.config.log_dir / f"{name}.log"
@@ -104,14 +105,8 @@ class Platform:
         return body["result"]
 
     def wait_for(self, predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = predicate()
-            if last:
-                return last
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}")
+        """Poll ``predicate`` until true; a request that is refused or times out counts as "not yet"."""
+        return wait_until(predicate, timeout, what, interval=interval)
 
     def register(self, image: str = "abaco/echo:local", wait_ready: bool = True, user="alice", **fields):
         actor = self.ok("POST", "/actors", json={"image": image, **fields}, user=user)
@@ -174,22 +169,12 @@ def platform(tmp_path_factory):
     plat.start("accounting", [sys.executable, "-m", "actors.accounting"])
     plat.start("clientg", [sys.executable, "-m", "actors.clientg"])
     plat.start("events", [sys.executable, "-m", "actors.events"])
-    try:
-        plat.wait_for(lambda: _answers(plat.url), timeout=30, what="the API to answer")
-    except AssertionError:
-        raise AssertionError("API did not start:\n" + plat.log_tail("api"))
+    plat.wait_ready("api", lambda: api_answers(plat.url))
     yield plat
     for name in list(plat.procs):
         plat.stop(name)
     _stop_workers(config)
     _cleanup_instance(config)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url + "/actors", timeout=2).status_code == 401
-    except requests.ConnectionError:
-        return False
 
 
 def _stop_workers(config) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import requests
 
 TERMINAL_STATUSES = ("COMPLETE", "ERROR")
+TRANSIENT_STATUSES = (0, 502, 503, 504)   # no answer, or a backing service briefly down
 _UNSET: Any = object()       # lets a JSON message be null
 
 
@@ -211,18 +212,39 @@ class Client:
             raise self._error(response)
         return response.content
 
+    def _poll(self, read, done, timeout: float, interval: float, what: str) -> dict:
+        """Call ``read`` until ``done(doc)``; an API that cannot be reached, or answers 503,
+        counts as "not yet" until the one deadline; TimeoutError after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while True:
+            try:
+                doc = read()
+                if done(doc):
+                    return doc
+                last = doc.get("status")
+            except ClientError as exc:
+                if exc.status not in TRANSIENT_STATUSES:
+                    raise
+                last = exc
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{what} is still {last} after {timeout:g} s")
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
     def wait_execution(self, actor_id: str, execution_id: str, timeout: float = 300.0,
                        interval: float = 1.0) -> dict:
         """Poll until the execution is COMPLETE or ERROR; TimeoutError after ``timeout`` s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            execution = self.get_execution(actor_id, execution_id)
-            if execution.get("status") in TERMINAL_STATUSES:
-                return execution
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"execution {execution_id} is still {execution.get('status')} "
-                                   f"after {timeout:g} s")
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        return self._poll(lambda: self.get_execution(actor_id, execution_id),
+                          lambda e: e.get("status") in TERMINAL_STATUSES, timeout, interval,
+                          f"execution {execution_id}")
+
+    def wait_ready(self, actor_id: str, timeout: float = 120.0, interval: float = 0.3) -> dict:
+        """Poll until the actor is READY; ClientError if it goes to ERROR, TimeoutError after ``timeout`` s."""
+        def ready(actor: dict) -> bool:
+            if actor.get("status") == "ERROR":
+                raise ClientError(400, f"actor {actor_id} went to ERROR: {actor.get('status_message')}")
+            return actor.get("status") == "READY"
+        return self._poll(lambda: self.get_actor(actor_id), ready, timeout, interval, f"actor {actor_id}")
 
     # ------------------------------------------------------------ workers and state
 

@@ -18,6 +18,7 @@ import requests
 
 from actors import auth
 from actors import config as config_mod
+from actors.readiness import NotReady, http_status, wait_until
 
 pytestmark = pytest.mark.e2e
 ABACO = str(Path(sys.executable).parent / "abaco")
@@ -28,10 +29,11 @@ def stack():
     cfg = config_mod.load()
     url = cfg.web.api_server.rstrip("/")
     try:
-        status = requests.get(url + "/actors", timeout=5).status_code
-    except requests.ConnectionError:
-        pytest.fail(f"no API answers at {url}: start the stack with `make up` (make test does)")
-    assert status == 401
+        wait_until(lambda: http_status(url + "/actors"), 120, f"the API at {url}",
+                   logs=[cfg.log_dir / "api.log"])
+    except NotReady as exc:
+        pytest.fail(f"no API answers at {url}: start the stack with `make up` (make test does)\n{exc}")
+    assert http_status(url + "/actors", timeout=30) == 401
     token = auth.issue_token(cfg, "e2e-user", "user")
     env = dict(os.environ, ABACO_URL=url, ABACO_TOKEN=token)
     created: list[str] = []

@@ -28,6 +28,7 @@ import requests
 
 from actors import auth, codes
 from actors import config as config_mod
+from actors.readiness import wait_until
 from actors.runtime import cgroups
 from actors.store import open_stores
 
@@ -142,17 +143,7 @@ def kill_node(node: str) -> None:
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except requests.RequestException as exc:
-            last = exc
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last {last!r}")
+    return wait_until(predicate, timeout, what, interval=interval)
 
 
 class Sender:
