@@ -17,13 +17,13 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from actors import codes
+from actors.codes import PRIVILEGED_ROLES, Level, Role
 from actors.config import Config, ConfigError
 from actors.errors import UnauthorizedError
 from actors.tls_proxy import proxy_secret
 
 ISSUER = "abaco-local"
-ROLES = ("admin", "privileged", "user", "limited")
+ROLES = tuple(Role)
 PRIVATE_KEY = "signing.pem"
 PUBLIC_KEY = "signing.pub.pem"
 
@@ -39,16 +39,16 @@ class Identity:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN
 
     @property
     def is_privileged(self) -> bool:
-        return self.role in ("admin", "privileged")
+        return self.role in PRIVILEGED_ROLES
 
     def nonce_level_on(self, kind: str, obj: dict) -> int:
         """The level a nonce gives on ``obj``: its own, on its own actor or alias only."""
         nonce_kind, obj_id, level, _ = self.nonce
-        return level if kind == nonce_kind and obj_id in (obj.get("id"), obj.get("alias")) else codes.NONE
+        return level if kind == nonce_kind and obj_id in (obj.get("id"), obj.get("alias")) else Level.NONE
 
 
 def ensure_signing_key(config: Config) -> Path:

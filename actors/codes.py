@@ -1,30 +1,70 @@
-"""Statuses of actors, workers and executions, and permission levels."""
+"""Statuses of actors, workers and executions, permission levels and roles: one Enum each.
 
-# Actor statuses
-SUBMITTED = "SUBMITTED"
-READY = "READY"
-ERROR = "ERROR"
-SHUTTING_DOWN = "SHUTTING_DOWN"
+Statuses are ``StrEnum`` members, so they are stored and compared as the plain strings
+the Abaco API shows (``WorkerStatus.SPAWNER_SETUP == "SPAWNER SETUP"``). Levels are an
+``IntEnum`` ordered NONE < READ < EXECUTE < UPDATE, so ``held >= Level.EXECUTE`` reads as
+it means.
+"""
 
-# Worker statuses (names as in the Abaco API)
-REQUESTED = "REQUESTED"
-SPAWNER_SETUP = "SPAWNER SETUP"
-BUSY = "BUSY"
-STOPPING = "STOPPING"
-WORKER_STATUSES = (REQUESTED, SPAWNER_SETUP, READY, BUSY, STOPPING, ERROR)
+from __future__ import annotations
 
-# Execution statuses
-RUNNING = "RUNNING"
-COMPLETE = "COMPLETE"
-EXECUTION_TERMINAL = (COMPLETE, ERROR)
-
-# Permission levels, ordered
-NONE = 0
-READ = 1
-EXECUTE = 2
-UPDATE = 3
-_LEVEL_NAMES = {NONE: "NONE", READ: "READ", EXECUTE: "EXECUTE", UPDATE: "UPDATE"}
+from enum import IntEnum, StrEnum
 
 
-def level_name(level: int) -> str:
-    return _LEVEL_NAMES[level]
+class ActorStatus(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    READY = "READY"
+    ERROR = "ERROR"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
+
+
+class WorkerStatus(StrEnum):
+    """Names as in the Abaco API."""
+
+    REQUESTED = "REQUESTED"
+    SPAWNER_SETUP = "SPAWNER SETUP"
+    READY = "READY"
+    BUSY = "BUSY"
+    STOPPING = "STOPPING"
+    ERROR = "ERROR"
+
+
+class ExecutionStatus(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    ERROR = "ERROR"
+
+
+EXECUTION_TERMINAL = (ExecutionStatus.COMPLETE, ExecutionStatus.ERROR)
+# Workers that are starting or running: they count against an actor's max_workers.
+LIVE_WORKER = (WorkerStatus.REQUESTED, WorkerStatus.SPAWNER_SETUP, WorkerStatus.READY, WorkerStatus.BUSY)
+STARTING_WORKER = (WorkerStatus.REQUESTED, WorkerStatus.SPAWNER_SETUP)
+
+
+class Level(IntEnum):
+    """What a caller may do with an actor, alias or config; each level includes the ones below."""
+
+    NONE = 0
+    READ = 1
+    EXECUTE = 2
+    UPDATE = 3
+
+    @classmethod
+    def named(cls, name: object) -> "Level | None":
+        """The level called ``name`` (any case), or None."""
+        if isinstance(name, str) and name.upper() in cls.__members__:
+            return cls[name.upper()]
+        return None
+
+
+class Role(StrEnum):
+    """What a caller may register: admins and privileged users may lift limits."""
+
+    ADMIN = "admin"
+    PRIVILEGED = "privileged"
+    USER = "user"
+    LIMITED = "limited"
+
+
+PRIVILEGED_ROLES = (Role.ADMIN, Role.PRIVILEGED)

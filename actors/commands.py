@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 
-from actors import channels, codes, models
+from actors import channels, models
+from actors.codes import WorkerStatus
 from actors.channels import Broker
 from actors.config import Config
 from actors.store import Stores
 
 log = logging.getLogger(__name__)
 
-LIVE_WORKER = (codes.REQUESTED, codes.SPAWNER_SETUP, codes.READY, codes.BUSY)
+LIVE_WORKER = (WorkerStatus.REQUESTED, WorkerStatus.SPAWNER_SETUP, WorkerStatus.READY, WorkerStatus.BUSY)
 
 
 def live_workers(stores: Stores, actor_id: str, revision: int | None = None) -> list[dict]:

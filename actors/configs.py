@@ -13,7 +13,7 @@ import os
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from actors import models
+from actors import fields
 from actors.config import Config
 from actors.errors import BadRequestError
 from actors.store import Stores
@@ -39,7 +39,7 @@ def fernet(config: Config) -> Fernet:
 
 
 def validate(body, partial: bool = False) -> dict:
-    data = models.normalise_input(body)
+    data = fields.normalise_input(body)
     if not isinstance(data, dict):
         raise BadRequestError("send a JSON object: name, value, actors, is_secret")
     unknown = set(data) - {"name", "value", "actors", "is_secret"}
@@ -47,7 +47,7 @@ def validate(body, partial: bool = False) -> dict:
         raise BadRequestError(f"unknown field(s) {', '.join(sorted(unknown))}; accepted: name, value, actors, is_secret")
     if not partial or "name" in data:
         name = data.get("name")
-        if not isinstance(name, str) or not models.ENV_NAME.match(name) or name.startswith("_abaco") or \
+        if not isinstance(name, str) or not fields.ENV_NAME.match(name) or name.startswith("_abaco") or \
                 name == "MSG" or len(name) > 128:
             raise BadRequestError("'name' must be an environment variable name (letters, digits, '_'; "
                                   f"not MSG or _abaco...); got {name!r}")

@@ -16,7 +16,8 @@ import logging
 import re
 from datetime import datetime, timedelta, timezone
 
-from actors import channels, codes, mailbox, models
+from actors import channels, mailbox, models
+from actors.codes import ActorStatus
 from actors.config import Config
 from actors.errors import BadRequestError
 from actors.store import StoreUnavailable, Stores
@@ -95,7 +96,7 @@ def fire_due(config: Config, stores: Stores, broker: channels.Broker, now: datet
     fired = 0
     for actor_id, actor in list(stores.actors.items()):
         due = actor.get("cron_next_ex")
-        if not (actor.get("cron_on") and actor.get("cron_schedule") and due) or actor.get("status") == codes.ERROR:
+        if not (actor.get("cron_on") and actor.get("cron_schedule") and due) or actor.get("status") == ActorStatus.ERROR:
             continue
         try:
             if models.parse_time(due) > now:

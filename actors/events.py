@@ -24,13 +24,12 @@ from urllib.parse import urlparse
 
 import requests
 
-from actors import channels, codes, mailbox
-from actors import permissions
-from actors.auth import Identity
+from actors import channels, links, mailbox
+from actors.codes import ActorStatus
 from actors.config import Config
-from actors.errors import BadRequestError, ForbiddenError
+from actors.errors import BadRequestError
 from actors.process import command_line, start, stop_event
-from actors.store import StoreUnavailable, Stores, open_stores
+from actors.store import StoreUnavailable, open_stores
 
 log = logging.getLogger("events")
 
@@ -75,7 +74,7 @@ class Events:
             self._to_webhook(actor, message)
 
     def _to_link(self, actor: dict, message: dict, depth: int) -> None:
-        target = resolve(self.stores, actor.get("tenant", "default"), actor["link"])
+        target = links.resolve(self.stores, actor.get("tenant", "default"), actor["link"])
         if target is None:
             log.warning("actor %s links to %s, which does not exist; event dropped", actor["id"], actor["link"])
             return
@@ -83,7 +82,7 @@ class Events:
             log.warning("event %s of actor %s has crossed %s links; the chain stops here",
                         message["event_type"], actor["id"], depth)
             return
-        if target.get("status") == codes.ERROR:
+        if target.get("status") == ActorStatus.ERROR:
             log.warning("linked actor %s is in ERROR; event of %s dropped", target["id"], actor["id"])
             return
         execution = mailbox.send(self.config, self.stores, self.broker, target,
@@ -119,31 +118,6 @@ def check_webhook(config: Config, url: str) -> None:
     allowed = config.events.webhook_hosts
     if "*" not in allowed and parsed.hostname not in allowed:
         raise BadRequestError(f"'webhook' may only name these hosts: {', '.join(allowed)}")
-
-
-def resolve(stores: Stores, tenant: str, ref: str) -> dict | None:
-    """The actor an id or an alias names, in a tenant."""
-    actor = stores.actors.find(ref)
-    if actor is None:
-        alias = stores.aliases.find(f"{tenant}:{ref}")
-        actor = stores.actors.find(alias["actor_id"]) if alias else None
-    return actor if actor is not None and actor.get("tenant", "default") == tenant else None
-
-
-def check_link(stores: Stores, who: Identity, actor_id: str | None, link: str) -> None:
-    """400 if ``link`` names no actor or would close a cycle; 403 without EXECUTE on it."""
-    target = resolve(stores, who.tenant, link)
-    if target is None:
-        raise BadRequestError(f"'link' must name an existing actor; there is no actor {link!r}")
-    if permissions.level(stores, who, "actor", target) < codes.EXECUTE:
-        raise ForbiddenError(f"{who.user} may not send messages to actor {link}, so cannot link to it")
-    seen, current = [], target
-    while current is not None:
-        if current["id"] == actor_id or current["id"] in seen:
-            chain = " -> ".join([actor_id or "(this actor)", *seen, current["id"]])
-            raise BadRequestError(f"'link' would make a cycle: {chain}")
-        seen.append(current["id"])
-        current = resolve(stores, who.tenant, current["link"]) if current.get("link") else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,8 @@ from typing import Callable
 import docker.errors
 import requests
 
-from actors import auth, clientg, codes, configs, models, sandbox
+from actors import auth, clientg, configs, models, sandbox
+from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors import limits as limits_mod
 from actors.config import Config
 from actors.errors import AbacoError
@@ -275,11 +276,11 @@ class ExecutionRun:
         execution = self.stores.executions.find(self.execution_id)
         if execution is None:
             return None
-        if execution.get("status") in codes.EXECUTION_TERMINAL:
+        if execution.get("status") in EXECUTION_TERMINAL:
             if not execution.get("accounted"):
                 self.publish_accounting(execution)     # a crash came between record and ack
             return None
-        if execution.get("status") == codes.RUNNING and self._still_running_elsewhere(execution):
+        if execution.get("status") == ExecutionStatus.RUNNING and self._still_running_elsewhere(execution):
             # A second delivery while its first worker (alive, but cut from RabbitMQ) still
             # runs it. Keep the message in the store before this delivery is acknowledged:
             # if that worker dies before recording the end, health queues it again.
@@ -289,7 +290,7 @@ class ExecutionRun:
             return None
         attempts = int(execution.get("attempts") or 0) + 1
         fields = {"worker_id": self.worker_id, "attempts": attempts}
-        if execution.get("status") == codes.RUNNING:
+        if execution.get("status") == ExecutionStatus.RUNNING:
             self.notes.append(f"attempt {attempts}: the previous attempt's worker "
                               f"{execution.get('worker_id')} stopped before recording it")
             fields["status_message"] = self.notes[-1]
@@ -300,7 +301,7 @@ class ExecutionRun:
     def _still_running_elsewhere(self, execution: dict) -> bool:
         """Another worker, alive, is running this execution right now."""
         worker = self.stores.workers.find(execution.get("worker_id") or "")
-        if worker is None or worker["id"] == self.worker_id or worker.get("status") != codes.BUSY \
+        if worker is None or worker["id"] == self.worker_id or worker.get("status") != WorkerStatus.BUSY \
                 or worker.get("execution_id") != self.execution_id:
             return False
         if worker.get("host_id") == self.config.general.host_id:
@@ -347,11 +348,11 @@ class ExecutionRun:
             container = self.runtime.start(self.spec(execution))
         except (docker.errors.DockerException, OSError) as exc:
             self.notes.append(f"the container could not be started: {exc}")
-            return self._finish(codes.ERROR, "; ".join(self.notes), {})
+            return self._finish(ExecutionStatus.ERROR, "; ".join(self.notes), {})
         self.container_id = container.id
         self.installations.done("execution", self.execution_id)
         self.stores.executions.update(self.execution_id, {
-            "status": codes.RUNNING, "start_time": models.now(), "container_id": container.id,
+            "status": ExecutionStatus.RUNNING, "start_time": models.now(), "container_id": container.id,
             "limits": limits.applied(), "limits_unsupported": sorted(set(unsupported))})
         self.notify("EXECUTION_STARTED", {"actor_id": self.actor["id"], "execution_id": self.execution_id,
                                           "worker_id": self.worker_id})
@@ -364,7 +365,7 @@ class ExecutionRun:
             logs, truncated = self.runtime.logs(container, self.config.workers.max_log_length)
         except docker.errors.NotFound:
             self.notes.append("the container disappeared while running")
-            return self._finish(codes.ERROR, "; ".join(self.notes), {})
+            return self._finish(ExecutionStatus.ERROR, "; ".join(self.notes), {})
         state = dict(container.attrs.get("State", {}))
         usage = self.tree.sample(self.cgroup)
         started, finished = _docker_time(state.get("StartedAt")), _docker_time(state.get("FinishedAt"))
@@ -374,14 +375,14 @@ class ExecutionRun:
             else round(waited, 6)
         self.stores.logs.set(self.execution_id, logs.encode(), ttl=log_expiry(self.config, self.actor))
         collector.finish()
-        status = codes.COMPLETE
+        status = ExecutionStatus.COMPLETE
         if usage.oom_kills or state.get("OOMKilled"):
             state["OOMKilled"] = True
-            status = codes.ERROR
+            status = ExecutionStatus.ERROR
             self.notes.append(f"OOMKilled: the kernel killed it for passing its memory limit "
                               f"of {limits.memory_max} bytes")
         if watch.limit_reason:
-            status = codes.ERROR
+            status = ExecutionStatus.ERROR
             self.notes.append(watch.limit_reason)
         elif self.kill_reason:
             self.notes.append(self.kill_reason)
@@ -393,7 +394,7 @@ class ExecutionRun:
         if self.requeue:
             self.runtime.remove(container.id)
             self.stores.executions.update(self.execution_id, {
-                "status": codes.SUBMITTED, "status_message": "requeued: its worker was shut down"})
+                "status": ExecutionStatus.SUBMITTED, "status_message": "requeued: its worker was shut down"})
             return None
         figures = {
             "exit_code": state.get("ExitCode"),

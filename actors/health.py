@@ -22,7 +22,8 @@ import signal
 import sys
 import time
 
-from actors import channels, clientg, codes, commands, cron, models
+from actors import channels, clientg, commands, cron, models
+from actors.codes import ActorStatus, EXECUTION_TERMINAL, WorkerStatus
 from actors import config as config_mod
 from actors.config import Config
 from actors.process import pid_alive, setup_logging, stop_event
@@ -34,7 +35,7 @@ from actors.store import StoreUnavailable, open_stores
 
 log = logging.getLogger("health")
 
-STARTING = (codes.REQUESTED, codes.SPAWNER_SETUP)
+STARTING = (WorkerStatus.REQUESTED, WorkerStatus.SPAWNER_SETUP)
 
 
 class Health:
@@ -73,7 +74,7 @@ class Health:
             labels = container.labels or {}
             execution = self.stores.executions.find(labels.get(LABEL_EXECUTION, ""))
             if labels.get(LABEL_WORKER) not in live_workers or execution is None or \
-                    execution.get("status") in codes.EXECUTION_TERMINAL and container.status == "exited":
+                    execution.get("status") in EXECUTION_TERMINAL and container.status == "exited":
                 self.runtime.remove(container.id)
                 done["containers_removed"] += 1
         done["cgroups_removed"] = self._clean_cgroups()
@@ -95,10 +96,10 @@ class Health:
     def _wants_a_worker(self, actor: dict, now: float) -> bool:
         if self.config.workers.worker_ttl > 0 and "sync" not in (actor.get("hints") or []):
             return False           # idle actors may have no worker; a message starts one
-        if actor.get("status") == codes.READY:
+        if actor.get("status") == ActorStatus.READY:
             return True
         # Registered, but its first worker was lost on the way (a spawner crash, say).
-        return actor.get("status") == codes.SUBMITTED and \
+        return actor.get("status") == ActorStatus.SUBMITTED and \
             now - _time(actor.get("last_update_time")) > self.config.health.stuck_after
 
     def _is_dead(self, worker: dict, now: float) -> bool:
@@ -118,7 +119,7 @@ class Health:
 
     def _stuck_busy(self, worker: dict, now: float) -> bool:
         """BUSY for a while with an execution that has ended (or vanished): the worker hangs."""
-        if worker.get("status") != codes.BUSY:
+        if worker.get("status") != WorkerStatus.BUSY:
             return False
         try:
             since = models.parse_time(worker.get("last_execution_time") or "").timestamp()
@@ -127,7 +128,7 @@ class Health:
         if now - since < self.config.health.stuck_after:
             return False
         execution = self.stores.executions.find(worker.get("execution_id") or "")
-        return execution is None or execution.get("status") in codes.EXECUTION_TERMINAL
+        return execution is None or execution.get("status") in EXECUTION_TERMINAL
 
     def _reap(self, worker: dict) -> None:
         log.warning("worker %s of actor %s is dead (status %s); reaping it",
@@ -163,7 +164,7 @@ class Health:
             return
         parked = self.stores.parked.get(execution_id)
         execution = self.stores.executions.find(execution_id)
-        if parked is None or execution is None or execution.get("status") in codes.EXECUTION_TERMINAL:
+        if parked is None or execution is None or execution.get("status") in EXECUTION_TERMINAL:
             return
         message = Message.from_bytes(parked)
         self.broker.publish(channels.actor_queue(self.config, worker["actor_id"]), message.body,
@@ -181,7 +182,7 @@ class Health:
         for actor_id, actor in list(self.stores.actors.items()):
             workers = commands.live_workers(self.stores, actor_id)
             keep = 1 if "sync" in (actor.get("hints") or []) else 0
-            idle = [w for w in workers if w.get("status") == codes.READY
+            idle = [w for w in workers if w.get("status") == WorkerStatus.READY
                     and now - _time(w.get("last_execution_time") or w.get("create_time")) > ttl]
             for worker in idle[: max(0, len(workers) - keep)]:
                 commands.stop_worker(self.config, self.broker, worker["id"], kill_running=False,
@@ -197,7 +198,7 @@ class Health:
             actor_exists = self.stores.actors.find(actor_id) is not None
             for execution_id in cgroups.children(f"{base}/{actor_id}"):
                 execution = self.stores.executions.find(execution_id)
-                if execution is None or execution.get("status") in codes.EXECUTION_TERMINAL:
+                if execution is None or execution.get("status") in EXECUTION_TERMINAL:
                     if cgroups.remove(cgroups.execution_path(self.config.general.instance,
                                                              actor_id, execution_id)):
                         removed += 1

@@ -23,7 +23,8 @@ import os
 import shutil
 import signal
 
-from actors import codes, models
+from actors import models
+from actors.codes import WorkerStatus
 from actors.config import Config
 from actors.process import pid_alive
 from actors.runtime import cgroups
@@ -77,7 +78,7 @@ class Installations:
         if record["status"] != IN_CREATION:
             return False
         worker = self.stores.workers.find(record["name"])
-        return worker is None or worker.get("status") not in (codes.READY, codes.BUSY)
+        return worker is None or worker.get("status") not in (WorkerStatus.READY, WorkerStatus.BUSY)
 
     def _clean_execution(self, parts: dict) -> None:
         if parts.get("scratch"):

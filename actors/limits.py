@@ -15,19 +15,10 @@ from dataclasses import dataclass
 from actors.auth import Identity
 from actors.config import Config
 from actors.errors import ForbiddenError
+from actors.fields import LIMIT_FIELDS
 from actors.runtime.cgroups import Limits, parse_size
 
 NANO = 1_000_000_000
-# Actor field -> the [limits] setting it overrides.
-ACTOR_LIMIT_FIELDS = {
-    "mem_limit": "memory_max",
-    "max_cpus": "cpu_quota",
-    "pids_max": "pids_max",
-    "cpu_seconds": "cpu_seconds",
-    "max_run_time": "max_run_time",
-    "cpu_weight": "cpu_weight",
-    "io_weight": "io_weight",
-}
 
 
 @dataclass(frozen=True)
@@ -59,7 +50,7 @@ def check_request(config: Config, who: Identity, fields: dict) -> None:
     """Refuse (403) a non-privileged user's limit above the configured default."""
     if who.is_privileged:
         return
-    for field, setting in ACTOR_LIMIT_FIELDS.items():
+    for field, setting in LIMIT_FIELDS.items():
         if field not in fields:
             continue
         wanted = _actor_value(fields, field)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from actors import channels, codes, commands, models
+from actors import channels, commands, models
+from actors.codes import ActorStatus
 from actors.config import Config
 from actors.execution import Message
 from actors.store import StoreUnavailable, Stores
@@ -39,7 +40,7 @@ def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, b
     # The message is queued now: whatever fails from here must not turn into an error the
     # sender would take for "not accepted". Health restores a missing worker anyway.
     try:
-        if actor.get("status") != codes.SUBMITTED and not commands.live_workers(stores, actor["id"]):
+        if actor.get("status") != ActorStatus.SUBMITTED and not commands.live_workers(stores, actor["id"]):
             commands.ensure_workers(config, stores, broker, actor, 1)
     except (StoreUnavailable, channels.ChannelUnavailable) as exc:
         log.warning("message %s queued, but no worker could be requested for actor %s now: %s",

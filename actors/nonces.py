@@ -9,31 +9,32 @@ at that level on that actor only. Each use is counted with a compare-and-set on
 
 from __future__ import annotations
 
-from actors import codes, models
+from actors import models
+from actors.codes import Level
 from actors.auth import Identity
 from actors.errors import BadRequestError, ForbiddenError, UnauthorizedError
-from actors.permissions import LEVELS
 from actors.store import Stores
 
-ACTOR_LEVELS = ("READ", "EXECUTE", "UPDATE")
-ALIAS_LEVELS = ("READ", "EXECUTE")
+ACTOR_LEVELS = (Level.READ, Level.EXECUTE, Level.UPDATE)
+ALIAS_LEVELS = (Level.READ, Level.EXECUTE)
 
 
 def new(stores: Stores, who: Identity, kind: str, obj_id: str, body: dict, held: int) -> dict:
     """Make a nonce; ``held`` is the maker's level, which the nonce may not exceed."""
     allowed = ACTOR_LEVELS if kind == "actor" else ALIAS_LEVELS
-    level = body.get("level", "EXECUTE")
-    if not isinstance(level, str) or level.upper() not in allowed:
+    asked = body.get("level", "EXECUTE")
+    level = Level.named(asked)
+    if level not in allowed:
         raise BadRequestError(f"'level' of a{'n alias' if kind == 'alias' else 'n actor'} nonce must be one of "
-                              f"{', '.join(allowed)}; got {level!r}")
+                              f"{', '.join(a.name for a in allowed)}; got {asked!r}")
     max_uses = body.get("max_uses", -1)
     if isinstance(max_uses, str) and max_uses.lstrip("-").isdigit():
         max_uses = int(max_uses)
     if isinstance(max_uses, bool) or not isinstance(max_uses, int) or (max_uses < 1 and max_uses != -1):
         raise BadRequestError(f"'max_uses' must be a whole number of at least 1, or -1 for no limit; got {max_uses!r}")
-    if LEVELS[level.upper()] > held:
-        raise ForbiddenError(f"a nonce cannot give more than the {codes.level_name(held)} its maker holds")
-    nonce = {"id": models.new_id(20), "kind": kind, "object_id": obj_id, "level": level.upper(),
+    if level > held:
+        raise ForbiddenError(f"a nonce cannot give more than the {Level(held).name} its maker holds")
+    nonce = {"id": models.new_id(20), "kind": kind, "object_id": obj_id, "level": level.name,
              "max_uses": max_uses, "remaining_uses": max_uses, "current_uses": 0, "owner": who.user,
              "role": who.role, "tenant": who.tenant, "create_time": models.now(), "last_use_time": None}
     stores.nonces.put(nonce["id"], nonce, group=f"{kind}:{obj_id}")
@@ -47,7 +48,7 @@ def identity_for(stores: Stores, nonce_id: str) -> Identity:
         raise UnauthorizedError("invalid nonce")
     if nonce["remaining_uses"] == 0:
         raise UnauthorizedError("the nonce has no uses left")
-    level = LEVELS[nonce["level"]]
+    level = Level[nonce["level"]]
     return Identity(user=nonce["owner"], role="user", tenant=nonce["tenant"],
                     nonce=(nonce["kind"], nonce["object_id"], level, nonce["id"]))
 
@@ -58,8 +59,8 @@ def use(stores: Stores, who: Identity, needed: int, actor: dict, alias: str | No
     if not ((kind == "actor" and obj_id == actor["id"]) or (kind == "alias" and obj_id == alias)):
         raise ForbiddenError("the nonce is not valid for this actor")
     if level < needed:
-        raise ForbiddenError(f"the nonce's level {codes.level_name(level)} is below the "
-                             f"{codes.level_name(needed)} this request needs")
+        raise ForbiddenError(f"the nonce's level {Level(level).name} is below the "
+                             f"{Level(needed).name} this request needs")
     for _ in range(50):
         nonce = stores.nonces.find(nonce_id)
         if nonce is None:

@@ -14,13 +14,12 @@ does not leak) and 403 to one whose level is too low.
 
 from __future__ import annotations
 
-from actors import codes
+from actors.codes import Level
 from actors.auth import Identity
 from actors.errors import BadRequestError, ForbiddenError, NotFoundError
 from actors.store import Stores
 
 WORLD = "ABACO_WORLD"
-LEVELS = {"NONE": codes.NONE, "READ": codes.READ, "EXECUTE": codes.EXECUTE, "UPDATE": codes.UPDATE}
 
 
 def _object(kind: str, obj_id: str) -> str:
@@ -28,25 +27,26 @@ def _object(kind: str, obj_id: str) -> str:
 
 
 def parse_level(value) -> int:
-    if not isinstance(value, str) or value.upper() not in LEVELS:
-        raise BadRequestError(f"'level' must be one of {', '.join(LEVELS)}; got {value!r}")
-    return LEVELS[value.upper()]
+    level = Level.named(value)
+    if level is None:
+        raise BadRequestError(f"'level' must be one of {', '.join(Level.__members__)}; got {value!r}")
+    return level
 
 
 def level(stores: Stores, who: Identity, kind: str, obj: dict) -> int:
     """The level ``who`` holds on ``obj`` (an actor, alias or config document)."""
     if (obj.get("tenant") or "default") != who.tenant:
-        return codes.NONE
+        return Level.NONE
     if who.nonce is not None:
         return who.nonce_level_on(kind, obj)
     if who.is_admin or who.user == obj.get("owner"):
-        return codes.UPDATE
+        return Level.UPDATE
     group = _object(kind, obj.get("id") or obj.get("alias") or obj.get("name"))
-    best = codes.NONE
+    best = Level.NONE
     for user in (who.user, WORLD):
         grant = stores.permissions.find(f"{group}:{user}")
         if grant is not None:
-            best = max(best, LEVELS.get(grant.get("level"), codes.NONE))
+            best = max(best, Level.named(grant.get("level")) or Level.NONE)
     return best
 
 
@@ -54,10 +54,10 @@ def require(stores: Stores, who: Identity, kind: str, obj: dict, needed: int, wh
     held = level(stores, who, kind, obj)
     if held >= needed:
         return
-    if held == codes.NONE:
+    if held == Level.NONE:
         raise NotFoundError(f"no {what}")
-    raise ForbiddenError(f"{who.user} holds {codes.level_name(held)} on {what}; "
-                         f"this needs {codes.level_name(needed)}")
+    raise ForbiddenError(f"{who.user} holds {Level(held).name} on {what}; "
+                         f"this needs {Level(needed).name}")
 
 
 def grant(stores: Stores, kind: str, obj_id: str, user: str, new_level: int) -> None:
@@ -66,10 +66,10 @@ def grant(stores: Stores, kind: str, obj_id: str, user: str, new_level: int) -> 
         raise BadRequestError("'user' must be a user name (or ABACO_WORLD for everyone)")
     group = _object(kind, obj_id)
     key = f"{group}:{user}"
-    if new_level == codes.NONE:
+    if new_level == Level.NONE:
         stores.permissions.delete(key)
     else:
-        stores.permissions.put(key, {"user": user, "level": codes.level_name(new_level)}, group=group)
+        stores.permissions.put(key, {"user": user, "level": Level(new_level).name}, group=group)
 
 
 def listing(stores: Stores, kind: str, obj: dict) -> dict:

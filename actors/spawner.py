@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 
-from actors import channels, clientg, codes, models
+from actors import channels, clientg, models
+from actors.codes import ActorStatus, WorkerStatus
 from actors.config import Config
 from actors.installations import Installations
 from actors.process import command_line, pid_alive, start, stop_event
@@ -65,13 +66,13 @@ class Spawner:
 
     def start_worker(self, command: dict, redelivered: bool = False) -> None:
         actor_id, worker_id = command.get("actor_id"), command.get("worker_id")
-        setup = {"status": codes.SPAWNER_SETUP, "host_id": self.config.general.host_id,
+        setup = {"status": WorkerStatus.SPAWNER_SETUP, "host_id": self.config.general.host_id,
                  "location": self.config.general.host_id}
-        worker = self.stores.workers.update(worker_id, setup, expect={"status": codes.REQUESTED})
+        worker = self.stores.workers.update(worker_id, setup, expect={"status": WorkerStatus.REQUESTED})
         if worker is None and redelivered:
             # A spawner died while starting it: take over if no worker process came of it.
             current = self.stores.workers.find(worker_id)
-            if current is not None and current.get("status") == codes.SPAWNER_SETUP \
+            if current is not None and current.get("status") == WorkerStatus.SPAWNER_SETUP \
                     and current.get("host_id") == self.config.general.host_id and not pid_alive(current.get("pid")):
                 log.info("taking over the start of worker %s after a spawner restart", worker_id)
                 worker = current
@@ -105,11 +106,11 @@ class Spawner:
                 log.warning("worker %s exited during start-up", worker_id)
                 self.installations.remove("worker", worker_id)
                 return
-            if current.get("status") in (codes.READY, codes.BUSY):
+            if current.get("status") in (WorkerStatus.READY, WorkerStatus.BUSY):
                 self.installations.done("worker", worker_id)
                 self._actor_ready(actor_id)
                 return
-            if process.poll() is not None and current.get("status") == codes.SPAWNER_SETUP:
+            if process.poll() is not None and current.get("status") == WorkerStatus.SPAWNER_SETUP:
                 break
             self.conn.sleep(0.05)
         self._kill(process)
@@ -140,11 +141,11 @@ class Spawner:
             pass
 
     def _actor_ready(self, actor_id: str) -> None:
-        actor = self.stores.actors.update(actor_id, {"status": codes.READY, "status_message": ""},
-                                          expect={"status": codes.SUBMITTED})
+        actor = self.stores.actors.update(actor_id, {"status": ActorStatus.READY, "status_message": ""},
+                                          expect={"status": ActorStatus.SUBMITTED})
         if actor is None:
-            actor = self.stores.actors.update(actor_id, {"status": codes.READY, "status_message": ""},
-                                              expect={"status": codes.ERROR})
+            actor = self.stores.actors.update(actor_id, {"status": ActorStatus.READY, "status_message": ""},
+                                              expect={"status": ActorStatus.ERROR})
         if actor is not None:
             self.events.publish_event("ACTOR_READY", {"actor_id": actor_id})
 
@@ -152,7 +153,7 @@ class Spawner:
         log.warning("actor %s: %s", actor["id"], reason)
         self.stores.workers.delete(worker_id)
         self.installations.remove("worker", worker_id)
-        self.stores.actors.update(actor["id"], {"status": codes.ERROR, "status_message": reason,
+        self.stores.actors.update(actor["id"], {"status": ActorStatus.ERROR, "status_message": reason,
                                                 "last_update_time": models.now()})
         self.events.publish_event("ACTOR_ERROR", {"actor_id": actor["id"], "message": reason})
 

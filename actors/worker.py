@@ -22,7 +22,8 @@ import sys
 import threading
 import time
 
-from actors import channels, clientg, codes, models
+from actors import channels, clientg, models
+from actors.codes import WorkerStatus
 from actors import config as config_mod
 from actors.config import Config
 from actors.execution import ExecutionRun, Message
@@ -60,10 +61,10 @@ class Worker:
 
     def register(self) -> dict | None:
         worker = self.stores.workers.update(self.worker_id, {
-            "status": codes.READY, "pid": os.getpid(), "location": self.config.general.host_id,
+            "status": WorkerStatus.READY, "pid": os.getpid(), "location": self.config.general.host_id,
             "host_id": self.config.general.host_id,
             "ch_name": channels.worker_queue(self.config, self.worker_id),
-            "last_health_check_time": models.now()}, expect={"status": codes.SPAWNER_SETUP})
+            "last_health_check_time": models.now()}, expect={"status": WorkerStatus.SPAWNER_SETUP})
         if worker is None:
             log.error("worker %s is not in SPAWNER SETUP (removed or stopped); exiting", self.worker_id)
             return None
@@ -161,7 +162,7 @@ class Worker:
             log.info("worker %s stopping: %s", self.worker_id, reason)
         self.stopping = True
         try:
-            self.stores.workers.update(self.worker_id, {"status": codes.STOPPING})
+            self.stores.workers.update(self.worker_id, {"status": WorkerStatus.STOPPING})
         except StoreUnavailable:
             pass
         if self.mailbox_tag is not None:
@@ -226,8 +227,8 @@ class Worker:
             self.begin_stop(kill_running=True, reason="actor deleted")
             return
         if self.stores.workers.update(self.worker_id, {
-                "status": codes.BUSY, "execution_id": message.execution_id,
-                "last_execution_time": models.now()}, expect={"status": codes.READY}) is None:
+                "status": WorkerStatus.BUSY, "execution_id": message.execution_id,
+                "last_execution_time": models.now()}, expect={"status": WorkerStatus.READY}) is None:
             channel.basic_nack(method.delivery_tag, requeue=True)
             return
         run = ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message,
@@ -276,7 +277,7 @@ class Worker:
             self.thread = None
             try:
                 self.stores.workers.update(self.worker_id, {"execution_id": None, "cid": None})
-                self.stores.workers.update(self.worker_id, {"status": codes.READY}, expect={"status": codes.BUSY})
+                self.stores.workers.update(self.worker_id, {"status": WorkerStatus.READY}, expect={"status": WorkerStatus.BUSY})
             except StoreUnavailable as exc:
                 log.warning("worker %s could not record that it is idle: %s", self.worker_id, exc)
             if self.mailbox_tag is None and not self.stopping and self.channel is not None \

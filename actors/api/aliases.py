@@ -6,7 +6,8 @@ import re
 
 from flask import Blueprint
 
-from actors import codes, models, permissions
+from actors import fields, models, permissions
+from actors.codes import Level
 from actors.api.common import base_url, identity, json_body, load_actor, ok, services, show
 from actors.errors import BadRequestError, ConflictError, NotFoundError
 
@@ -35,7 +36,7 @@ def _display(doc: dict) -> dict:
 
 
 def _fields(require_alias: bool) -> dict:
-    body = models.normalise_input(json_body())
+    body = fields.normalise_input(json_body())
     if not isinstance(body, dict):
         raise BadRequestError("send {\"alias\": NAME, \"actor_id\": ID}")
     unknown = set(body) - {"alias", "actor_id"}
@@ -55,7 +56,7 @@ def _fields(require_alias: bool) -> dict:
 def list_aliases():
     sv, who = services(), identity()
     docs = [d for _, d in sv.stores.aliases.items()
-            if permissions.level(sv.stores, who, "alias", d) >= codes.READ]
+            if permissions.level(sv.stores, who, "alias", d) >= Level.READ]
     return ok([_display(d) for d in sorted(docs, key=lambda d: d["alias"])], "Aliases retrieved successfully.")
 
 
@@ -63,7 +64,7 @@ def list_aliases():
 def add_alias():
     sv, who = services(), identity()
     body = _fields(require_alias=True)
-    actor = load_actor(body["actor_id"], codes.UPDATE)
+    actor = load_actor(body["actor_id"], Level.UPDATE)
     if sv.stores.actors.find(body["alias"]) is not None:
         raise ConflictError(f"{body['alias']!r} is already an actor id")
     doc = {"alias": body["alias"], "actor_id": actor["id"], "owner": who.user, "tenant": who.tenant,
@@ -75,17 +76,17 @@ def add_alias():
 
 @bp.get("/actors/aliases/<alias>")
 def get_alias(alias: str):
-    return ok(_display(load_alias(alias, codes.READ)), "Alias retrieved successfully.")
+    return ok(_display(load_alias(alias, Level.READ)), "Alias retrieved successfully.")
 
 
 @bp.put("/actors/aliases/<alias>")
 def update_alias(alias: str):
     sv, who = services(), identity()
-    doc = load_alias(alias, codes.UPDATE)
+    doc = load_alias(alias, Level.UPDATE)
     body = _fields(require_alias=False)
     if body.get("alias") not in (None, alias):
         raise BadRequestError("an alias cannot be renamed; delete it and make a new one")
-    actor = load_actor(body["actor_id"], codes.UPDATE)
+    actor = load_actor(body["actor_id"], Level.UPDATE)
     key = f"{who.tenant}:{alias}"
     sv.stores.aliases.delete(key)
     doc = {**doc, "actor_id": actor["id"], "last_update_time": models.now()}
@@ -96,7 +97,7 @@ def update_alias(alias: str):
 @bp.delete("/actors/aliases/<alias>")
 def delete_alias(alias: str):
     sv, who = services(), identity()
-    doc = load_alias(alias, codes.UPDATE)
+    doc = load_alias(alias, Level.UPDATE)
     sv.stores.aliases.delete(f"{who.tenant}:{alias}")
     permissions.forget(sv.stores, "alias", doc["alias"])
     for nonce_id in sv.stores.nonces.group(f"alias:{alias}"):

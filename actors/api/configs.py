@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from actors import codes, configs, models, permissions
+from actors import configs, models, permissions
+from actors.codes import Level
 from actors.api.common import identity, json_body, load_actor, ok, services, show
 from actors.api.permissions import answer
 from actors.errors import ConflictError, NotFoundError
@@ -28,14 +29,14 @@ def load_config(name: str, level: int) -> dict:
 def _check_actors(actors: str) -> None:
     """Only actors the caller may change can be given a config."""
     for ref in filter(None, actors.split(",")):
-        load_actor(ref, codes.UPDATE)
+        load_actor(ref, Level.UPDATE)
 
 
 @bp.get("/actors/configs")
 def list_configs():
     sv, who = services(), identity()
     docs = [d for _, d in sv.stores.configs.items()
-            if permissions.level(sv.stores, who, "config", d) >= codes.READ]
+            if permissions.level(sv.stores, who, "config", d) >= Level.READ]
     return ok([show(configs.public(d)) for d in sorted(docs, key=lambda d: d["name"])],
               "Configs retrieved successfully.")
 
@@ -55,13 +56,13 @@ def create_config():
 
 @bp.get("/actors/configs/<name>")
 def get_config(name: str):
-    return ok(show(configs.public(load_config(name, codes.READ))), "Config retrieved successfully.")
+    return ok(show(configs.public(load_config(name, Level.READ))), "Config retrieved successfully.")
 
 
 @bp.put("/actors/configs/<name>")
 def update_config(name: str):
     sv = services()
-    doc = load_config(name, codes.UPDATE)
+    doc = load_config(name, Level.UPDATE)
     data = configs.validate(json_body(), partial=True)
     if data.get("name", name) != name:
         raise ConflictError("a config cannot be renamed; delete it and make a new one")
@@ -76,7 +77,7 @@ def update_config(name: str):
 @bp.delete("/actors/configs/<name>")
 def delete_config(name: str):
     sv = services()
-    load_config(name, codes.UPDATE)
+    load_config(name, Level.UPDATE)
     sv.stores.configs.delete(_key(name))
     permissions.forget(sv.stores, "config", name)
     return ok(None, f"Config {name} deleted successfully.")
@@ -84,5 +85,5 @@ def delete_config(name: str):
 
 @bp.route("/actors/configs/<name>/permissions", methods=["GET", "POST"])
 def config_permissions(name: str):
-    doc = load_config(name, codes.UPDATE if request.method == "POST" else codes.READ)
+    doc = load_config(name, Level.UPDATE if request.method == "POST" else Level.READ)
     return answer("config", doc, doc["name"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from actors import codes, commands, models
+from actors import commands, models
+from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, Level
 from actors.api.common import base_url, load_actor, load_execution, ok, services, show
 from actors.errors import BadRequestError
 
@@ -27,7 +28,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 @bp.get("/actors/<actor_id>/executions")
 def list_executions(actor_id: str):
     sv = services()
-    actor = load_actor(actor_id, codes.READ)
+    actor = load_actor(actor_id, Level.READ)
     offset = _int_arg("offset", 0, 0, 10**9)
     limit = _int_arg("limit", 1000, 1, 100000)
     docs = sv.stores.executions.group_docs(actor["id"])
@@ -43,7 +44,7 @@ def list_executions(actor_id: str):
 
 @bp.get("/actors/<actor_id>/executions/<execution_id>")
 def get_execution(actor_id: str, execution_id: str):
-    actor = load_actor(actor_id, codes.READ)
+    actor = load_actor(actor_id, Level.READ)
     execution = load_execution(actor, execution_id)
     out = show(execution)
     base = f"{base_url()}/actors/{actor['id']}/executions/{execution_id}"
@@ -55,16 +56,16 @@ def get_execution(actor_id: str, execution_id: str):
 @bp.delete("/actors/<actor_id>/executions/<execution_id>")
 def force_quit(actor_id: str, execution_id: str):
     sv = services()
-    actor = load_actor(actor_id, codes.EXECUTE)
+    actor = load_actor(actor_id, Level.EXECUTE)
     execution = load_execution(actor, execution_id)
     status = execution.get("status")
-    if status in codes.EXECUTION_TERMINAL:
+    if status in EXECUTION_TERMINAL:
         raise BadRequestError(f"execution {execution_id} has already finished ({status})")
-    if status == codes.SUBMITTED:
+    if status == ExecutionStatus.SUBMITTED:
         cancelled = sv.stores.executions.update(
-            execution_id, {"status": codes.ERROR, "finish_time": models.now(),
+            execution_id, {"status": ExecutionStatus.ERROR, "finish_time": models.now(),
                            "status_message": "cancelled by a user request before it started"},
-            expect={"status": codes.SUBMITTED})
+            expect={"status": ExecutionStatus.SUBMITTED})
         if cancelled is not None:
             sv.stores.execution_done(execution_id)
             return ok(show(cancelled), "Execution cancelled before it started.")
@@ -76,7 +77,7 @@ def force_quit(actor_id: str, execution_id: str):
 
 @bp.get("/actors/<actor_id>/executions/<execution_id>/logs")
 def get_logs(actor_id: str, execution_id: str):
-    actor = load_actor(actor_id, codes.READ)
+    actor = load_actor(actor_id, Level.READ)
     load_execution(actor, execution_id)
     logs = services().stores.logs.get(execution_id)
     base = f"{base_url()}/actors/{actor['id']}/executions/{execution_id}"
@@ -88,7 +89,7 @@ def get_logs(actor_id: str, execution_id: str):
 @bp.get("/actors/<actor_id>/executions/<execution_id>/results")
 def get_results(actor_id: str, execution_id: str):
     """The next result the execution sent (each call takes one, as in Abaco); empty when none."""
-    actor = load_actor(actor_id, codes.READ)
+    actor = load_actor(actor_id, Level.READ)
     load_execution(actor, execution_id)
     data = services().stores.results.pop_list(execution_id)
     return Response(data or b"", mimetype="application/octet-stream")

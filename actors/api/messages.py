@@ -14,7 +14,8 @@ import logging
 
 from flask import Blueprint, Response, request
 
-from actors import channels, codes, mailbox, models
+from actors import channels, fields, mailbox, models
+from actors.codes import ActorStatus, EXECUTION_TERMINAL, ExecutionStatus, Level
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.errors import BadRequestError, PayloadTooLargeError
 from actors.execution import BINARY
@@ -70,7 +71,7 @@ def _environment() -> dict[str, str]:
     for key, value in request.args.items():
         if key in RESERVED_PARAMS or key == "message":
             continue
-        if not models.ENV_NAME.match(key) or key.startswith("_abaco_") or key == "MSG":
+        if not fields.ENV_NAME.match(key) or key.startswith("_abaco_") or key == "MSG":
             raise BadRequestError(f"query parameter {key!r} cannot be an environment variable: use "
                                   f"letters, digits and '_' (not starting with a digit, '_abaco_' or MSG)")
         env[key] = value
@@ -79,7 +80,7 @@ def _environment() -> dict[str, str]:
 
 @bp.get("/actors/<actor_id>/messages")
 def queue_length(actor_id: str):
-    actor = load_actor(actor_id, codes.READ)
+    actor = load_actor(actor_id, Level.READ)
     count = services().broker.queue_length(channels.actor_queue(services().config, actor["id"]))
     return ok({"messages": count, "_links": {"self": f"{base_url()}/actors/{actor['id']}/messages"}},
               f"The number of messages waiting for actor {actor['id']}.")
@@ -89,15 +90,15 @@ def queue_length(actor_id: str):
 def purge_messages(actor_id: str):
     """Drop the messages still waiting; their executions end as ERROR saying so."""
     sv = services()
-    actor = load_actor(actor_id, codes.UPDATE)
+    actor = load_actor(actor_id, Level.UPDATE)
     purged = sv.broker.purge(channels.actor_queue(sv.config, actor["id"]))
     cancelled = 0
     for execution in sv.stores.executions.group_docs(actor["id"]):
-        if execution.get("status") == codes.SUBMITTED and not execution.get("worker_id"):
+        if execution.get("status") == ExecutionStatus.SUBMITTED and not execution.get("worker_id"):
             done = sv.stores.executions.update(execution["id"], {
-                "status": codes.ERROR, "finish_time": models.now(),
+                "status": ExecutionStatus.ERROR, "finish_time": models.now(),
                 "status_message": f"purged from the mailbox by {identity().user} before it ran"},
-                expect={"status": codes.SUBMITTED})
+                expect={"status": ExecutionStatus.SUBMITTED})
             if done is not None:
                 sv.stores.execution_done(execution["id"])
                 cancelled += 1
@@ -108,8 +109,8 @@ def purge_messages(actor_id: str):
 @bp.post("/actors/<actor_id>/messages")
 def send_message(actor_id: str):
     sv = services()
-    actor = load_actor(actor_id, codes.EXECUTE)
-    if actor.get("status") == codes.ERROR:
+    actor = load_actor(actor_id, Level.EXECUTE)
+    if actor.get("status") == ActorStatus.ERROR:
         raise BadRequestError(f"actor {actor['id']} is in ERROR ({actor.get('status_message')}); "
                               f"fix it with PUT /actors/{actor['id']} before sending messages")
     body, kind = _read_message()
@@ -133,7 +134,7 @@ def _wait(actor: dict, execution_id: str):
     finished = sv.stores.wait_execution(execution_id, sv.config.web.sync_timeout)
     execution = sv.stores.executions.find(execution_id) or {}
     headers = {"X-Abaco-Execution-Id": execution_id, "X-Abaco-Execution-Status": execution.get("status", "")}
-    if not finished or execution.get("status") not in codes.EXECUTION_TERMINAL:
+    if not finished or execution.get("status") not in EXECUTION_TERMINAL:
         return ok({"execution_id": execution_id, "status": execution.get("status")},
                   f"the execution did not finish within {sv.config.web.sync_timeout} s; "
                   f"poll /actors/{actor['id']}/executions/{execution_id}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from actors import __version__
+from actors import __version__, fields
 
 bp = Blueprint("openapi", __name__)
 
@@ -23,17 +23,7 @@ def _obj(properties: dict, required: tuple = ()) -> dict:
 STR, INT, NUM, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
 TIME = {"type": "string", "format": "date-time"}
 
-ACTOR_INPUT = _obj({
-    "image": STR, "name": STR, "description": STR, "stateless": BOOL,
-    "default_environment": {"type": "object", "additionalProperties": STR},
-    "max_workers": {"type": "integer", "minimum": 1}, "mem_limit": STR,
-    "max_cpus": {"type": "integer", "minimum": 0}, "pids_max": {"type": "integer", "minimum": 1},
-    "cpu_seconds": {"type": "number", "minimum": 0}, "max_run_time": {"type": "integer", "minimum": 0},
-    "cpu_weight": {"type": "integer", "minimum": 1, "maximum": 10000},
-    "io_weight": {"type": "integer", "minimum": 1, "maximum": 10000},
-    "token": BOOL, "privileged": BOOL, "use_container_uid": BOOL, "run_as_executor": BOOL,
-    "read_only_root": BOOL, "log_ex": {"type": "integer", "minimum": 0}, "cron_schedule": STR, "cron_on": BOOL, "link": STR, "webhook": STR, "queue": STR, "hints": {"type": "array", "items": STR}, "force": BOOL,
-})
+ACTOR_INPUT = fields.input_schema()
 ACTOR = _obj({"id": STR, "owner": STR, "status": STR, "status_message": STR, "revision": INT,
               "create_time": TIME, "last_update_time": TIME, **ACTOR_INPUT["properties"]})
 EXECUTION = _obj({"id": STR, "actor_id": STR, "worker_id": STR, "executor": STR, "status": STR,

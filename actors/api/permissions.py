@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from actors import codes, models, permissions
+from actors import fields, permissions
+from actors.codes import Level
 from actors.api.aliases import load_alias
 from actors.api.common import json_body, load_actor, ok, services
 from actors.errors import BadRequestError
@@ -16,7 +17,7 @@ def answer(kind: str, obj: dict, obj_id: str):
     """GET lists the grants; POST sets one ({"user", "level"}; NONE removes it) and lists them."""
     stores = services().stores
     if request.method == "POST":
-        body = models.normalise_input(json_body())
+        body = fields.normalise_input(json_body())
         if not isinstance(body, dict) or "user" not in body or "level" not in body:
             raise BadRequestError("send {\"user\": NAME, \"level\": \"READ\"|\"EXECUTE\"|\"UPDATE\"|\"NONE\"}")
         if body["user"] == obj["owner"]:
@@ -26,7 +27,7 @@ def answer(kind: str, obj: dict, obj_id: str):
 
 
 def _needed() -> int:
-    return codes.UPDATE if request.method == "POST" else codes.READ
+    return Level.UPDATE if request.method == "POST" else Level.READ
 
 
 @bp.route("/actors/<actor_id>/permissions", methods=["GET", "POST"])

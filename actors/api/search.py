@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from actors import codes, models, permissions, search
+from actors import models, permissions, search
+from actors.codes import Level
 from actors.api.common import identity, ok, services, show
 from actors.errors import NotFoundError
 
@@ -14,7 +15,7 @@ KINDS = ("actors", "executions", "workers", "logs")
 
 def _readable_actors() -> list[dict]:
     sv, who = services(), identity()
-    return [a for _, a in sv.stores.actors.items() if permissions.level(sv.stores, who, "actor", a) >= codes.READ]
+    return [a for _, a in sv.stores.actors.items() if permissions.level(sv.stores, who, "actor", a) >= Level.READ]
 
 
 def _documents(kind: str) -> list[dict]:

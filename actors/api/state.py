@@ -6,7 +6,8 @@ import json
 
 from flask import Blueprint, request
 
-from actors import codes, models
+from actors import models
+from actors.codes import Level
 from actors.api.common import load_actor, ok, services
 from actors.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 
@@ -24,14 +25,14 @@ def _stateful(actor: dict) -> None:
 
 @bp.get("/actors/<actor_id>/state")
 def get_state(actor_id: str):
-    actor = load_actor(actor_id, codes.READ)
+    actor = load_actor(actor_id, Level.READ)
     _stateful(actor)
     return ok({"actor_id": actor["id"], "state": actor.get("state")}, "Actor state retrieved successfully.")
 
 
 @bp.post("/actors/<actor_id>/state")
 def set_state(actor_id: str):
-    actor = load_actor(actor_id, codes.UPDATE)
+    actor = load_actor(actor_id, Level.UPDATE)
     actor_id = actor["id"]   # the URL may have named an alias
     _stateful(actor)
     raw = request.get_data(cache=True)

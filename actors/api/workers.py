@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from actors import codes, commands, models
+from actors import commands, fields
+from actors.codes import ActorStatus, Level
 from actors.api.common import identity, json_body, load_actor, ok, services, show
 from actors.errors import BadRequestError, NotFoundError
 
@@ -13,7 +14,7 @@ bp = Blueprint("workers", __name__)
 
 @bp.get("/actors/<actor_id>/workers")
 def list_workers(actor_id: str):
-    actor = load_actor(actor_id, codes.READ)
+    actor = load_actor(actor_id, Level.READ)
     workers = services().stores.workers.group_docs(actor["id"])
     return ok([show(w) for w in workers], "Workers retrieved successfully.")
 
@@ -21,8 +22,8 @@ def list_workers(actor_id: str):
 @bp.post("/actors/<actor_id>/workers")
 def add_workers(actor_id: str):
     sv = services()
-    actor = load_actor(actor_id, codes.UPDATE)
-    body = models.normalise_input(json_body(required=False) or {})
+    actor = load_actor(actor_id, Level.UPDATE)
+    body = fields.normalise_input(json_body(required=False) or {})
     num = body.get("num", 1)
     if isinstance(num, str) and num.isdigit():
         num = int(num)
@@ -30,7 +31,7 @@ def add_workers(actor_id: str):
         raise BadRequestError(f"'num' must be a whole number of at least 1; got {num!r}")
     if num > actor.get("max_workers", 1):
         raise BadRequestError(f"'num' is {num} but the actor's max_workers is {actor.get('max_workers')}")
-    if actor.get("status") == codes.ERROR:
+    if actor.get("status") == ActorStatus.ERROR:
         raise BadRequestError(f"actor {actor['id']} is in ERROR ({actor.get('status_message')})")
     started = commands.ensure_workers(sv.config, sv.stores, sv.broker, actor, num)
     return ok({"requested": len(started), "worker_ids": started},
@@ -41,7 +42,7 @@ def add_workers(actor_id: str):
 def stop_worker(actor_id: str, worker_id: str):
     """Stop one worker cleanly: it finishes (or requeues) what it runs, then exits."""
     sv = services()
-    actor = load_actor(actor_id, codes.UPDATE)
+    actor = load_actor(actor_id, Level.UPDATE)
     worker = sv.stores.workers.find(worker_id)
     if worker is None or worker.get("actor_id") != actor["id"]:
         raise NotFoundError(f"no worker {worker_id!r} for actor {actor['id']}")

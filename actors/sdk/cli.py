@@ -15,10 +15,12 @@ import os
 import sys
 from typing import Any, Sequence
 
+from actors.codes import Role
+from actors.fields import ACTOR_FIELDS as ACTOR_TABLE
 from actors.sdk.client import Client, ClientError, SyncReply, get_field
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-ROLES = ("admin", "privileged", "user", "limited")
+ROLES = tuple(Role)
 NO_JSON: Any = object()       # `send --json null` is a message, so None cannot mean "absent"
 
 
@@ -149,21 +151,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_CLI_TYPES = {"posint": int, "nonnegint": int, "nonnegfloat": float, "weight": int}
+_CLI_METAVARS = {"posint": "N", "nonnegint": "N", "nonnegfloat": "X", "weight": "N", "mem": "SIZE", "ref": "ACTOR",
+                 "url": "URL"}
+
+
 def _actor_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name", help="a name for the actor")
-    p.add_argument("--description", help="what the actor does")
+    """One option per field of the actor table marked for the command line (``--image`` aside)."""
     p.add_argument("--env", type=_env_pair, action="append", default=[], metavar="K=V",
                    help="default environment variable (repeatable)")
-    p.add_argument("--max-workers", type=int, metavar="N", help="most workers the actor may have")
-    p.add_argument("--mem-limit", metavar="M", help="memory limit per container, e.g. 512m")
-    p.add_argument("--max-cpus", type=int, metavar="N",
-                   help="CPU limit per container in units of 1e-9 CPUs (1000000000 = one CPU)")
+    for f in ACTOR_TABLE:
+        if not f.cli or f.name == "image":
+            continue
+        flag = "--" + (f.cli if isinstance(f.cli, str) else f.name.replace("_", "-"))
+        if f.kind == "bool":
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f.help)
+        else:
+            p.add_argument(flag, dest=f.name, type=_CLI_TYPES.get(f.kind, str), default=None, help=f.help,
+                           metavar=_CLI_METAVARS.get(f.kind, "TEXT"))
 
 
 def _actor_fields(args: argparse.Namespace) -> dict:
-    return {"name": args.name, "description": args.description,
-            "default_environment": dict(args.env) if args.env else None,
-            "max_workers": args.max_workers, "mem_limit": args.mem_limit, "max_cpus": args.max_cpus}
+    """The fields the options set (options not given are left out)."""
+    given = {f.name: getattr(args, f.name) for f in ACTOR_TABLE
+             if f.cli and f.name != "image" and getattr(args, f.name, None) is not None}
+    if args.env:
+        given["default_environment"] = dict(args.env)
+    return given
 
 
 # ---------------------------------------------------------------- output
@@ -209,9 +223,9 @@ def _camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-ACTOR_FIELDS = ("id", "name", "image", "status", "status_message", "description", "owner", "stateless",
-                "default_environment", "max_workers", "mem_limit", "max_cpus", "revision",
-                "create_time", "last_update_time", "state")
+ACTOR_FIELDS = ("id", "name", "image", "status", "status_message", "owner",
+                *(f.name for f in ACTOR_TABLE if f.stored and f.name not in ("name", "image")),
+                "revision", "create_time", "last_update_time", "state")
 EXECUTION_FIELDS = ("id", "actor_id", "status", "status_message", "executor", "content_type",
                     "message_size", "exit_code", "message_received_time", "start_time", "finish_time",
                     "runtime", "cpu", "io", "worker_id", "revision")

@@ -26,7 +26,8 @@ import docker
 import pytest
 import requests
 
-from actors import auth, codes
+from actors import auth
+from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors import config as config_mod
 from actors.readiness import wait_until
 from actors.runtime import cgroups
@@ -194,7 +195,7 @@ def probe_recovery(stack: Stack, actor: str, started: float) -> float:
 def busy_worker_pid(stack: Stack) -> int | None:
     stores = open_stores(stack.config)
     for _, worker in stores.workers.items():
-        if worker.get("status") == codes.BUSY and worker.get("pid"):
+        if worker.get("status") == WorkerStatus.BUSY and worker.get("pid"):
             return int(worker["pid"])
     return None
 
@@ -276,7 +277,7 @@ def test_every_accepted_message_ends_exactly_once(stack):
 
     def all_terminal():
         pending = [eid for eid in sender.accepted
-                   if (stores.executions.find(eid) or {}).get("status") not in codes.EXECUTION_TERMINAL]
+                   if (stores.executions.find(eid) or {}).get("status") not in EXECUTION_TERMINAL]
         return not pending or None
     wait_for(all_terminal, 300, "every accepted message to end", interval=1)
 
@@ -284,8 +285,8 @@ def test_every_accepted_message_ends_exactly_once(stack):
     for actor in actors:
         for doc in stores.executions.group_docs(actor):
             executions[doc["id"]] = doc
-    completed = [e for e in sender.accepted if executions[e]["status"] == codes.COMPLETE]
-    errored = [e for e in sender.accepted if executions[e]["status"] == codes.ERROR]
+    completed = [e for e in sender.accepted if executions[e]["status"] == ExecutionStatus.COMPLETE]
+    errored = [e for e in sender.accepted if executions[e]["status"] == ExecutionStatus.ERROR]
     lost = [e for e in sender.accepted if e not in executions]
     duplicates = len(set(executions) - set(sender.accepted)) - len(PHASES)   # beyond the probes
     retried = [e for e in sender.accepted if (executions[e].get("attempts") or 0) > 1]
@@ -303,7 +304,7 @@ def test_every_accepted_message_ends_exactly_once(stack):
     # Executions that exist but were never accepted would be duplicates or leftovers; the
     # only others are the recovery probes, which all completed.
     probes = set(executions) - set(sender.accepted)
-    assert all(executions[p]["status"] == codes.COMPLETE for p in probes)
+    assert all(executions[p]["status"] == ExecutionStatus.COMPLETE for p in probes)
     assert len(probes) == len(PHASES)
 
     def clean():

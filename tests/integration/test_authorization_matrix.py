@@ -12,36 +12,36 @@ from __future__ import annotations
 
 import pytest
 
-from actors import codes
+from actors.codes import Level, Role
 
 pytestmark = pytest.mark.integration
 
-ROLES = ("admin", "privileged", "user", "limited")
-GRANTEES = {"mx-reader": codes.READ, "mx-runner": codes.EXECUTE, "mx-editor": codes.UPDATE}
+ROLES = tuple(Role)
+GRANTEES = {"mx-reader": Level.READ, "mx-runner": Level.EXECUTE, "mx-editor": Level.UPDATE}
 
 # (method, path, request keywords, level needed, status for a caller who may)
 ACTOR_ENDPOINTS = [
-    ("GET", "/actors/{a}", {}, codes.READ, 200),
-    ("GET", "/actors/{alias}", {}, codes.READ, 200),
-    ("PUT", "/actors/{a}", {"json": {"image": "abaco/echo:local", "description": "x"}}, codes.UPDATE, 200),
-    ("GET", "/actors/{a}/messages", {}, codes.READ, 200),
-    ("POST", "/actors/{a}/messages", {"data": {"message": "m"}}, codes.EXECUTE, 200),
-    ("POST", "/actors/{alias}/messages", {"data": {"message": "m"}}, codes.EXECUTE, 200),
-    ("DELETE", "/actors/{a}/messages", {}, codes.UPDATE, 200),
-    ("GET", "/actors/{a}/executions", {}, codes.READ, 200),
-    ("GET", "/actors/{a}/executions/{e}", {}, codes.READ, 200),
-    ("DELETE", "/actors/{a}/executions/{e}", {}, codes.EXECUTE, 400),       # it has finished
-    ("GET", "/actors/{a}/executions/{e}/logs", {}, codes.READ, 200),
-    ("GET", "/actors/{a}/executions/{e}/results", {}, codes.READ, 200),
-    ("GET", "/actors/{a}/workers", {}, codes.READ, 200),
-    ("POST", "/actors/{a}/workers", {"json": {"num": 1}}, codes.UPDATE, 200),
-    ("DELETE", "/actors/{a}/workers/no-such-worker", {}, codes.UPDATE, 404),
-    ("GET", "/actors/{a}/state", {}, codes.READ, 400),                        # stateless actor
-    ("POST", "/actors/{a}/state", {"json": {"k": 1}}, codes.UPDATE, 400),
-    ("GET", "/actors/{a}/permissions", {}, codes.READ, 200),
-    ("POST", "/actors/{a}/permissions", {"json": {"user": "mx-nobody", "level": "NONE"}}, codes.UPDATE, 200),
-    ("GET", "/actors/{a}/nonces", {}, codes.UPDATE, 200),
-    ("POST", "/actors/{a}/nonces", {"json": {"level": "READ", "max_uses": 1}}, codes.READ, 200),
+    ("GET", "/actors/{a}", {}, Level.READ, 200),
+    ("GET", "/actors/{alias}", {}, Level.READ, 200),
+    ("PUT", "/actors/{a}", {"json": {"image": "abaco/echo:local", "description": "x"}}, Level.UPDATE, 200),
+    ("GET", "/actors/{a}/messages", {}, Level.READ, 200),
+    ("POST", "/actors/{a}/messages", {"data": {"message": "m"}}, Level.EXECUTE, 200),
+    ("POST", "/actors/{alias}/messages", {"data": {"message": "m"}}, Level.EXECUTE, 200),
+    ("DELETE", "/actors/{a}/messages", {}, Level.UPDATE, 200),
+    ("GET", "/actors/{a}/executions", {}, Level.READ, 200),
+    ("GET", "/actors/{a}/executions/{e}", {}, Level.READ, 200),
+    ("DELETE", "/actors/{a}/executions/{e}", {}, Level.EXECUTE, 400),       # it has finished
+    ("GET", "/actors/{a}/executions/{e}/logs", {}, Level.READ, 200),
+    ("GET", "/actors/{a}/executions/{e}/results", {}, Level.READ, 200),
+    ("GET", "/actors/{a}/workers", {}, Level.READ, 200),
+    ("POST", "/actors/{a}/workers", {"json": {"num": 1}}, Level.UPDATE, 200),
+    ("DELETE", "/actors/{a}/workers/no-such-worker", {}, Level.UPDATE, 404),
+    ("GET", "/actors/{a}/state", {}, Level.READ, 400),                        # stateless actor
+    ("POST", "/actors/{a}/state", {"json": {"k": 1}}, Level.UPDATE, 400),
+    ("GET", "/actors/{a}/permissions", {}, Level.READ, 200),
+    ("POST", "/actors/{a}/permissions", {"json": {"user": "mx-nobody", "level": "NONE"}}, Level.UPDATE, 200),
+    ("GET", "/actors/{a}/nonces", {}, Level.UPDATE, 200),
+    ("POST", "/actors/{a}/nonces", {"json": {"level": "READ", "max_uses": 1}}, Level.READ, 200),
 ]
 
 
@@ -50,7 +50,7 @@ def target(platform):
     actor = platform.register("abaco/echo:local", user="mx-owner", max_workers=1)
     for user, level in GRANTEES.items():
         platform.ok("POST", f"/actors/{actor['id']}/permissions", user="mx-owner",
-                    json={"user": user, "level": codes.level_name(level)})
+                    json={"user": user, "level": Level(level).name})
     alias = "mx-alias-" + actor["id"].lower()
     platform.ok("POST", "/actors/aliases", user="mx-owner", json={"alias": alias, "actor_id": actor["id"]})
     eid = platform.ok("POST", f"/actors/{actor['id']}/messages", user="mx-owner",
@@ -63,10 +63,10 @@ def target(platform):
 
 def callers():
     for role in ROLES:
-        yield "mx-owner", role, codes.UPDATE
+        yield "mx-owner", role, Level.UPDATE
         for user, level in GRANTEES.items():
-            yield user, role, codes.UPDATE if role == "admin" else level
-        yield "mx-stranger", role, codes.UPDATE if role == "admin" else codes.NONE
+            yield user, role, Level.UPDATE if role == "admin" else level
+        yield "mx-stranger", role, Level.UPDATE if role == "admin" else Level.NONE
 
 
 @pytest.mark.parametrize("method,path,kw,needed,allowed", ACTOR_ENDPOINTS,
@@ -75,7 +75,7 @@ def test_actor_endpoints(platform, target, method, path, kw, needed, allowed):
     url = path.format(**target)
     checked = 0
     for user, role, held in callers():
-        expected = allowed if held >= needed else (404 if held == codes.NONE else 403)
+        expected = allowed if held >= needed else (404 if held == Level.NONE else 403)
         resp = platform.request(method, url, user=user, role=role, **kw)
         assert resp.status_code == expected, (user, role, held, resp.status_code, resp.text[:300])
         if resp.status_code >= 400:

@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from actors import codes, models
+from actors import models
+from actors.codes import WorkerStatus
 from actors.installations import CREATED, IN_CREATION
 from actors.runtime import cgroups
 from actors.store import open_stores
@@ -42,13 +43,13 @@ def test_a_worker_that_came_up_is_kept_when_its_spawner_died(platform):
     stores = open_stores(platform.config)
     host = platform.config.general.host_id
     actor = platform.register("abaco/echo:local")
-    worker = next(w for w in stores.workers.group_docs(actor["id"]) if w["status"] == codes.READY)
+    worker = next(w for w in stores.workers.group_docs(actor["id"]) if w["status"] == WorkerStatus.READY)
     stores.installations.put(f"worker:{worker['id']}", {
         "kind": "worker", "name": worker["id"], "parts": {"worker_id": worker["id"]},
         "status": IN_CREATION, "pid": dead_pid(), "host_id": host, "create_time": models.now()}, group=host)
     platform.wait_for(lambda: (stores.installations.find(f"worker:{worker['id']}") or {}).get("status") == CREATED,
                       timeout=30, what="health to mark the finished worker CREATED")
-    assert stores.workers.find(worker["id"])["status"] == codes.READY
+    assert stores.workers.find(worker["id"])["status"] == WorkerStatus.READY
     eid = platform.ok("POST", f"/actors/{actor['id']}/messages", data={"message": "x"})["execution_id"]
     assert platform.wait_execution(actor["id"], eid)["status"] == "COMPLETE"
 
@@ -57,7 +58,7 @@ def test_a_worker_whose_spawner_died_half_way_is_removed(platform):
     stores = open_stores(platform.config)
     host = platform.config.general.host_id
     actor = platform.register("abaco/echo:local")
-    stuck = {"id": "halfworker1", "actor_id": actor["id"], "status": codes.SPAWNER_SETUP,
+    stuck = {"id": "halfworker1", "actor_id": actor["id"], "status": WorkerStatus.SPAWNER_SETUP,
              "host_id": host, "create_time": models.now(), "revision": actor["revision"]}
     stores.workers.put(stuck["id"], stuck, group=actor["id"])
     stores.installations.put("worker:halfworker1", {

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from actors import channels, codes, models
+from actors import channels, models
+from actors.codes import ActorStatus, ExecutionStatus, WorkerStatus
 from actors.execution import Message
 from actors.health import Health
 from actors.store import open_stores
@@ -32,8 +33,8 @@ def test_actor_whose_first_worker_was_lost_gets_one(platform, stores):
     # As if the spawner had died with the command: SUBMITTED for long, no worker at all.
     for worker in stores.workers.group_docs(actor["id"]):
         stores.workers.delete(worker["id"])          # its process notices and exits
-    stores.actors.update(actor["id"], {"status": codes.SUBMITTED, "last_update_time": ago(3600)})
-    stuck = {"id": "stuck" + models.new_id(6), "actor_id": actor["id"], "status": codes.REQUESTED,
+    stores.actors.update(actor["id"], {"status": ActorStatus.SUBMITTED, "last_update_time": ago(3600)})
+    stuck = {"id": "stuck" + models.new_id(6), "actor_id": actor["id"], "status": WorkerStatus.REQUESTED,
              "create_time": ago(3600), "revision": actor["revision"], "host_id": platform.config.general.host_id}
     stores.workers.put(stuck["id"], stuck, group=actor["id"])
     platform.wait_for(lambda: stores.workers.find(stuck["id"]) is None, timeout=30,
@@ -47,10 +48,10 @@ def test_parked_duplicate_runs_again_when_its_first_worker_dies(platform, stores
     holder = subprocess.Popen(["sleep", "600"])          # stands in for the first worker's process
     try:
         execution = models.new_execution(actor, "alice", "str", 5)
-        execution.update({"status": codes.RUNNING, "worker_id": "firstworker1", "attempts": 1})
+        execution.update({"status": ExecutionStatus.RUNNING, "worker_id": "firstworker1", "attempts": 1})
         stores.executions.put(execution["id"], execution, group=actor["id"])
         stores.workers.put("firstworker1", {
-            "id": "firstworker1", "actor_id": actor["id"], "status": codes.BUSY, "pid": holder.pid,
+            "id": "firstworker1", "actor_id": actor["id"], "status": WorkerStatus.BUSY, "pid": holder.pid,
             "execution_id": execution["id"], "host_id": platform.config.general.host_id,
             "last_health_check_time": models.now(), "last_execution_time": models.now(),
             "create_time": models.now(), "revision": actor["revision"]}, group=actor["id"])
@@ -60,7 +61,7 @@ def test_parked_duplicate_runs_again_when_its_first_worker_dies(platform, stores
                        headers=message.headers(), content_type="str")
         platform.wait_for(lambda: stores.parked.get(execution["id"]) is not None, timeout=30,
                           what="the duplicate delivery to be parked")
-        assert stores.executions.get(execution["id"])["status"] == codes.RUNNING
+        assert stores.executions.get(execution["id"])["status"] == ExecutionStatus.RUNNING
     finally:
         holder.kill()
         holder.wait()
@@ -78,7 +79,7 @@ def test_idle_workers_past_their_ttl_stop_but_a_sync_actor_keeps_one(platform, s
     for actor in (plain, warm):
         platform.ok("POST", f"/actors/{actor['id']}/workers", json={"num": 2})
         platform.wait_for(lambda: len([w for w in stores.workers.group_docs(actor["id"])
-                                       if w["status"] == codes.READY]) == 2, timeout=60, what="two workers")
+                                       if w["status"] == WorkerStatus.READY]) == 2, timeout=60, what="two workers")
         for worker in stores.workers.group_docs(actor["id"]):
             stores.workers.update(worker["id"], {"last_execution_time": ago(600), "create_time": ago(600)})
     before = {a["id"]: {w["id"] for w in stores.workers.group_docs(a["id"])} for a in (plain, warm)}
@@ -98,7 +99,7 @@ def test_worker_keeps_working_after_losing_its_rabbitmq_connection(platform, sto
     actor = platform.register("abaco/sleep:local", max_workers=1, default_environment={"SLEEP_SECONDS": "3"})
     eid = platform.ok("POST", f"/actors/{actor['id']}/messages", data={"message": "x"})["execution_id"]
     platform.wait_for(lambda: platform.execution(actor["id"], eid)["status"] == "RUNNING", what="RUNNING")
-    worker = next(w for w in stores.workers.group_docs(actor["id"]) if w["status"] == codes.BUSY)
+    worker = next(w for w in stores.workers.group_docs(actor["id"]) if w["status"] == WorkerStatus.BUSY)
     # Close the worker's AMQP connection from the broker's side.
     listing = rabbitmqctl("list_connections", "client_properties", "pid")
     victims = [line.rsplit(None, 1)[1] for line in listing.splitlines() if f"worker {worker['id']}" in line]

@@ -216,9 +216,14 @@ def test_parser_create_collects_actor_fields():
                                           "--env", "A=1", "--env", "B=2", "--max-workers", "3",
                                           "--mem-limit", "256m", "--max-cpus", "500000000"])
     assert args.stateful and args.image == "abaco/echo:local"
-    assert cli._actor_fields(args) == {"name": None, "description": None,
-                                       "default_environment": {"A": "1", "B": "2"},
+    assert cli._actor_fields(args) == {"default_environment": {"A": "1", "B": "2"},
                                        "max_workers": 3, "mem_limit": "256m", "max_cpus": 500000000}
+
+
+def test_parser_options_come_from_the_field_table():
+    args = cli.build_parser().parse_args(["actors", "update", "a1", "--image", "x/y", "--log-ex", "60",
+                                          "--no-with-token", "--read-only-root", "--cpu-seconds", "2.5"])
+    assert cli._actor_fields(args) == {"log_ex": 60, "token": False, "read_only_root": True, "cpu_seconds": 2.5}
 
 
 @pytest.mark.parametrize("argv", [["actors"], ["send"], ["wait", "a1"], ["send", "a1", "--env", "NOEQUALS"],

@@ -1,0 +1,222 @@
+"""The one table of actor fields: name, kind, default, who may set it, and its schema.
+
+Everything that knows about actor fields reads this table: request validation
+(:func:`validate`), a new actor's record (``models.new_actor``), what PUT may change,
+the OpenAPI description (``api/openapi.py``) and the ``abaco`` command's options and
+columns (``sdk/cli.py``). Adding a field here is the whole change.
+
+Who may set a field:
+- ``ANYONE``: every caller who may register or update the actor;
+- ``PRIVILEGED``: only admins and privileged users may set it to anything but its
+  default (``privileged``, ``use_container_uid``);
+- a ``limit`` names the ``[limits]`` setting it overrides: ordinary users may ask
+  for less than the configured default, only privileged users for more, and users with
+  the limited role not at all (``actors/limits.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.errors import BadRequestError
+
+ANYONE, PRIVILEGED = "anyone", "privileged"
+
+MEM_LIMIT = re.compile(r"^[0-9]+[bkmg]?$", re.IGNORECASE)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+REF = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,128}$")
+IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]{0,254}$")
+
+_STR, _BOOL = {"type": "string"}, {"type": "boolean"}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str                     # how input is checked: see _check
+    default: Any                  # what a new actor holds when the field is not given
+    help: str
+    schema: dict = field(default_factory=dict)
+    who: str = ANYONE             # ANYONE or PRIVILEGED
+    limit: str | None = None      # the [limits] setting this field overrides, if any
+    fixed: bool = False           # set at registration only (a PUT may repeat it, not change it)
+    stored: bool = True           # kept on the actor record (False: an instruction, such as force)
+    cli: bool | str = False       # an option of `abaco actors create` and `update` (a str: its flag)
+
+
+def _int(minimum: int = 0, maximum: int | None = None) -> dict:
+    out: dict[str, Any] = {"type": "integer", "minimum": minimum}
+    if maximum is not None:
+        out["maximum"] = maximum
+    return out
+
+
+ACTOR_FIELDS: tuple[Field, ...] = (
+    Field("image", "image", None, "the Docker image to run, e.g. abaco/echo:local", _STR, cli=True),
+    Field("name", "name", None, "a name for the actor", _STR, cli=True),
+    Field("description", "str", "", "what the actor does", _STR, cli=True),
+    Field("stateless", "bool", True, "false: the actor keeps state between executions (one worker)", _BOOL,
+          fixed=True),
+    Field("default_environment", "env", {}, "environment variables of every execution",
+          {"type": "object", "additionalProperties": _STR}),
+    Field("max_workers", "posint", None, "the most workers the actor may have", _int(1), cli=True),
+    Field("mem_limit", "mem", None, "memory limit of each execution, e.g. 512m", _STR, limit="memory_max",
+          cli=True),
+    Field("max_cpus", "nonnegint", None, "CPU limit of each execution in nano-CPUs (1000000000 = one CPU)",
+          _int(), limit="cpu_quota", cli=True),
+    Field("pids_max", "posint", None, "processes and threads an execution may have", _int(1),
+          limit="pids_max", cli=True),
+    Field("cpu_seconds", "nonnegfloat", None, "CPU-seconds budget of one execution",
+          {"type": "number", "minimum": 0}, limit="cpu_seconds", cli=True),
+    Field("max_run_time", "nonnegint", None, "seconds one execution may run", _int(), limit="max_run_time",
+          cli=True),
+    Field("cpu_weight", "weight", None, "relative CPU share, 1..10000", _int(1, 10000), limit="cpu_weight"),
+    Field("io_weight", "weight", None, "relative io share, 1..10000", _int(1, 10000), limit="io_weight"),
+    Field("token", "bool", False, "give executions an access token of the owner (_abaco_access_token)", _BOOL,
+          cli="with-token"),
+    Field("privileged", "bool", False, "run privileged containers (privileged users only)", _BOOL,
+          who=PRIVILEGED),
+    Field("use_container_uid", "bool", False, "run as the image's own user (privileged users only)", _BOOL,
+          who=PRIVILEGED),
+    Field("run_as_executor", "bool", False, "run as the UID of the user who sent the message", _BOOL),
+    Field("read_only_root", "bool", False, "a read-only root file system (/tmp stays writable)", _BOOL,
+          cli=True),
+    Field("log_ex", "nonnegint", None, "seconds this actor's logs are kept (capped by [store] max_log_ex)",
+          _int(), cli=True),
+    Field("cron_schedule", "str", "", "'YYYY-MM-DD hh + N unit': the actor messages itself on a schedule",
+          _STR, cli=True),
+    Field("cron_on", "bool", False, "whether the cron schedule fires", _BOOL),
+    Field("link", "ref", "", "an actor (id or alias) that receives this actor's events as messages", _STR,
+          cli=True),
+    Field("webhook", "url", "", "a URL that receives this actor's events as JSON POSTs", _STR, cli=True),
+    Field("queue", "name", "default", "the spawner queue that starts this actor's workers", _STR),
+    Field("hints", "strlist", [], "hints such as 'sync' (keep one worker warm)",
+          {"type": "array", "items": _STR}),
+    Field("force", "bool", False, "on update: restart the workers on a new revision", _BOOL, stored=False),
+)
+BY_NAME: dict[str, Field] = {f.name: f for f in ACTOR_FIELDS}
+LIMIT_FIELDS: dict[str, str] = {f.name: f.limit for f in ACTOR_FIELDS if f.limit}
+
+
+def input_schema() -> dict:
+    """The OpenAPI schema of an actor registration or update."""
+    return {"type": "object", "properties": {f.name: f.schema for f in ACTOR_FIELDS}}
+
+
+# ---------------------------------------------------------------- input
+
+def to_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def to_snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def normalise_input(body: Any) -> dict:
+    """Accept snake_case or camelCase keys; refuse what is not a JSON object."""
+    if not isinstance(body, dict):
+        raise BadRequestError("the request body must be a JSON object (or form fields) describing the actor")
+    return {to_snake(k): v for k, v in body.items()}
+
+
+def validate(body: Any, *, partial: bool = False) -> dict:
+    """Check a POST (or, with ``partial``, a PUT) body; return only known, well-typed fields."""
+    data = normalise_input(body)
+    if "mounts" in data:
+        raise BadRequestError("'mounts' cannot be set on an actor: host directories are mounted only "
+                              "from the platform's [workers] mounts configuration")
+    unknown = sorted(set(data) - set(BY_NAME))
+    if unknown:
+        raise BadRequestError(f"unknown field(s) {', '.join(unknown)}; accepted fields are "
+                              f"{', '.join(sorted(BY_NAME))}")
+    if not partial and "image" not in data:
+        raise BadRequestError("'image' is required: the Docker image to run, e.g. abaco/echo:local")
+    out = {}
+    for name, value in data.items():
+        kind = BY_NAME[name].kind
+        if value is None and kind != "image":
+            continue
+        out[name] = _check(name, kind, value)
+    return out
+
+
+def _check(name: str, kind: str, value: Any) -> Any:
+    def bad(what: str) -> BadRequestError:
+        return BadRequestError(f"'{name}' must be {what}; got {value!r}")
+
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise bad("a boolean (true or false)")
+    if kind == "str":
+        if not isinstance(value, str) or len(value) > 4096:
+            raise bad("a string of at most 4096 characters")
+        return value
+    if kind == "image":
+        if not isinstance(value, str) or not value.strip():
+            raise BadRequestError("'image' is required: the Docker image to run, e.g. abaco/echo:local")
+        if not IMAGE.match(value.strip()):
+            raise bad("a Docker image reference such as 'abaco/echo:local'")
+        return value.strip()
+    if kind == "ref":
+        if not isinstance(value, str) or (value and not REF.match(value)):
+            raise bad("an actor id (letters, digits, '.', '_', '-'), or empty to remove it")
+        return value
+    if kind == "url":
+        if not isinstance(value, str) or len(value) > 2048:
+            raise bad("an http or https URL, or empty to remove it")
+        return value
+    if kind == "name":
+        if not isinstance(value, str) or not NAME.match(value):
+            raise bad("1-128 letters, digits, spaces, '.', '_' or '-'")
+        return value
+    if kind in ("posint", "nonnegint"):
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("a whole number")
+        if value < (1 if kind == "posint" else 0):
+            raise bad("at least 1" if kind == "posint" else "0 or more")
+        return value
+    if kind == "nonnegfloat":
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise bad("a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise bad("a number, 0 or more")
+        return float(value)
+    if kind == "weight":
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
+            raise bad("a whole number from 1 to 10000")
+        return value
+    if kind == "mem":
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return str(value)
+        if isinstance(value, str) and MEM_LIMIT.match(value):
+            return value.lower()
+        raise bad("a memory size such as '512m', '2g' or a number of bytes")
+    if kind == "env":
+        if not isinstance(value, dict):
+            raise bad("an object mapping variable names to strings")
+        for key, val in value.items():
+            if not ENV_NAME.match(key):
+                raise BadRequestError(f"'{name}' key {key!r} is not a valid variable name")
+            if not isinstance(val, str):
+                raise BadRequestError(f"'{name}' value of {key!r} must be a string; got {type(val).__name__}")
+        return dict(value)
+    if kind == "strlist":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return list(value)
+    raise AssertionError(kind)
