@@ -18,7 +18,8 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import pika
 import pika.exceptions
@@ -103,26 +104,49 @@ def declare(channel, name: str) -> None:
     channel.queue_declare(queue=name, durable=True, arguments=arguments)
 
 
-def serve(config: Config, consumers: dict, stop: threading.Event, prefetch: int = 1,
-          on_ready=None, retry_pause: float = 2.0, retry_on: tuple = ()) -> None:
-    """Consume ``consumers`` ({queue: callback}) until ``stop`` is set.
+@dataclass
+class Delivery:
+    """One message taken from a queue, as a consumer's handler sees it."""
 
-    Each callback acknowledges its own messages. A callback that raises one of
-    ``retry_on`` (a store that is down, a full disk, ...) has its message put back on the
-    queue, and consuming pauses for ``retry_pause`` seconds. A lost connection is opened
-    again (with backoff) and the queues consumed anew; unacknowledged messages come back.
+    queue: str
+    body: bytes
+    data: dict[str, Any]          # the body as a JSON object; {} when it is not one
+    redelivered: bool             # RabbitMQ gave it out before (its consumer died or put it back)
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Delivery], None]
+
+
+def serve(config: Config, consumers: dict[str, Handler], stop: threading.Event, prefetch: int = 1,
+          on_ready: Callable[[pika.BlockingConnection], None] | None = None, retry_pause: float = 2.0,
+          retry_on: tuple[type[BaseException], ...] = ()) -> None:
+    """The one consumer loop: consume ``consumers`` ({queue: handler}) until ``stop`` is set.
+
+    Each message is decoded into a :class:`Delivery` and given to its queue's handler.
+    A handler that returns has its message acknowledged. One that raises one of
+    ``retry_on`` (a store that is down, a full disk, ...) has it put back on the queue,
+    and consuming pauses for ``retry_pause`` seconds. Any other exception is a message
+    that can never be handled (or a bug): it is logged with the message and dropped, so
+    one bad message cannot block a queue. A lost connection is opened again (with
+    backoff) and the queues consumed anew; unacknowledged messages come back then.
     ``on_ready(connection)`` runs after each (re)connection.
     """
-    def retrying(queue: str, callback):
-        def handle(channel, method, properties, body: bytes) -> None:
+    def consume(queue: str, handler: Handler):
+        def on_message(channel, method, properties, body: bytes) -> None:
+            delivery = Delivery(queue=queue, body=body, data=decode_json(body), redelivered=bool(method.redelivered),
+                                headers=dict(properties.headers or {}))
             try:
-                callback(channel, method, properties, body)
+                handler(delivery)
             except retry_on as exc:
-                log.warning("a message of %s goes back on the queue (%s); retrying in %ss",
-                            queue, exc, retry_pause)
+                log.warning("a message of %s goes back on the queue (%s); retrying in %ss", queue, exc, retry_pause)
                 channel.basic_nack(method.delivery_tag, requeue=True)
                 stop.wait(retry_pause)
-        return handle
+                return
+            except Exception:  # noqa: BLE001 - a message that cannot be handled must not block the queue
+                log.exception("dropping a message of %s that could not be handled: %r", queue, body[:500])
+            channel.basic_ack(method.delivery_tag)
+        return on_message
 
     while not stop.is_set():
         try:
@@ -130,9 +154,9 @@ def serve(config: Config, consumers: dict, stop: threading.Event, prefetch: int 
             try:
                 channel = conn.channel()
                 channel.basic_qos(prefetch_count=prefetch)
-                for queue, callback in consumers.items():
+                for queue, handler in consumers.items():
                     declare(channel, queue)
-                    channel.basic_consume(queue, retrying(queue, callback))
+                    channel.basic_consume(queue, consume(queue, handler))
                 if on_ready is not None:
                     on_ready(conn)
                 while not stop.is_set():

@@ -49,6 +49,8 @@ class Web:
     api_server: str = "http://127.0.0.1:8000"
     token_ttl: int = 86400           # seconds a token minted by `abaco token` is valid
     gunicorn_workers: int = 2
+    gunicorn_threads: int = 8
+    bind_unix_socket: bool = True    # also serve on <data_dir>/run/api.sock (containers reach it there)
     encryption_key: str = ""         # Fernet key for secret configs; empty: made in the keys directory
 
 
@@ -218,6 +220,19 @@ class Config:
         return self.run_dir / "api.sock"
 
     @property
+    def pid_dir(self) -> Path:
+        """Pid files of the processes `make up` started (scripts/stack.sh writes them)."""
+        return self.general.data_dir / "pids"
+
+    @property
+    def worker_pid_dir(self) -> Path:
+        """One pid file per worker process, written by the spawner, removed by the worker."""
+        return self.pid_dir / "workers"
+
+    def worker_pidfile(self, worker_id: str) -> Path:
+        return self.worker_pid_dir / f"{worker_id}.pid"
+
+    @property
     def log_dir(self) -> Path:
         return self.general.data_dir / "logs"
 
@@ -343,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     config = load()
     for item in argv:
         section, _, key = item.partition(".")
-        if section in ("data_dir", "run_dir", "keys_dir", "log_dir", "api_socket", "tls_cert_dir") and not key:
+        if section in ("data_dir", "run_dir", "keys_dir", "log_dir", "pid_dir", "worker_pid_dir", "api_socket",
+                       "tls_cert_dir") and not key:
             print(getattr(config, section))
             continue
         try:

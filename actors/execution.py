@@ -10,7 +10,6 @@ usage, and writes the terminal record. The worker acknowledges the message only 
 from __future__ import annotations
 
 import errno
-import base64
 import json
 import logging
 import os
@@ -18,19 +17,20 @@ import shutil
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import docker.errors
 import requests
 
-from actors import auth, clientg, configs, models, sandbox
+from actors import auth, configs, models, sandbox, worker_clients
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors import limits as limits_mod
 from actors.config import Config
 from actors.errors import AbacoError
 from actors.installations import Installations
+from actors.message import BINARY, Message
 from actors.process import pid_alive
 from actors.runtime import cgroups
 from actors.runtime.docker import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_INSTANCE, LABEL_WORKER,
@@ -42,44 +42,6 @@ log = logging.getLogger(__name__)
 RESULTS_PATH = "/_abaco_results.sock"
 BINARY_PATH = "/_abaco_binary_data"
 API_SOCKET_PATH = "/_abaco_api.sock"
-BINARY = "application/octet-stream"
-
-
-@dataclass
-class Message:
-    """A message as it travels in the actor's mailbox."""
-
-    execution_id: str
-    body: bytes
-    content_type: str
-    executor: str
-    env: dict[str, str] = field(default_factory=dict)
-    revision: int = 0
-
-    def headers(self) -> dict:
-        return {"execution_id": self.execution_id, "content_type": self.content_type,
-                "executor": self.executor, "env": json.dumps(self.env), "revision": self.revision}
-
-    def to_bytes(self) -> bytes:
-        """The whole message, to keep in the store while its delivery is parked."""
-        return json.dumps({"headers": self.headers(), "body": base64.b64encode(self.body).decode()}).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "Message":
-        doc = json.loads(data)
-        return cls.from_amqp(doc["headers"], base64.b64decode(doc["body"]))
-
-    @classmethod
-    def from_amqp(cls, headers: dict | None, body: bytes) -> "Message":
-        headers = headers or {}
-        try:
-            env = json.loads(headers.get("env") or "{}")
-        except ValueError:
-            env = {}
-        return cls(execution_id=str(headers.get("execution_id", "")), body=body,
-                   content_type=str(headers.get("content_type", "str")),
-                   executor=str(headers.get("executor", "")), env=env,
-                   revision=int(headers.get("revision") or 0))
 
 
 class ResultsCollector(threading.Thread):
@@ -246,7 +208,7 @@ class ExecutionRun:
     def _client_token(self) -> str:
         """A fresh access token of this worker's OAuth client (see actors/clientg.py)."""
         try:
-            return clientg.access_token(self.config, self.stores, self.worker_id)
+            return worker_clients.access_token(self.config, self.stores, self.worker_id)
         except AbacoError as exc:
             log.warning("worker %s has no access token for execution %s: %s",
                         self.worker_id, self.execution_id, exc.message)

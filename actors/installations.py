@@ -21,12 +21,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 
 from actors import models
 from actors.codes import WorkerStatus
 from actors.config import Config
-from actors.process import pid_alive
+from actors.process import kill_group, pid_alive
 from actors.runtime import cgroups
 from actors.store import Stores
 
@@ -89,10 +88,7 @@ class Installations:
     def _clean_worker(self, parts: dict) -> None:
         worker = self.stores.workers.find(parts.get("worker_id", ""))
         if worker is not None and pid_alive(worker.get("pid")):
-            try:
-                os.killpg(int(worker["pid"]), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            kill_group(worker["pid"])
         if worker is not None:
             self.stores.workers.delete(worker["id"])
         if parts.get("pidfile"):

@@ -16,9 +16,49 @@ from actors.auth import Identity
 from actors.config import Config
 from actors.errors import ForbiddenError
 from actors.fields import LIMIT_FIELDS
-from actors.runtime.cgroups import Limits, parse_size
 
 NANO = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one cgroup may use; 0 means no limit."""
+
+    memory_max: int = 0
+    memory_high: int = 0
+    memory_low: int = 0
+    memory_min: int = 0
+    cpu_quota: float = 0.0          # CPUs
+    cpu_period_us: int = 100000
+    cpu_weight: int = 0             # 1..10000, as cgroup v2
+    pids_max: int = 0
+    io_weight: int = 0              # 1..10000, as cgroup v2
+    io_read_bps: int = 0
+    io_write_bps: int = 0
+    io_read_iops: int = 0
+    io_write_iops: int = 0
+
+    def applied(self) -> dict:
+        """The limits that are set, for the execution record."""
+        return {k: v for k, v in self.__dict__.items() if v and k != "cpu_period_us"} | (
+            {"cpu_period_us": self.cpu_period_us} if self.cpu_quota else {})
+
+
+_UNITS = {"b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+
+
+def parse_size(value: str | int | None) -> int:
+    """Bytes from '512m', '2g', '1048576' (0 for empty)."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    unit = _UNITS.get(text[-1:], None)
+    number = text[:-1] if unit else text
+    if not number.isdigit():
+        raise ValueError(f"not a size: {value!r} (use e.g. 512m, 2g or a number of bytes)")
+    return int(number) * (unit or 1)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import logging
 from actors import channels, commands, models
 from actors.codes import ActorStatus
 from actors.config import Config
-from actors.execution import Message
+from actors.message import Message
 from actors.store import StoreUnavailable, Stores
 
 log = logging.getLogger(__name__)

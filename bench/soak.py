@@ -21,7 +21,8 @@ from pathlib import Path
 
 from common import stack_client
 
-PROCESSES = ("api", "spawner", "health", "accounting", "clientg", "events")
+from actors.services import NAMES as PROCESSES
+
 
 
 def children(pid: int) -> list[int]:
@@ -49,12 +50,12 @@ def process_groups(cfg) -> dict[str, list[int]]:
     groups = {}
     for name in PROCESSES:
         try:
-            pid = int((cfg.data_dir / "pids" / f"{name}.pid").read_text())
+            pid = int((cfg.pid_dir / f"{name}.pid").read_text())
         except (OSError, ValueError):
             continue
         groups[name] = [pid, *children(pid)] if name == "api" else [pid]
     workers = []
-    for pidfile in (cfg.data_dir / "pids" / "workers").glob("*.pid"):
+    for pidfile in cfg.worker_pid_dir.glob("*.pid"):
         try:
             workers.append(int(pidfile.read_text()))
         except (OSError, ValueError):

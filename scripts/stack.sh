@@ -19,7 +19,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
-PLATFORM=(api spawner health accounting clientg events tls)  # tls: only in mtls mode
+PLATFORM=()              # filled by load_config from `python -m actors.services`, then tls (mtls mode only)
 START_TIMEOUT="${STACK_START_TIMEOUT:-120}"  # seconds dockerd, RabbitMQ or the API may take to answer (one deadline each)
 STOP_TIMEOUT=20         # seconds a platform process gets between SIGTERM and SIGKILL
 WORKER_STOP_TIMEOUT=15  # seconds the workers get between SIGTERM and SIGKILL
@@ -42,12 +42,16 @@ load_config() {
     [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV; run 'make install' first"
     out="$("$VENV/bin/python" -m actors.config data_dir run_dir log_dir general.instance \
         store.redis_host store.redis_port rabbit.host rabbit.port \
-        web.host web.port web.gunicorn_workers web.access_control tls_cert_dir)" \
+        web.host web.port web.access_control tls_cert_dir)" \
         || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
     { read -r DATA; read -r RUN_DIR; read -r LOG_DIR; read -r INSTANCE
       read -r REDIS_HOST; read -r REDIS_PORT; read -r RABBIT_HOST; read -r RABBIT_PORT
-      read -r WEB_HOST; read -r WEB_PORT; read -r WEB_WORKERS; read -r ACCESS; read -r TLS_DIR; } <<< "$out"
+      read -r WEB_HOST; read -r WEB_PORT; read -r ACCESS; read -r TLS_DIR; } <<< "$out"
     PIDS="$DATA/pids"
+    # The one list of platform processes lives in actors/services/__init__.py.
+    out="$("$VENV/bin/python" -m actors.services)" || die "cannot list the platform processes"
+    mapfile -t PLATFORM < <(cut -d' ' -f1 <<< "$out")
+    PLATFORM+=(tls)
     RABBIT_DIR="$DATA/rabbitmq"
     RABBIT_PIDFILE="$RABBIT_DIR/pid"
     # One RabbitMQ node per instance; a second stack on this machine needs its own
@@ -321,13 +325,8 @@ stop_rabbitmq() {
 # platform_pattern NAME: what the command line of NAME's main process contains.
 platform_pattern() {
     case "$1" in
-        api) echo 'gunicorn' ;;
-        spawner) echo 'abaco-spawner' ;;
-        health) echo 'abaco-health' ;;
-        accounting) echo 'abaco-accounting' ;;
-        clientg) echo 'abaco-clientg' ;;
-        events) echo 'abaco-events' ;;
         tls) echo 'nginx' ;;
+        *) echo "abaco-$1" ;;
     esac
 }
 
@@ -336,22 +335,9 @@ platform_pid() { pidfile_pid "$PIDS/$1.pid" "$(platform_pattern "$1")"; }
 # platform_command NAME: set CMD to the command line that starts NAME.
 platform_command() {
     case "$1" in
-        # Threads, so that requests waiting on a synchronous execution do not block others.
-        api) CMD=("$VENV/bin/gunicorn" --workers "$WEB_WORKERS" --worker-class gthread --threads 8
-                  --bind "$WEB_HOST:$WEB_PORT" --bind "unix:$RUN_DIR/api.sock"
-                  --timeout 0 --graceful-timeout 10 --access-logfile - 'actors.api.wsgi:app') ;;
-        spawner) CMD=("$VENV/bin/abaco-spawner") ;;
-        health) CMD=("$VENV/bin/abaco-health") ;;
-        accounting) CMD=("$VENV/bin/abaco-accounting") ;;
-        clientg) CMD=("$VENV/bin/abaco-clientg") ;;
-        events) CMD=("$VENV/bin/abaco-events") ;;
         tls) CMD=(nginx -c "$RUN_DIR/nginx.conf") ;;
+        *) CMD=("$VENV/bin/abaco-$1") ;;
     esac
-    # Newer gunicorns open a control socket, by default one per user in ~/.gunicorn;
-    # keep it per stack so two stacks on one machine do not share it.
-    if [ "$1" = api ] && [[ "$("$VENV/bin/gunicorn" --help 2>&1)" == *--control-socket* ]]; then
-        CMD+=(--control-socket "$RUN_DIR/gunicorn.ctl")
-    fi
 }
 
 # start_platform NAME: start it unless its pidfile names a live process; append the
@@ -430,7 +416,7 @@ stop_workers() {
     local file pid pids=() deadline
     for file in "$PIDS"/workers/*.pid; do
         [ -e "$file" ] || continue
-        if pid="$(pidfile_pid "$file" 'actors\.worker|abaco-worker')"; then
+        if pid="$(pidfile_pid "$file" 'actors\.services\.worker|abaco-worker')"; then
             pids+=("$pid")
             kill -TERM "$pid" 2>/dev/null || true
         fi
@@ -492,7 +478,7 @@ status() {
         fi
     done
     for file in "$PIDS"/workers/*.pid; do
-        if pid="$(pidfile_pid "$file" 'actors\.worker|abaco-worker')"; then
+        if pid="$(pidfile_pid "$file" 'actors\.services\.worker|abaco-worker')"; then
             workers+=("$pid")
         fi
     done

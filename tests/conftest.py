@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,12 @@ import requests
 
 from actors import auth
 from actors import config as config_mod
-from actors.readiness import api_answers, wait_until
+from actors.process import kill_group, pid_alive
+from actors.readiness import NotReady, api_answers, wait_until
+from actors.services import PROCESSES
 
 REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent          # the virtualenv's console scripts
 # A cold start (new virtualenv, no bytecode yet, a busy machine) may take a while.
 START_TIMEOUT = 180.0
 
@@ -54,22 +56,21 @@ class Platform:
         proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
             return
-        os.killpg(proc.pid, sig)
+        kill_group(proc.pid, sig)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid)
             proc.wait()
 
     def start_api(self, name: str, settings: dict) -> str:
         """Another API process on the same stores, with some settings changed; its URL."""
         port = free_port()
-        env = dict(self.env, ABACO_WEB_PORT=str(port), **settings)
+        env = dict(self.env, ABACO_WEB_PORT=str(port), ABACO_WEB_GUNICORN_WORKERS="1",
+                   ABACO_WEB_GUNICORN_THREADS="4", ABACO_WEB_BIND_UNIX_SOCKET="false", **settings)
         log = open(self.config.log_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "--workers", "1", "--worker-class", "gthread",
-             "--threads", "4", "--bind", f"127.0.0.1:{port}", "--timeout", "0", "actors.api.wsgi:app"],
-            env=env, stdout=log, stderr=log, start_new_session=True, cwd=REPO)
+        self.procs[name] = subprocess.Popen([str(BIN / "abaco-api")], env=env, stdout=log, stderr=log,
+                                            start_new_session=True, cwd=REPO)
         url = f"http://127.0.0.1:{port}"
         self.wait_ready(name, lambda: api_answers(url))
         return url
@@ -156,19 +157,12 @@ def platform(tmp_path_factory):
         "ABACO_WORKERS_MOUNTS": f"{data}/homes/{{username}}:/home/abaco:rw",
     })
     config = config_mod.load(environ=env)
-    for sub in ("logs", "run", "pids"):
-        (data / sub).mkdir(parents=True, exist_ok=True)
+    for directory in (config.log_dir, config.run_dir, config.worker_pid_dir):
+        directory.mkdir(parents=True, exist_ok=True)
     auth.ensure_signing_key(config)
     plat = Platform(env, config, f"http://127.0.0.1:{port}")
-    bindir = Path(sys.executable).parent
-    plat.start("api", [str(bindir / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "8",
-                       "--bind", f"127.0.0.1:{port}",
-                       "--bind", f"unix:{config.api_socket}", "--timeout", "0", "actors.api.wsgi:app"])
-    plat.start("spawner", [sys.executable, "-m", "actors.spawner"])
-    plat.start("health", [sys.executable, "-m", "actors.health"])
-    plat.start("accounting", [sys.executable, "-m", "actors.accounting"])
-    plat.start("clientg", [sys.executable, "-m", "actors.clientg"])
-    plat.start("events", [sys.executable, "-m", "actors.events"])
+    for process in PROCESSES:
+        plat.start(process.name, [str(BIN / process.command)])
     plat.wait_ready("api", lambda: api_answers(plat.url))
     yield plat
     for name in list(plat.procs):
@@ -178,28 +172,20 @@ def platform(tmp_path_factory):
 
 
 def _stop_workers(config) -> None:
-    pid_dir = config.data_dir / "pids" / "workers"
+    """SIGTERM every worker of the test instance, SIGKILL those still there after 20 s."""
     pids = []
-    for pidfile in pid_dir.glob("*.pid"):
+    for pidfile in config.worker_pid_dir.glob("*.pid"):
         try:
-            pid = int(pidfile.read_text())
-            os.kill(pid, signal.SIGTERM)
-            pids.append(pid)
-        except (ValueError, ProcessLookupError):
-            pass
-    deadline = time.monotonic() + 20
+            pids.append(int(pidfile.read_text()))
+        except (OSError, ValueError):
+            continue
     for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-                time.sleep(0.1)
-            except ProcessLookupError:
-                break
-        else:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_group(pid, signal.SIGTERM)
+    try:
+        wait_until(lambda: not any(pid_alive(pid) for pid in pids), 20, "the workers to exit")
+    except NotReady:
+        for pid in pids:
+            kill_group(pid)
 
 
 def _cleanup_instance(config) -> None:

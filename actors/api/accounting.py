@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, request
 
-from actors.accounting import owner_group, summarise
+from actors.usage import owner_group, summarise
 from actors.api.common import identity, ok, services, show
 from actors.errors import BadRequestError, ForbiddenError
 

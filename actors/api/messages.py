@@ -18,7 +18,7 @@ from actors import channels, fields, mailbox, models
 from actors.codes import ActorStatus, EXECUTION_TERMINAL, ExecutionStatus, Level
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.errors import BadRequestError, PayloadTooLargeError
-from actors.execution import BINARY
+from actors.message import BINARY
 
 log = logging.getLogger("api")
 bp = Blueprint("messages", __name__)

@@ -2,7 +2,7 @@
 
 from actors import config
 from actors.api import create_app
-from actors.process import setup_logging
+from actors.services import setup_logging
 
 _config = config.load()
 setup_logging("api", _config)

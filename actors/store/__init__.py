@@ -5,7 +5,8 @@ A store maps string keys to JSON documents (dicts). Documents may belong to a
 insertion order without scanning the whole store. Operations that two processes may
 race on (status changes, state updates, counters) are atomic in every backend.
 
-Backends: ``store/redis.py`` (used for every store) and ``store/mongo.py`` (later).
+Backends: ``store/redis.py`` (used for every store) and ``store/memory.py`` (in-process,
+for unit tests of the processes' decisions).
 """
 
 from __future__ import annotations
@@ -147,24 +148,16 @@ def open_stores(config: Config) -> Stores:
     """Connect the configured backend and return the named stores."""
     if config.store.backend == "redis":
         from actors.store.redis import RedisBackend
-        backend = RedisBackend(config)
-    else:
-        raise ValueError(f"unknown store backend {config.store.backend!r}")
-    return Stores(
-        actors=backend.store("actors"),
-        workers=backend.store("workers"),
-        executions=backend.store("executions"),
-        logs=backend.blobs("logs"),
-        results=backend.blobs("results"),
-        parked=backend.blobs("parked"),
-        accounting=backend.store("accounting"),
-        clients=backend.store("clients"),
-        refresh_tokens=backend.store("refresh_tokens"),
-        worker_clients=backend.store("worker_clients"),
-        installations=backend.store("installations"),
-        permissions=backend.store("permissions"),
-        aliases=backend.store("aliases"),
-        nonces=backend.store("nonces"),
-        configs=backend.store("configs"),
-        backend=backend,
-    )
+        return stores_on(RedisBackend(config))
+    raise ValueError(f"unknown store backend {config.store.backend!r}")
+
+
+STORE_NAMES = ("actors", "workers", "executions", "accounting", "clients", "refresh_tokens", "worker_clients",
+               "installations", "permissions", "aliases", "nonces", "configs")
+BLOB_NAMES = ("logs", "results", "parked")
+
+
+def stores_on(backend: Any) -> Stores:
+    """The named stores of one backend (Redis, or memory in tests)."""
+    return Stores(**{name: backend.store(name) for name in STORE_NAMES},
+                  **{name: backend.blobs(name) for name in BLOB_NAMES}, backend=backend)

@@ -45,7 +45,7 @@ def private(platform, tmp_path):
 
 def start(env, tmp_path) -> subprocess.Popen:
     log = open(tmp_path / "accounting.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "actors.accounting"], env=env, stdout=log, stderr=log,
+    return subprocess.Popen([sys.executable, "-m", "actors.services.accounting"], env=env, stdout=log, stderr=log,
                             start_new_session=True)
 
 

@@ -57,7 +57,7 @@ def test_without_clientg_the_worker_starts_and_says_why(platform):
         workers = platform.ok("GET", f"/actors/{actor['id']}/workers")
         assert "no OAuth client from clientg" in workers[0]["client_error"]
     finally:
-        platform.start("clientg", [sys.executable, "-m", "actors.clientg"])
+        platform.start("clientg", [sys.executable, "-m", "actors.services.clientg"])
     platform.ok("DELETE", f"/actors/{actor['id']}")
     # The requests clientg missed are handled when it is back, leaving no client behind.
     stores = open_stores(platform.config)

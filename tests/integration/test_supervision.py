@@ -10,8 +10,10 @@ import pytest
 
 from actors import channels, models
 from actors.codes import ActorStatus, ExecutionStatus, WorkerStatus
-from actors.execution import Message
-from actors.health import Health
+from actors.message import Message
+from actors.services.health import Health
+from actors.channels import Broker
+from actors.runtime.docker import DockerRuntime
 from actors.store import open_stores
 from conftest import REPO
 
@@ -83,7 +85,8 @@ def test_idle_workers_past_their_ttl_stop_but_a_sync_actor_keeps_one(platform, s
         for worker in stores.workers.group_docs(actor["id"]):
             stores.workers.update(worker["id"], {"last_execution_time": ago(600), "create_time": ago(600)})
     before = {a["id"]: {w["id"] for w in stores.workers.group_docs(a["id"])} for a in (plain, warm)}
-    health = Health(platform.config.replace(workers={"worker_ttl": 60}))
+    config = platform.config.replace(workers={"worker_ttl": 60})
+    health = Health(config, stores, Broker(config), DockerRuntime(config))
     assert health.check()["idle_stopped"] >= 3
     # (This platform's own health process has no worker_ttl and may start fresh workers.)
     platform.wait_for(lambda: not before[plain["id"]] & {w["id"] for w in stores.workers.group_docs(plain["id"])},

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from actors.accounting import summarise
+from actors.usage import summarise
 from actors.accounting_files import (CSV_FIELDS, SGE_FIELDS, AccountingFile, Ledger, parse_sge_line,
                                      read_sge, sge_line)
 

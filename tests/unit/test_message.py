@@ -1,4 +1,5 @@
-from actors.execution import Message, _docker_time
+from actors.execution import _docker_time
+from actors.message import Message
 
 
 def test_message_headers_round_trip():

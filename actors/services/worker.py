@@ -14,7 +14,6 @@ heartbeats are skipped until it is back.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import queue
@@ -22,29 +21,28 @@ import sys
 import threading
 import time
 
-from actors import channels, clientg, models
+from actors import channels, models, worker_clients
 from actors.codes import WorkerStatus
-from actors import config as config_mod
 from actors.config import Config
-from actors.execution import ExecutionRun, Message
+from actors.execution import ExecutionRun
 from actors.installations import Installations
-from actors.process import setup_logging, stop_event
+from actors.message import Message
 from actors.runtime.cgroups import CgroupTree
 from actors.runtime.docker import DockerRuntime
-from actors.store import StoreUnavailable, open_stores
+from actors.services import command_line, start, stop_event
+from actors.store import Stores, StoreUnavailable, open_stores
 
 log = logging.getLogger("worker")
 
 
 class Worker:
-    def __init__(self, config: Config, actor_id: str, worker_id: str):
+    def __init__(self, config: Config, actor_id: str, worker_id: str, stores: Stores, broker: channels.Broker,
+                 runtime: DockerRuntime, tree: CgroupTree, terminate: threading.Event | None = None):
         self.config = config
         self.actor_id, self.worker_id = actor_id, worker_id
-        self.stores = open_stores(config)
-        self.runtime = DockerRuntime(config)
-        self.events = channels.Broker(config)      # events and accounting records
-        self.tree = CgroupTree()
-        self.terminate = stop_event()
+        self.stores, self.runtime, self.tree = stores, runtime, tree
+        self.events = broker                        # events and accounting records
+        self.terminate = terminate or threading.Event()
         self.stopping = False
         self.kill_running = False
         self.current: ExecutionRun | None = None
@@ -55,7 +53,7 @@ class Worker:
         self.mailbox_tag: str | None = None
         self.generation = 0                         # bumps with every new connection
         self.finished: queue.Queue = queue.Queue()  # (generation, tag, outcome) from execution threads
-        self.pidfile = config.data_dir / "pids" / "workers" / f"{worker_id}.pid"
+        self.pidfile = config.worker_pidfile(worker_id)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -191,7 +189,7 @@ class Worker:
             self.stores.workers.delete(self.worker_id)
             Installations(self.config, self.stores).remove("worker", self.worker_id)
             if self.stores.worker_clients.find(self.worker_id) is not None:
-                clientg.release_client(self.config, self.events, self.worker_id)
+                worker_clients.release_client(self.config, self.events, self.worker_id)
         except StoreUnavailable as exc:
             log.warning("worker %s could not remove its record (%s); health will", self.worker_id, exc)
         self.events.close()
@@ -318,15 +316,13 @@ class Worker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="abaco-worker", description="Run one worker of an actor (normally started by the spawner).")
+    parser = command_line("abaco-worker", "Run one worker of an actor (normally started by the spawner).")
     parser.add_argument("--actor-id", required=True)
     parser.add_argument("--worker-id", required=True)
-    parser.add_argument("--config", help="path to abaco.conf (default: $ABACO_CONF or ./abaco.conf)")
     args = parser.parse_args(argv)
-    config = config_mod.load(args.config)
-    setup_logging("worker", config)
-    worker = Worker(config, args.actor_id, args.worker_id)
+    config = start("worker", args)
+    worker = Worker(config, args.actor_id, args.worker_id, open_stores(config), channels.Broker(config),
+                    DockerRuntime(config), CgroupTree(), stop_event())
     try:
         return worker.run()
     except Exception:  # noqa: BLE001 - log why the worker died before exiting

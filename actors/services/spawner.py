@@ -10,31 +10,30 @@ READY before making the actor READY.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
-from actors import channels, clientg, models
+from actors import channels, models, worker_clients
 from actors.codes import ActorStatus, WorkerStatus
 from actors.config import Config
 from actors.installations import Installations
-from actors.process import command_line, pid_alive, start, stop_event
+from actors.process import kill_group, pid_alive
 from actors.runtime.docker import DockerRuntime, ImageNotFound, RuntimeUnavailable
-from actors.store import StoreUnavailable, open_stores
+from actors.services import command_line, start, stop_event
+from actors.store import Stores, StoreUnavailable, open_stores
 
 log = logging.getLogger("spawner")
 
 
 class Spawner:
-    def __init__(self, config: Config):
-        self.config = config
-        self.stores = open_stores(config)
-        self.runtime = DockerRuntime(config)
-        self.events = channels.Broker(config)
-        self.terminate = stop_event()
-        self.conn = None
+    def __init__(self, config: Config, stores: Stores, broker: channels.Broker, runtime: DockerRuntime,
+                 terminate: threading.Event | None = None):
+        self.config, self.stores, self.events, self.runtime = config, stores, broker, runtime
+        self.terminate = terminate or threading.Event()
+        self.sleep = time.sleep      # while connected: the connection's sleep, which keeps it serviced
         self.installations = Installations(config, self.stores)
 
     def run(self) -> int:
@@ -46,23 +45,17 @@ class Spawner:
         return 0
 
     def _connected(self, conn) -> None:
-        self.conn = conn   # start_worker keeps it serviced while it waits
+        self.sleep = conn.sleep   # start_worker keeps the connection serviced while it waits
         log.info("spawner on host %s serving queues %s", self.config.general.host_id,
                  ",".join(self.config.spawner.queues))
 
-    def on_command(self, channel, method, properties, body: bytes) -> None:
-        command = channels.decode_json(body)
-        try:
-            if command.get("command") == "start_worker":
-                self.start_worker(command, redelivered=bool(method.redelivered))
-            else:
-                log.warning("unknown spawner command %r", command.get("command"))
-        except StoreUnavailable:
-            raise                     # channels.serve puts the command back on the queue
-        except Exception:  # noqa: BLE001 - one bad command must not stop the spawner
-            log.exception("command %s failed", command)
-        # Acknowledged once handled: the worker record now tells where it stands.
-        channel.basic_ack(method.delivery_tag)
+    def on_command(self, delivery: channels.Delivery) -> None:
+        """Acknowledged once handled (serve does it): the worker record then tells where it stands."""
+        command = delivery.data
+        if command.get("command") == "start_worker":
+            self.start_worker(command, redelivered=delivery.redelivered)
+        else:
+            log.warning("unknown spawner command %r", command.get("command"))
 
     def start_worker(self, command: dict, redelivered: bool = False) -> None:
         actor_id, worker_id = command.get("actor_id"), command.get("worker_id")
@@ -86,15 +79,15 @@ class Spawner:
             self.events.delete_queue(channels.worker_queue(self.config, worker_id))
             return
         self.installations.begin("worker", worker_id, {
-            "worker_id": worker_id, "pidfile": str(self.config.data_dir / "pids" / "workers" / f"{worker_id}.pid")})
+            "worker_id": worker_id, "pidfile": str(self.config.worker_pidfile(worker_id))})
         try:
             self.runtime.check_image(actor["image"])
         except (ImageNotFound, RuntimeUnavailable) as exc:
             self._fail(actor, worker_id, str(exc))
             return
         if actor.get("token"):
-            problem = clientg.request_client(self.config, self.stores, self.events, actor, worker_id,
-                                             wait=self.conn.sleep)
+            problem = worker_clients.request_client(self.config, self.stores, self.events, actor, worker_id,
+                                                    wait=self.sleep)
             if problem:
                 log.error("worker %s of actor %s: %s", worker_id, actor_id, problem)
                 self.stores.workers.update(worker_id, {"client_error": problem})
@@ -112,33 +105,25 @@ class Spawner:
                 return
             if process.poll() is not None and current.get("status") == WorkerStatus.SPAWNER_SETUP:
                 break
-            self.conn.sleep(0.05)
-        self._kill(process)
+            self.sleep(0.05)
+        kill_group(process.pid)
         self._fail(actor, worker_id, f"worker {worker_id} did not become READY within "
                                      f"{self.config.spawner.worker_ready_timeout} s; see the spawner "
                                      f"host's worker logs")
 
     def _launch(self, actor_id: str, worker_id: str) -> subprocess.Popen:
-        pid_dir = self.config.data_dir / "pids" / "workers"
-        pid_dir.mkdir(parents=True, exist_ok=True)
+        self.config.worker_pid_dir.mkdir(parents=True, exist_ok=True)
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.config.log_dir / "workers.log"
-        cmd = [sys.executable, "-m", "actors.worker", "--actor-id", actor_id, "--worker-id", worker_id]
+        cmd = [sys.executable, "-m", "actors.services.worker", "--actor-id", actor_id, "--worker-id", worker_id]
         if self.config.source and self.config.source != "defaults":
             cmd += ["--config", self.config.source]
         with open(log_path, "ab") as logfile:
             process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
                                        start_new_session=True, close_fds=True)
-        (pid_dir / f"{worker_id}.pid").write_text(str(process.pid))
+        self.config.worker_pidfile(worker_id).write_text(str(process.pid))
         log.info("started worker %s (pid %s) for actor %s", worker_id, process.pid, actor_id)
         return process
-
-    @staticmethod
-    def _kill(process: subprocess.Popen) -> None:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def _actor_ready(self, actor_id: str) -> None:
         actor = self.stores.actors.update(actor_id, {"status": ActorStatus.READY, "status_message": ""},
@@ -161,7 +146,8 @@ class Spawner:
 def main(argv: list[str] | None = None) -> int:
     args = command_line("abaco-spawner", "Start actor workers on this host when the API "
                         "(or health) asks for them.").parse_args(argv)
-    return Spawner(start("spawner", args)).run()
+    config = start("spawner", args)
+    return Spawner(config, open_stores(config), channels.Broker(config), DockerRuntime(config), stop_event()).run()
 
 
 if __name__ == "__main__":

@@ -15,23 +15,21 @@ lets idle workers go, when the next message starts one); idle workers older than
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import signal
 import sys
+import threading
 import time
 
-from actors import channels, clientg, commands, cron, models
-from actors.codes import ActorStatus, EXECUTION_TERMINAL, WorkerStatus
-from actors import config as config_mod
+from actors import channels, commands, cron, models, worker_clients
+from actors.codes import EXECUTION_TERMINAL, ActorStatus, WorkerStatus
 from actors.config import Config
-from actors.process import pid_alive, setup_logging, stop_event
-from actors.execution import Message
 from actors.installations import Installations
+from actors.message import Message
+from actors.process import kill_group, pid_alive
 from actors.runtime import cgroups
 from actors.runtime.docker import LABEL_EXECUTION, LABEL_WORKER, DockerRuntime
-from actors.store import StoreUnavailable, open_stores
+from actors.services import command_line, start, stop_event
+from actors.store import Stores, StoreUnavailable, open_stores
 
 log = logging.getLogger("health")
 
@@ -39,12 +37,10 @@ STARTING = (WorkerStatus.REQUESTED, WorkerStatus.SPAWNER_SETUP)
 
 
 class Health:
-    def __init__(self, config: Config):
-        self.config = config
-        self.stores = open_stores(config)
-        self.broker = channels.Broker(config)
-        self.runtime = DockerRuntime(config)
-        self.terminate = stop_event()
+    def __init__(self, config: Config, stores: Stores, broker: channels.Broker, runtime: DockerRuntime,
+                 terminate: threading.Event | None = None):
+        self.config, self.stores, self.broker, self.runtime = config, stores, broker, runtime
+        self.terminate = terminate or threading.Event()
         self.installations = Installations(config, self.stores)
 
     def run(self) -> int:
@@ -82,7 +78,7 @@ class Health:
         done["cron_fired"] = cron.fire_due(self.config, self.stores, self.broker)
         for worker_id in self.stores.worker_clients.keys():
             if worker_id not in live_workers and self.stores.workers.find(worker_id) is None:
-                clientg.release_client(self.config, self.broker, worker_id)   # its worker died unseen
+                worker_clients.release_client(self.config, self.broker, worker_id)   # its worker died unseen
         done["idle_stopped"] = self._expire_idle(now)
         for actor_id, actor in list(self.stores.actors.items()):
             if self._wants_a_worker(actor, now) and not commands.live_workers(self.stores, actor_id):
@@ -135,25 +131,19 @@ class Health:
                     worker["id"], worker.get("actor_id"), worker.get("status"))
         pid = worker.get("pid")
         if pid and pid_alive(pid):
-            try:
-                os.killpg(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill_group(pid)
         for container in self.runtime.containers(worker_id=worker["id"]):
             self.runtime.remove(container.id)
         self.stores.workers.delete(worker["id"])
         self._requeue_parked(worker)
         if self.stores.worker_clients.find(worker["id"]) is not None:
-            clientg.release_client(self.config, self.broker, worker["id"])
+            worker_clients.release_client(self.config, self.broker, worker["id"])
         try:
             self.broker.delete_queue(channels.worker_queue(self.config, worker["id"]))
         except channels.ChannelUnavailable:
             pass
         try:
-            (self.config.data_dir / "pids" / "workers" / f"{worker['id']}.pid").unlink()
+            self.config.worker_pidfile(worker["id"]).unlink()
         except FileNotFoundError:
             pass
 
@@ -215,15 +205,12 @@ def _time(value) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="abaco-health",
-        description="Supervise workers on this host: reap dead ones, clean leftovers, restore worker counts.")
-    parser.add_argument("--config", help="path to abaco.conf (default: $ABACO_CONF or ./abaco.conf)")
+    parser = command_line("abaco-health", "Supervise workers on this host: reap dead ones, clean leftovers, "
+                          "restore worker counts, fire cron schedules.")
     parser.add_argument("--once", action="store_true", help="run one round and exit")
     args = parser.parse_args(argv)
-    config = config_mod.load(args.config)
-    setup_logging("health", config)
-    health = Health(config)
+    config = start("health", args)
+    health = Health(config, open_stores(config), channels.Broker(config), DockerRuntime(config), stop_event())
     if args.once:
         print(health.check())
         return 0

@@ -18,39 +18,37 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 
 from actors import channels, models, oauth
 from actors.auth import Identity
 from actors.config import Config
-from actors.process import command_line, start, stop_event
+from actors.services import command_line, start, stop_event
 from actors.store import StoreUnavailable, Stores, open_stores
 
 log = logging.getLogger("clientg")
 
-REFRESH_MARGIN = 60.0   # seconds before expiry a worker swaps its access token
 
 
 class Clientg:
-    def __init__(self, config: Config):
-        self.config = config
-        self.stores = open_stores(config)
-        self.terminate = stop_event()
+    def __init__(self, config: Config, stores: Stores, terminate: threading.Event | None = None):
+        self.config, self.stores = config, stores
+        self.terminate = terminate or threading.Event()
 
     def run(self) -> int:
         channels.serve(self.config, {channels.clients_queue(self.config): self.on_request}, self.terminate,
                        prefetch=10, on_ready=lambda conn: log.info("clientg ready"), retry_on=(StoreUnavailable,))
         return 0
 
-    def on_request(self, channel, method, properties, body: bytes) -> None:
-        request = channels.decode_json(body)
+    def on_request(self, delivery: channels.Delivery) -> None:
+        request = delivery.data
         if request.get("command") == "create" and request.get("worker_id") and request.get("owner"):
             self.create(request)
         elif request.get("command") == "delete" and request.get("worker_id"):
             self.delete(request["worker_id"])
         else:
-            log.error("dropping a malformed clients request: %r", body[:500])
-        channel.basic_ack(method.delivery_tag)
+            log.error("dropping a malformed clients request: %r", delivery.body[:500])
 
     def create(self, request: dict) -> dict:
         worker_id = request["worker_id"]
@@ -87,54 +85,11 @@ class Clientg:
         log.info("client %s of worker %s deleted", record["client_id"], worker_id)
 
 
-# ---------------------------------------------------------------------- used by others
-
-def request_client(config: Config, stores: Stores, broker: channels.Broker, actor: dict,
-                   worker_id: str, wait=time.sleep) -> str:
-    """Ask clientg for a worker's client and wait for it; '' when made, else why not."""
-    request = {"command": "create", "worker_id": worker_id, "actor_id": actor["id"],
-               "owner": actor["owner"], "tenant": actor.get("tenant", "default")}
-    timeout = config.spawner.client_timeout
-    for attempt in range(1, config.spawner.client_attempts + 1):
-        try:
-            broker.publish_json(channels.clients_queue(config), request)
-        except channels.ChannelUnavailable as exc:
-            log.warning("could not ask clientg for worker %s's client (attempt %s): %s", worker_id, attempt, exc)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if stores.worker_clients.find(worker_id) is not None:
-                return ""
-            wait(0.1)
-    return (f"no OAuth client from clientg after {config.spawner.client_attempts} attempt(s) of "
-            f"{timeout:g} s; executions run without an access token")
-
-
-def release_client(config: Config, broker: channels.Broker, worker_id: str) -> None:
-    """Tell clientg a worker is gone (harmless when it never had a client)."""
-    try:
-        broker.publish_json(channels.clients_queue(config), {"command": "delete", "worker_id": worker_id})
-    except channels.ChannelUnavailable as exc:
-        log.warning("could not ask clientg to delete worker %s's client: %s", worker_id, exc)
-
-
-def access_token(config: Config, stores: Stores, worker_id: str) -> str:
-    """A current access token of the worker's client ('' if it has none)."""
-    record = stores.worker_clients.find(worker_id)
-    if record is None:
-        return ""
-    if record["expires_at"] - time.time() > REFRESH_MARGIN:
-        return record["access_token"]
-    grant = oauth.refresh(config, stores, record["refresh_token"])
-    stores.worker_clients.update(worker_id, {"access_token": grant["access_token"],
-                                             "refresh_token": grant["refresh_token"],
-                                             "expires_at": time.time() + grant["expires_in"]})
-    return grant["access_token"]
-
-
 def main(argv: list[str] | None = None) -> int:
     args = command_line("abaco-clientg", "Make and delete OAuth clients for the workers of token actors."
                         ).parse_args(argv)
-    return Clientg(start("clientg", args)).run()
+    config = start("clientg", args)
+    return Clientg(config, open_stores(config), stop_event()).run()
 
 
 if __name__ == "__main__":

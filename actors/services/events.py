@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from urllib.parse import urlparse
 
 import requests
@@ -28,8 +29,8 @@ from actors import channels, links, mailbox
 from actors.codes import ActorStatus
 from actors.config import Config
 from actors.errors import BadRequestError
-from actors.process import command_line, start, stop_event
-from actors.store import StoreUnavailable, open_stores
+from actors.services import command_line, start, stop_event
+from actors.store import Stores, StoreUnavailable, open_stores
 
 log = logging.getLogger("events")
 
@@ -37,11 +38,10 @@ MAX_LINK_DEPTH = 10
 
 
 class Events:
-    def __init__(self, config: Config):
-        self.config = config
-        self.stores = open_stores(config)
-        self.broker = channels.Broker(config)
-        self.terminate = stop_event()
+    def __init__(self, config: Config, stores: Stores, broker: channels.Broker,
+                 terminate: threading.Event | None = None):
+        self.config, self.stores, self.broker = config, stores, broker
+        self.terminate = terminate or threading.Event()
         self.http = requests.Session()
 
     def run(self) -> int:
@@ -50,13 +50,12 @@ class Events:
                        retry_on=(StoreUnavailable, channels.ChannelUnavailable))
         return 0
 
-    def on_event(self, channel, method, properties, body: bytes) -> None:
-        event = channels.decode_json(body)
+    def on_event(self, delivery: channels.Delivery) -> None:
+        event = delivery.data
         if event.get("event_type") and event.get("actor_id"):
             self.deliver(event)
         else:
-            log.error("dropping a malformed event: %r", body[:500])
-        channel.basic_ack(method.delivery_tag)
+            log.error("dropping a malformed event: %r", delivery.body[:500])
 
     def deliver(self, event: dict) -> None:
         actor = self.stores.actors.find(event["actor_id"])
@@ -122,7 +121,8 @@ def check_webhook(config: Config, url: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = command_line("abaco-events", "Pass actor events to linked actors and webhooks.").parse_args(argv)
-    return Events(start("events", args)).run()
+    config = start("events", args)
+    return Events(config, open_stores(config), channels.Broker(config), stop_event()).run()
 
 
 if __name__ == "__main__":
