@@ -10,7 +10,7 @@ PY := .venv/bin/python
 STACK := scripts/stack.sh
 PYTEST_ARGS ?=
 
-.PHONY: help install images up down status demo test unit bench clean
+.PHONY: help install images up down status demo test unit lint bench clean
 
 help: ## list the targets
 	@echo "usage: make TARGET"
@@ -42,6 +42,10 @@ test: install images up ## run the test suite against the real services (PYTEST_
 
 unit: install ## run the tests that need no service (tests/unit), in well under a minute
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests/unit
+
+lint: install ## ruff (F, E, B, I) over the tree and mypy over actors/
+	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 bench: install images up ## run the latency benchmark against the running stack
 	$(PY) bench/latency.py

@@ -33,8 +33,10 @@ import csv
 import fcntl
 import io
 import os
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import TextIO
+
+from actors import times
 
 SGE_FIELDS = (
     "qname", "hostname", "group", "owner", "job_name", "job_number", "account", "priority",
@@ -69,14 +71,7 @@ def unescape(text: str) -> str:
 
 def epoch(value) -> int:
     """Whole epoch seconds of an ISO 8601 time (0 when there is none)."""
-    if not value:
-        return 0
-    if isinstance(value, (int, float)):
-        return int(value)
-    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp())
+    return int(times.epoch(value))
 
 
 def _num(value) -> str:
@@ -116,7 +111,7 @@ def parse_sge_line(line: str) -> dict:
     parts = line.rstrip("\n").split(":")
     if len(parts) != len(SGE_FIELDS):
         raise ValueError(f"an accounting line has {len(SGE_FIELDS)} fields, this one {len(parts)}")
-    raw = dict(zip(SGE_FIELDS, parts))
+    raw = dict(zip(SGE_FIELDS, parts, strict=True))
     status, _, reason = raw["category"].partition(";")
     return {
         "qname": unescape(raw["qname"]), "host": unescape(raw["hostname"]),
@@ -236,17 +231,17 @@ class Ledger:
         self.qname = qname
         self.sge = AccountingFile(sge_path, _sge_id)
         self.csv = AccountingFile(csv_path, _csv_id, header=csv_header())
-        self._lock_fh = None
+        self._lock_fh: TextIO | None = None
 
     def lock(self, wait: bool = True) -> bool:
         """Take the writer's lock (a second accounting process waits here as a standby)."""
-        self._lock_fh = open(self.sge.path.with_name(self.sge.path.name + ".lock"), "a")
+        handle = open(self.sge.path.with_name(self.sge.path.name + ".lock"), "a")
         try:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            self._lock_fh.close()
-            self._lock_fh = None
+            handle.close()
             return False
+        self._lock_fh = handle
         self.sge.open()
         self.csv.open()
         return True

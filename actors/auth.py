@@ -47,6 +47,8 @@ class Identity:
 
     def nonce_level_on(self, kind: str, obj: dict) -> int:
         """The level a nonce gives on ``obj``: its own, on its own actor or alias only."""
+        if self.nonce is None:
+            return Level.NONE
         nonce_kind, obj_id, level, _ = self.nonce
         return level if kind == nonce_kind and obj_id in (obj.get("id"), obj.get("alias")) else Level.NONE
 
@@ -198,7 +200,7 @@ class Authenticator:
             raise UnauthorizedError(f"unknown tenant {name[len(prefix):]!r} in header {name}")
         algorithms = [alg for alg in a.jwt_header_algorithms if alg.lower() != "none"]
         try:
-            claims = jwt.decode(token.strip(), self._gateway_key, algorithms=algorithms,
+            claims = jwt.decode(token.strip(), self._gateway_key or b"", algorithms=algorithms,
                                 options={"require": ["exp"], "verify_aud": False})
         except jwt.ExpiredSignatureError:
             raise UnauthorizedError("the gateway's JWT has expired") from None

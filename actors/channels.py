@@ -19,11 +19,12 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import pika
 import pika.exceptions
 
+from actors import times
 from actors.config import Config
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class Delivery:
 Handler = Callable[[Delivery], None]
 
 
-def serve(config: Config, consumers: dict[str, Handler], stop: threading.Event, prefetch: int = 1,
+def serve(config: Config, consumers: Mapping[str, Handler], stop: threading.Event, prefetch: int = 1,
           on_ready: Callable[[pika.BlockingConnection], None] | None = None, retry_pause: float = 2.0,
           retry_on: tuple[type[BaseException], ...] = ()) -> None:
     """The one consumer loop: consume ``consumers`` ({queue: handler}) until ``stop`` is set.
@@ -235,7 +236,7 @@ class Broker:
 
     def publish_event(self, event_type: str, payload: dict) -> None:
         """Emit an event; events with no subscriber are dropped by the exchange."""
-        body = json.dumps({"event_type": event_type, "event_time": _now(), **payload}).encode()
+        body = json.dumps({"event_type": event_type, "event_time": times.now(), **payload}).encode()
 
         def op(ch):
             ch.basic_publish(exchange=events_exchange(self.config), routing_key=event_type, body=body,
@@ -270,10 +271,6 @@ class Broker:
     def close(self) -> None:
         with self._lock:
             self._close_quietly()
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def decode_json(body: bytes) -> dict[str, Any]:

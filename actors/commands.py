@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from actors import channels, models
-from actors.codes import WorkerStatus
 from actors.channels import Broker
+from actors.codes import WorkerStatus
 from actors.config import Config
 from actors.store import Stores
 

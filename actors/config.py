@@ -321,7 +321,7 @@ def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
     base = conf_file.parent if conf_file else REPO_ROOT
     sections = {}
     for name in _SECTIONS:
-        default = Config.__dataclass_fields__[name].default_factory()
+        default = Config.__dataclass_fields__[name].default_factory()  # type: ignore[operator]
         values = {}
         if parser.has_section(name):
             for key, raw in parser.items(name):

@@ -16,11 +16,11 @@ import logging
 import re
 from datetime import datetime, timedelta, timezone
 
-from actors import channels, mailbox, models
+from actors import channels, mailbox, times
 from actors.codes import ActorStatus
 from actors.config import Config
 from actors.errors import BadRequestError
-from actors.store import StoreUnavailable, Stores
+from actors.store import Stores, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +77,13 @@ def fields_for(schedule: str | None, on: bool) -> dict:
         return {"cron_schedule": "", "cron_on": False, "cron_next_ex": None, "cron_start": None}
     now = datetime.now(timezone.utc)
     start, n, unit = parse(schedule, now)
-    return {"cron_schedule": schedule, "cron_on": on, "cron_start": _iso(start),
-            "cron_next_ex": _iso(_next(start, n, unit, now - timedelta(seconds=1)))}
+    return {"cron_schedule": schedule, "cron_on": on, "cron_start": times.iso(start),
+            "cron_next_ex": times.iso(_next(start, n, unit, now - timedelta(seconds=1)))}
 
 
 def following(actor: dict, after: datetime) -> str:
     _, n, unit = parse(actor["cron_schedule"], after)
-    return _iso(_next(models.parse_time(actor["cron_start"]), n, unit, after))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return times.iso(_next(times.parse(actor["cron_start"]), n, unit, after))
 
 
 def fire_due(config: Config, stores: Stores, broker: channels.Broker, now: datetime | None = None) -> int:
@@ -99,7 +95,7 @@ def fire_due(config: Config, stores: Stores, broker: channels.Broker, now: datet
         if not (actor.get("cron_on") and actor.get("cron_schedule") and due) or actor.get("status") == ActorStatus.ERROR:
             continue
         try:
-            if models.parse_time(due) > now:
+            if times.parse(due) > now:
                 continue
             upcoming = following(actor, now + timedelta(seconds=1))
         except (ValueError, KeyError, TypeError, BadRequestError):

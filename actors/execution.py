@@ -24,17 +24,23 @@ from typing import Callable
 import docker.errors
 import requests
 
-from actors import auth, configs, models, sandbox, worker_clients
-from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
+from actors import auth, configs, sandbox, times, worker_clients
 from actors import limits as limits_mod
+from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors.config import Config
 from actors.errors import AbacoError
 from actors.installations import Installations
 from actors.message import BINARY, Message
 from actors.process import pid_alive
 from actors.runtime import cgroups
-from actors.runtime.docker import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_INSTANCE, LABEL_WORKER,
-                                   ContainerSpec, DockerRuntime)
+from actors.runtime.docker import (
+    LABEL_ACTOR,
+    LABEL_EXECUTION,
+    LABEL_INSTANCE,
+    LABEL_WORKER,
+    ContainerSpec,
+    DockerRuntime,
+)
 from actors.store import Stores
 
 log = logging.getLogger(__name__)
@@ -116,15 +122,6 @@ class FifoWriter(threading.Thread):
     def finish(self) -> None:
         self._stop_flag.set()
         self.join(timeout=1)
-
-
-def _docker_time(value: str | None) -> float | None:
-    """Seconds since the epoch from Docker's RFC 3339 nanosecond timestamps."""
-    if not value or value.startswith("0001-"):
-        return None
-    head, _, frac = value.rstrip("Z").partition(".")
-    secs = models.parse_time(head + "+00:00").timestamp()
-    return secs + (float("0." + frac[:9]) if frac else 0.0)
 
 
 @dataclass
@@ -269,7 +266,7 @@ class ExecutionRun:
         if worker.get("host_id") == self.config.general.host_id:
             return pid_alive(worker.get("pid"))
         try:
-            beat = models.parse_time(worker["last_health_check_time"]).timestamp()
+            beat = times.parse(worker["last_health_check_time"]).timestamp()
         except (KeyError, ValueError):
             return False
         return time.time() - beat < 3 * self.config.workers.heartbeat_interval
@@ -314,7 +311,7 @@ class ExecutionRun:
         self.container_id = container.id
         self.installations.done("execution", self.execution_id)
         self.stores.executions.update(self.execution_id, {
-            "status": ExecutionStatus.RUNNING, "start_time": models.now(), "container_id": container.id,
+            "status": ExecutionStatus.RUNNING, "start_time": times.now(), "container_id": container.id,
             "limits": limits.applied(), "limits_unsupported": sorted(set(unsupported))})
         self.notify("EXECUTION_STARTED", {"actor_id": self.actor["id"], "execution_id": self.execution_id,
                                           "worker_id": self.worker_id})
@@ -330,7 +327,7 @@ class ExecutionRun:
             return self._finish(ExecutionStatus.ERROR, "; ".join(self.notes), {})
         state = dict(container.attrs.get("State", {}))
         usage = self.tree.sample(self.cgroup)
-        started, finished = _docker_time(state.get("StartedAt")), _docker_time(state.get("FinishedAt"))
+        started, finished = times.docker_time(state.get("StartedAt")), times.docker_time(state.get("FinishedAt"))
         # Docker's own timestamps are the most exact; for a process that exits before Docker
         # records StartedAt they can be reversed, and then the worker's own wait time serves.
         runtime = round(finished - started, 6) if started and finished and finished > started \
@@ -398,7 +395,7 @@ class ExecutionRun:
                 self.runtime.kill(container.id)
 
     def _finish(self, status: str, message: str, figures: dict) -> dict | None:
-        fields = {"status": status, "status_message": message, "finish_time": models.now(), **figures}
+        fields = {"status": status, "status_message": message, "finish_time": times.now(), **figures}
         record = self.stores.executions.update(self.execution_id, fields)
         self.stores.parked.delete(self.execution_id)   # a parked duplicate is not needed any more
         self.stores.execution_done(self.execution_id)

@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 
-from actors import models
+from actors import times
 from actors.codes import WorkerStatus
 from actors.config import Config
 from actors.process import kill_group, pid_alive
@@ -45,7 +45,7 @@ class Installations:
     def begin(self, kind: str, name: str, parts: dict) -> None:
         self.stores.installations.put(_key(kind, name), {
             "kind": kind, "name": name, "parts": parts, "status": IN_CREATION, "pid": os.getpid(),
-            "host_id": self.config.general.host_id, "create_time": models.now()},
+            "host_id": self.config.general.host_id, "create_time": times.now()},
             group=self.config.general.host_id)
 
     def done(self, kind: str, name: str) -> None:

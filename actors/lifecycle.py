@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from actors import channels, commands, cron, fields, limits, links, models, permissions
+from actors import channels, commands, cron, fields, limits, links, models, permissions, times
 from actors.auth import Identity
 from actors.codes import ActorStatus, Role
 from actors.config import Config
@@ -72,7 +72,7 @@ def update(config: Config, stores: Stores, broker: channels.Broker, who: Identit
     if not actor.get("stateless", True) and given.get("max_workers", 1) != 1:
         raise BadRequestError("a stateful actor has exactly one worker; max_workers must be 1")
     new_revision = force or given.get("image", actor["image"]) != actor["image"]
-    changes = dict(given, last_update_time=models.now())
+    changes = dict(given, last_update_time=times.now())
     if "cron_schedule" in given or "cron_on" in given:
         changes.update(cron.fields_for(given.get("cron_schedule", actor.get("cron_schedule")),
                                        given.get("cron_on", actor.get("cron_on", True))))

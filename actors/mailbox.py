@@ -14,7 +14,7 @@ from actors import channels, commands, models
 from actors.codes import ActorStatus
 from actors.config import Config
 from actors.message import Message
-from actors.store import StoreUnavailable, Stores
+from actors.store import Stores, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 import secrets
 import string
-from datetime import datetime, timezone
+from typing import Any, Collection
 
-from actors import fields
+from actors import fields, times
 from actors.codes import ActorStatus, ExecutionStatus, WorkerStatus
 from actors.errors import BadRequestError
 
@@ -25,16 +25,7 @@ def new_id(length: int = 13) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
-def now() -> str:
-    """UTC time in ISO 8601 with microseconds, as stored everywhere."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def display(doc: dict, case: str, extra_hidden: set[str] = frozenset()) -> dict:
+def display(doc: dict, case: str, extra_hidden: Collection[str] = frozenset()) -> dict:
     """What a user sees of a stored document."""
     out = {k: v for k, v in doc.items() if k not in HIDDEN_FIELDS and k not in extra_hidden}
     if case == "camel":
@@ -46,12 +37,12 @@ def display(doc: dict, case: str, extra_hidden: set[str] = frozenset()) -> dict:
 
 def new_actor(given: dict, owner: str, tenant: str, default_max_workers: int) -> dict:
     """A new actor record: every stored field of the table, from ``given`` or its default."""
-    stamp = now()
+    stamp = times.now()
     stateless = given.get("stateless", True)
     if not stateless and given.get("max_workers", 1) != 1:
         raise BadRequestError("a stateful actor (stateless=false) has exactly one worker; "
                               "leave max_workers unset or set it to 1")
-    actor = {"id": new_id(), "owner": owner, "tenant": tenant, "status": ActorStatus.SUBMITTED,
+    actor: dict[str, Any] = {"id": new_id(), "owner": owner, "tenant": tenant, "status": ActorStatus.SUBMITTED,
              "status_message": ""}
     for f in fields.ACTOR_FIELDS:
         if f.stored:
@@ -76,7 +67,7 @@ def new_execution(actor: dict, executor: str, content_type: str, message_size: i
         "executor": executor,
         "status": ExecutionStatus.SUBMITTED,
         "status_message": "",
-        "message_received_time": now(),
+        "message_received_time": times.now(),
         "content_type": content_type,
         "message_size": message_size,
         "revision": actor["revision"],
@@ -102,7 +93,7 @@ def execution_summary(execution: dict) -> dict:
 # ---------------------------------------------------------------- workers
 
 def new_worker(actor: dict, host_id: str) -> dict:
-    stamp = now()
+    stamp = times.now()
     return {
         "id": new_id(),
         "actor_id": actor["id"],

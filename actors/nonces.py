@@ -9,9 +9,11 @@ at that level on that actor only. Each use is counted with a compare-and-set on
 
 from __future__ import annotations
 
-from actors import models
-from actors.codes import Level
+from typing import Any
+
+from actors import models, times
 from actors.auth import Identity
+from actors.codes import Level
 from actors.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from actors.store import Stores
 
@@ -24,7 +26,7 @@ def new(stores: Stores, who: Identity, kind: str, obj_id: str, body: dict, held:
     allowed = ACTOR_LEVELS if kind == "actor" else ALIAS_LEVELS
     asked = body.get("level", "EXECUTE")
     level = Level.named(asked)
-    if level not in allowed:
+    if level is None or level not in allowed:
         raise BadRequestError(f"'level' of a{'n alias' if kind == 'alias' else 'n actor'} nonce must be one of "
                               f"{', '.join(a.name for a in allowed)}; got {asked!r}")
     max_uses = body.get("max_uses", -1)
@@ -34,9 +36,9 @@ def new(stores: Stores, who: Identity, kind: str, obj_id: str, body: dict, held:
         raise BadRequestError(f"'max_uses' must be a whole number of at least 1, or -1 for no limit; got {max_uses!r}")
     if level > held:
         raise ForbiddenError(f"a nonce cannot give more than the {Level(held).name} its maker holds")
-    nonce = {"id": models.new_id(20), "kind": kind, "object_id": obj_id, "level": level.name,
+    nonce: dict[str, Any] = {"id": models.new_id(20), "kind": kind, "object_id": obj_id, "level": level.name,
              "max_uses": max_uses, "remaining_uses": max_uses, "current_uses": 0, "owner": who.user,
-             "role": who.role, "tenant": who.tenant, "create_time": models.now(), "last_use_time": None}
+             "role": who.role, "tenant": who.tenant, "create_time": times.now(), "last_use_time": None}
     stores.nonces.put(nonce["id"], nonce, group=f"{kind}:{obj_id}")
     return nonce
 
@@ -55,6 +57,8 @@ def identity_for(stores: Stores, nonce_id: str) -> Identity:
 
 def use(stores: Stores, who: Identity, needed: int, actor: dict, alias: str | None) -> None:
     """Check the nonce covers this request, then count one use (atomically)."""
+    if who.nonce is None:
+        raise UnauthorizedError("no nonce")
     kind, obj_id, level, nonce_id = who.nonce
     if not ((kind == "actor" and obj_id == actor["id"]) or (kind == "alias" and obj_id == alias)):
         raise ForbiddenError("the nonce is not valid for this actor")
@@ -68,7 +72,7 @@ def use(stores: Stores, who: Identity, needed: int, actor: dict, alias: str | No
         remaining = nonce["remaining_uses"]
         if remaining == 0:
             raise UnauthorizedError("the nonce has no uses left")
-        changes = {"current_uses": nonce["current_uses"] + 1, "last_use_time": models.now(),
+        changes = {"current_uses": nonce["current_uses"] + 1, "last_use_time": times.now(),
                    "remaining_uses": remaining if remaining == -1 else remaining - 1}
         if stores.nonces.update(nonce_id, changes, expect={"current_uses": nonce["current_uses"]}) is not None:
             return

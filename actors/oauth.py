@@ -20,7 +20,7 @@ import hmac
 import secrets
 import time
 
-from actors import auth, models
+from actors import auth, times
 from actors.auth import Identity
 from actors.config import Config
 from actors.errors import BadRequestError, NotFoundError, UnauthorizedError
@@ -40,7 +40,7 @@ def create_client(stores: Stores, who: Identity, name: str = "", description: st
     client_id = "c" + secrets.token_urlsafe(12)
     secret = secrets.token_urlsafe(32)
     client = {"client_id": client_id, "name": name or client_id, "description": description,
-              "owner": who.user, "role": who.role, "tenant": who.tenant, "create_time": models.now(),
+              "owner": who.user, "role": who.role, "tenant": who.tenant, "create_time": times.now(),
               "secret_sha256": _digest(secret)}
     stores.clients.put(client_id, client, group=owner_group(who.tenant, who.user))
     return {**public(client), "client_secret": secret}

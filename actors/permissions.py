@@ -14,8 +14,8 @@ does not leak) and 403 to one whose level is too low.
 
 from __future__ import annotations
 
-from actors.codes import Level
 from actors.auth import Identity
+from actors.codes import Level
 from actors.errors import BadRequestError, ForbiddenError, NotFoundError
 from actors.store import Stores
 
@@ -24,6 +24,11 @@ WORLD = "ABACO_WORLD"
 
 def _object(kind: str, obj_id: str) -> str:
     return f"{kind}:{obj_id}"
+
+
+def object_id(obj: dict) -> str:
+    """What names an actor (its id), an alias (its name) or a config (its name) in grants."""
+    return str(obj.get("id") or obj.get("alias") or obj.get("name") or "")
 
 
 def parse_level(value) -> int:
@@ -41,7 +46,7 @@ def level(stores: Stores, who: Identity, kind: str, obj: dict) -> int:
         return who.nonce_level_on(kind, obj)
     if who.is_admin or who.user == obj.get("owner"):
         return Level.UPDATE
-    group = _object(kind, obj.get("id") or obj.get("alias") or obj.get("name"))
+    group = _object(kind, object_id(obj))
     best = Level.NONE
     for user in (who.user, WORLD):
         grant = stores.permissions.find(f"{group}:{user}")
@@ -74,7 +79,7 @@ def grant(stores: Stores, kind: str, obj_id: str, user: str, new_level: int) -> 
 
 def listing(stores: Stores, kind: str, obj: dict) -> dict:
     """{user: level} for the object, its owner included."""
-    obj_id = obj.get("id") or obj.get("alias") or obj.get("name")
+    obj_id = object_id(obj)
     out = {obj.get("owner"): "UPDATE"}
     for doc in stores.permissions.group_docs(_object(kind, obj_id)):
         out[doc["user"]] = doc["level"]

@@ -88,7 +88,7 @@ def user_for(config: Config, actor: dict, executor: str) -> str | None:
     if actor.get("use_container_uid"):
         return None
     uid_map = parse_uid_map(config.workers.uid_map)
-    who = executor if actor.get("run_as_executor") else actor.get("owner")
+    who = executor if actor.get("run_as_executor") else str(actor.get("owner") or "")
     return uid_map.get(who) or config.workers.default_uid or None
 
 

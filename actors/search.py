@@ -87,7 +87,8 @@ def _json_list(name: str, raw: str) -> list:
 def _filter(name: str, path: str, op: str, raw: str):
     if op in ("in", "nin"):
         values = _json_list(name, raw)
-        test = (lambda v: any(_equal(v, w) for w in values))
+        def test(v) -> bool:
+            return any(_equal(v, w) for w in values)
         return test if op == "in" else (lambda v: v is not None and not test(v))
     if op == "between":
         low, sep, high = raw.partition(",")

@@ -26,7 +26,7 @@ class Published:
 
 
 class StubBroker:
-    def __init__(self):
+    def __init__(self) -> None:
         self.queues: dict[str, list[Published]] = {}
         self.events: list[dict] = []
         self.deleted: list[str] = []

@@ -35,7 +35,9 @@ def _rounded(total: dict) -> dict:
 
 def summarise(records) -> dict:
     """Totals over ``records``: overall, per user (owner) and per actor."""
-    overall, users, actors = _empty(), {}, {}
+    overall = _empty()
+    users: dict[str, dict] = {}
+    actors: dict[tuple, dict] = {}
     for record in records:
         _add(overall, record)
         _add(users.setdefault(record.get("owner") or "", _empty()), record)

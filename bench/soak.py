@@ -24,7 +24,6 @@ from common import stack_client
 from actors.services import NAMES as PROCESSES
 
 
-
 def children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()

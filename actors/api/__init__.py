@@ -22,7 +22,7 @@ from actors.channels import Broker, ChannelUnavailable
 from actors.config import Config
 from actors.errors import AbacoError, UnauthorizedError
 from actors.nonces import identity_for as nonce_identity
-from actors.store import StoreUnavailable, Stores, open_stores
+from actors.store import Stores, StoreUnavailable, open_stores
 
 log = logging.getLogger("api")
 
@@ -43,13 +43,27 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
     ensure_signing_key(config)
     app = Flask("actors", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max(config.web.max_body_bytes, config.web.max_message_bytes + 65536)
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     stores = stores or open_stores(config)
     app.extensions["abaco"] = Services(config=config, stores=stores, broker=broker or Broker(config),
                                        authenticator=Authenticator(config, stores))
 
-    from actors.api import (accounting, actors, aliases, configs, executions, messages, metrics, nonces, oauth2,
-                            openapi, permissions, search, state, workers)
+    from actors.api import (
+        accounting,
+        actors,
+        aliases,
+        configs,
+        executions,
+        messages,
+        metrics,
+        nonces,
+        oauth2,
+        openapi,
+        permissions,
+        search,
+        state,
+        workers,
+    )
     for module in (aliases, configs, search, actors, messages, executions, workers, state, permissions, nonces,
                    accounting, metrics, oauth2, openapi):
         app.register_blueprint(module.bp)
@@ -89,7 +103,7 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        message = _HTTP_MESSAGES.get(exc.code, exc.description)
+        message = _HTTP_MESSAGES.get(exc.code or 500) or exc.description or "error"
         if exc.code == 405:
             message = f"method {request.method} is not allowed on {request.path}"
         return envelope(None, message, status=exc.code or 500)

@@ -7,13 +7,12 @@ and ``until`` (ISO 8601, a date alone allowed, or epoch seconds) bound the end t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import Blueprint, request
 
-from actors.usage import owner_group, summarise
+from actors import times
 from actors.api.common import identity, ok, services, show
 from actors.errors import BadRequestError, ForbiddenError
+from actors.usage import owner_group, summarise
 
 bp = Blueprint("accounting", __name__)
 
@@ -24,25 +23,14 @@ def parse_moment(name: str) -> float | None:
     if not raw:
         return None
     try:
-        return float(raw)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return times.moment(raw)
     except ValueError:
         raise BadRequestError(f"'{name}' must be an ISO 8601 time (e.g. 2026-11-24 or "
                               f"2026-11-24T10:00:00Z) or epoch seconds; got {raw!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
 
 
 def _end(record: dict) -> float:
-    value = record.get("end_time") or record.get("recorded_time")
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
+    return times.epoch(record.get("end_time") or record.get("recorded_time"))
 
 
 @bp.get("/accounting")

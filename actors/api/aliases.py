@@ -6,9 +6,9 @@ import re
 
 from flask import Blueprint
 
-from actors import fields, models, permissions
-from actors.codes import Level
+from actors import fields, permissions, times
 from actors.api.common import base_url, identity, json_body, load_actor, ok, services, show
+from actors.codes import Level
 from actors.errors import BadRequestError, ConflictError, NotFoundError
 
 bp = Blueprint("aliases", __name__)
@@ -68,7 +68,7 @@ def add_alias():
     if sv.stores.actors.find(body["alias"]) is not None:
         raise ConflictError(f"{body['alias']!r} is already an actor id")
     doc = {"alias": body["alias"], "actor_id": actor["id"], "owner": who.user, "tenant": who.tenant,
-           "create_time": models.now()}
+           "create_time": times.now()}
     if not sv.stores.aliases.create(f"{who.tenant}:{body['alias']}", doc, group=actor["id"]):
         raise ConflictError(f"the alias {body['alias']!r} exists already")
     return ok(_display(doc), "Alias created successfully.")
@@ -89,7 +89,7 @@ def update_alias(alias: str):
     actor = load_actor(body["actor_id"], Level.UPDATE)
     key = f"{who.tenant}:{alias}"
     sv.stores.aliases.delete(key)
-    doc = {**doc, "actor_id": actor["id"], "last_update_time": models.now()}
+    doc = {**doc, "actor_id": actor["id"], "last_update_time": times.now()}
     sv.stores.aliases.put(key, doc, group=actor["id"])
     return ok(_display(doc), "Alias updated successfully.")
 

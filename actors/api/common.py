@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Collection
 
 from flask import current_app, g, jsonify, request
 
@@ -43,7 +44,7 @@ def ok(result, message: str = "success", status: int = 200):
     return envelope(result, message, status)
 
 
-def show(doc: dict, hidden: set[str] = frozenset()) -> dict:
+def show(doc: dict, hidden: Collection[str] = frozenset()) -> dict:
     """A stored document as the caller sees it, in the configured case."""
     return models.display(doc, services().config.web.case, hidden)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from actors import configs, models, permissions
-from actors.codes import Level
+from actors import configs, permissions, times
 from actors.api.common import identity, json_body, load_actor, ok, services, show
 from actors.api.permissions import answer
+from actors.codes import Level
 from actors.errors import ConflictError, NotFoundError
 
 bp = Blueprint("configs", __name__)
@@ -48,7 +48,7 @@ def create_config():
     _check_actors(data["actors"])
     doc = {"name": data["name"], "value": data["value"], "actors": data["actors"],
            "is_secret": data.get("is_secret", False), "owner": who.user, "tenant": who.tenant,
-           "create_time": models.now()}
+           "create_time": times.now()}
     if not sv.stores.configs.create(_key(doc["name"]), configs.seal(sv.config, doc)):
         raise ConflictError(f"the config {doc['name']!r} exists already")
     return ok(show(configs.public(doc)), "Config created successfully.")
@@ -68,7 +68,7 @@ def update_config(name: str):
         raise ConflictError("a config cannot be renamed; delete it and make a new one")
     if "actors" in data:
         _check_actors(data["actors"])
-    plain = {**doc, "value": configs.plain_value(sv.config, doc), **data, "last_update_time": models.now()}
+    plain = {**doc, "value": configs.plain_value(sv.config, doc), **data, "last_update_time": times.now()}
     plain.pop("encrypted", None)
     sv.stores.configs.put(_key(name), configs.seal(sv.config, plain))
     return ok(show(configs.public(plain)), "Config updated successfully.")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from actors import commands, models
-from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, Level
+from actors import commands, models, times
 from actors.api.common import base_url, load_actor, load_execution, ok, services, show
+from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, Level
 from actors.errors import BadRequestError
 
 bp = Blueprint("executions", __name__)
@@ -63,7 +63,7 @@ def force_quit(actor_id: str, execution_id: str):
         raise BadRequestError(f"execution {execution_id} has already finished ({status})")
     if status == ExecutionStatus.SUBMITTED:
         cancelled = sv.stores.executions.update(
-            execution_id, {"status": ExecutionStatus.ERROR, "finish_time": models.now(),
+            execution_id, {"status": ExecutionStatus.ERROR, "finish_time": times.now(),
                            "status_message": "cancelled by a user request before it started"},
             expect={"status": ExecutionStatus.SUBMITTED})
         if cancelled is not None:

@@ -14,9 +14,9 @@ import logging
 
 from flask import Blueprint, Response, request
 
-from actors import channels, fields, mailbox, models
-from actors.codes import ActorStatus, EXECUTION_TERMINAL, ExecutionStatus, Level
+from actors import channels, fields, mailbox, times
 from actors.api.common import base_url, identity, load_actor, ok, services
+from actors.codes import EXECUTION_TERMINAL, ActorStatus, ExecutionStatus, Level
 from actors.errors import BadRequestError, PayloadTooLargeError
 from actors.message import BINARY
 
@@ -96,7 +96,7 @@ def purge_messages(actor_id: str):
     for execution in sv.stores.executions.group_docs(actor["id"]):
         if execution.get("status") == ExecutionStatus.SUBMITTED and not execution.get("worker_id"):
             done = sv.stores.executions.update(execution["id"], {
-                "status": ExecutionStatus.ERROR, "finish_time": models.now(),
+                "status": ExecutionStatus.ERROR, "finish_time": times.now(),
                 "status_message": f"purged from the mailbox by {identity().user} before it ran"},
                 expect={"status": ExecutionStatus.SUBMITTED})
             if done is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 from actors import fields, nonces, permissions
-from actors.codes import Level
 from actors.api.aliases import load_alias
 from actors.api.common import identity, json_body, load_actor, ok, services, show
+from actors.codes import Level
 from actors.errors import NotFoundError
 
 bp = Blueprint("nonces", __name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from actors import fields, permissions
-from actors.codes import Level
 from actors.api.aliases import load_alias
 from actors.api.common import json_body, load_actor, ok, services
+from actors.codes import Level
 from actors.errors import BadRequestError
 
 bp = Blueprint("permissions", __name__)

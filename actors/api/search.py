@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from actors import models, permissions, search
-from actors.codes import Level
 from actors.api.common import identity, ok, services, show
+from actors.codes import Level
 from actors.errors import NotFoundError
 
 bp = Blueprint("search", __name__)

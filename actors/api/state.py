@@ -6,9 +6,9 @@ import json
 
 from flask import Blueprint, request
 
-from actors import models
-from actors.codes import Level
+from actors import times
 from actors.api.common import load_actor, ok, services
+from actors.codes import Level
 from actors.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 
 bp = Blueprint("state", __name__)
@@ -45,7 +45,7 @@ def set_state(actor_id: str):
         state = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequestError(f"the state must be JSON: {exc}") from None
-    updated = services().stores.actors.update(actor["id"], {"state": state, "last_update_time": models.now()})
+    updated = services().stores.actors.update(actor["id"], {"state": state, "last_update_time": times.now()})
     if updated is None:
         raise NotFoundError(f"no actor with id {actor_id!r}")
     return ok({"actor_id": actor["id"], "state": updated["state"]}, "State updated successfully.")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint
 
 from actors import commands, fields
-from actors.codes import ActorStatus, Level
 from actors.api.common import identity, json_body, load_actor, ok, services, show
+from actors.codes import ActorStatus, Level
 from actors.errors import BadRequestError, NotFoundError
 
 bp = Blueprint("workers", __name__)

@@ -6,8 +6,16 @@ command) needs ``requests`` and is deliberately not imported here. The container
 live in ``actors.sdk.actor`` (set them there, e.g. in tests).
 """
 
-from actors.sdk.actor import (APIError, AttrDict, SDKError, get_binary_message, get_context,
-                              send_bytes_result, send_python_result, update_state)
+from actors.sdk.actor import (
+                              APIError,
+                              AttrDict,
+                              SDKError,
+                              get_binary_message,
+                              get_context,
+                              send_bytes_result,
+                              send_python_result,
+                              update_state,
+)
 
 __all__ = ["APIError", "AttrDict", "SDKError", "get_binary_message", "get_context",
            "send_bytes_result", "send_python_result", "update_state"]

@@ -198,7 +198,7 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
     for row in [list(headers)] + cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def print_fields(doc: dict, names: Sequence[str]) -> None:
@@ -234,7 +234,7 @@ EXECUTION_FIELDS = ("id", "actor_id", "status", "status_message", "executor", "c
 # ---------------------------------------------------------------- commands
 
 def cmd_token(client: Client, args: argparse.Namespace) -> int:
-    from actors import auth, config    # platform modules: only this command needs them
+    from actors import auth, config  # platform modules: only this command needs them
     try:
         token = auth.issue_token(config.load(), args.user, args.role, args.tenant, args.ttl)
     except (ValueError, OSError) as exc:

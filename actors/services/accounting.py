@@ -24,7 +24,7 @@ import logging
 import sys
 import threading
 
-from actors import channels, models
+from actors import channels, times
 from actors.accounting_files import Ledger
 from actors.config import Config
 from actors.services import command_line, start, stop_event
@@ -72,7 +72,7 @@ class Accounting:
         kept = store.find(execution_id)
         if kept is None:
             fresh = {**record, "job_number": self.stores.next_number("accounting"),
-                     "recorded_time": models.now(), "written": False}
+                     "recorded_time": times.now(), "written": False}
             kept = fresh if store.create(execution_id, fresh, group=owner_group(fresh)) \
                 else store.get(execution_id)
         if kept.get("written"):

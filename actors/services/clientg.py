@@ -21,11 +21,11 @@ import sys
 import threading
 import time
 
-from actors import channels, models, oauth
+from actors import channels, oauth, times
 from actors.auth import Identity
 from actors.config import Config
 from actors.services import command_line, start, stop_event
-from actors.store import StoreUnavailable, Stores, open_stores
+from actors.store import Stores, StoreUnavailable, open_stores
 
 log = logging.getLogger("clientg")
 
@@ -66,7 +66,7 @@ class Clientg:
         record = {"worker_id": worker_id, "actor_id": request.get("actor_id"), "client_id": client["client_id"],
                   "access_token": grant["access_token"],
                   "refresh_token": grant["refresh_token"], "expires_at": time.time() + grant["expires_in"],
-                  "create_time": models.now()}
+                  "create_time": times.now()}
         if not self.stores.worker_clients.create(worker_id, record):
             # Another clientg won the race: drop ours, keep theirs.
             oauth.delete_client(self.stores, self.stores.clients.get(client["client_id"]))

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-from actors import channels, commands, cron, models, worker_clients
+from actors import channels, commands, cron, times, worker_clients
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, WorkerStatus
 from actors.config import Config
 from actors.installations import Installations
@@ -59,7 +59,7 @@ class Health:
         done = {"dead_workers": 0, "containers_removed": 0, "cgroups_removed": 0, "workers_requested": 0}
         now = time.time()
         host = self.config.general.host_id
-        for key, worker in list(self.stores.workers.items()):
+        for _key, worker in list(self.stores.workers.items()):
             if worker.get("host_id") not in (host, ""):
                 continue
             if self._is_dead(worker, now):
@@ -96,11 +96,11 @@ class Health:
             return True
         # Registered, but its first worker was lost on the way (a spawner crash, say).
         return actor.get("status") == ActorStatus.SUBMITTED and \
-            now - _time(actor.get("last_update_time")) > self.config.health.stuck_after
+            now - times.epoch(actor.get("last_update_time")) > self.config.health.stuck_after
 
     def _is_dead(self, worker: dict, now: float) -> bool:
         try:
-            beat = models.parse_time(worker.get("last_health_check_time") or worker["create_time"]).timestamp()
+            beat = times.parse(worker.get("last_health_check_time") or worker["create_time"]).timestamp()
         except (KeyError, ValueError):
             beat = 0
         silent = now - beat
@@ -118,7 +118,7 @@ class Health:
         if worker.get("status") != WorkerStatus.BUSY:
             return False
         try:
-            since = models.parse_time(worker.get("last_execution_time") or "").timestamp()
+            since = times.parse(worker.get("last_execution_time") or "").timestamp()
         except ValueError:
             return False
         if now - since < self.config.health.stuck_after:
@@ -173,7 +173,7 @@ class Health:
             workers = commands.live_workers(self.stores, actor_id)
             keep = 1 if "sync" in (actor.get("hints") or []) else 0
             idle = [w for w in workers if w.get("status") == WorkerStatus.READY
-                    and now - _time(w.get("last_execution_time") or w.get("create_time")) > ttl]
+                    and now - times.epoch(w.get("last_execution_time") or w.get("create_time")) > ttl]
             for worker in idle[: max(0, len(workers) - keep)]:
                 commands.stop_worker(self.config, self.broker, worker["id"], kill_running=False,
                                      reason=f"idle for more than worker_ttl ({ttl} s)")
@@ -195,13 +195,6 @@ class Health:
             if not actor_exists and not cgroups.children(f"{base}/{actor_id}"):
                 cgroups.remove(cgroups.actor_path(self.config.general.instance, actor_id))
         return removed
-
-
-def _time(value) -> float:
-    try:
-        return models.parse_time(value).timestamp()
-    except (TypeError, ValueError, AttributeError):
-        return 0.0
 
 
 def main(argv: list[str] | None = None) -> int:

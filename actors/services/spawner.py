@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from actors import channels, models, worker_clients
+from actors import channels, times, worker_clients
 from actors.codes import ActorStatus, WorkerStatus
 from actors.config import Config
 from actors.installations import Installations
@@ -58,7 +58,7 @@ class Spawner:
             log.warning("unknown spawner command %r", command.get("command"))
 
     def start_worker(self, command: dict, redelivered: bool = False) -> None:
-        actor_id, worker_id = command.get("actor_id"), command.get("worker_id")
+        actor_id, worker_id = str(command.get("actor_id") or ""), str(command.get("worker_id") or "")
         setup = {"status": WorkerStatus.SPAWNER_SETUP, "host_id": self.config.general.host_id,
                  "location": self.config.general.host_id}
         worker = self.stores.workers.update(worker_id, setup, expect={"status": WorkerStatus.REQUESTED})
@@ -139,7 +139,7 @@ class Spawner:
         self.stores.workers.delete(worker_id)
         self.installations.remove("worker", worker_id)
         self.stores.actors.update(actor["id"], {"status": ActorStatus.ERROR, "status_message": reason,
-                                                "last_update_time": models.now()})
+                                                "last_update_time": times.now()})
         self.events.publish_event("ACTOR_ERROR", {"actor_id": actor["id"], "message": reason})
 
 

@@ -20,8 +20,9 @@ import queue
 import sys
 import threading
 import time
+from typing import Any
 
-from actors import channels, models, worker_clients
+from actors import channels, times, worker_clients
 from actors.codes import WorkerStatus
 from actors.config import Config
 from actors.execution import ExecutionRun
@@ -48,8 +49,8 @@ class Worker:
         self.current: ExecutionRun | None = None
         self.thread: threading.Thread | None = None
         self.revision = 0
-        self.conn = None
-        self.channel = None
+        self.conn: Any = None                       # the pika connection and channel, while connected
+        self.channel: Any = None
         self.mailbox_tag: str | None = None
         self.generation = 0                         # bumps with every new connection
         self.finished: queue.Queue = queue.Queue()  # (generation, tag, outcome) from execution threads
@@ -62,7 +63,7 @@ class Worker:
             "status": WorkerStatus.READY, "pid": os.getpid(), "location": self.config.general.host_id,
             "host_id": self.config.general.host_id,
             "ch_name": channels.worker_queue(self.config, self.worker_id),
-            "last_health_check_time": models.now()}, expect={"status": WorkerStatus.SPAWNER_SETUP})
+            "last_health_check_time": times.now()}, expect={"status": WorkerStatus.SPAWNER_SETUP})
         if worker is None:
             log.error("worker %s is not in SPAWNER SETUP (removed or stopped); exiting", self.worker_id)
             return None
@@ -144,7 +145,7 @@ class Worker:
         self.mailbox_tag = None
 
     def heartbeat(self) -> None:
-        fields = {"last_health_check_time": models.now()}
+        fields = {"last_health_check_time": times.now()}
         try:
             updated = self.stores.workers.update(self.worker_id, fields)
         except StoreUnavailable as exc:
@@ -226,7 +227,7 @@ class Worker:
             return
         if self.stores.workers.update(self.worker_id, {
                 "status": WorkerStatus.BUSY, "execution_id": message.execution_id,
-                "last_execution_time": models.now()}, expect={"status": WorkerStatus.READY}) is None:
+                "last_execution_time": times.now()}, expect={"status": WorkerStatus.READY}) is None:
             channel.basic_nack(method.delivery_tag, requeue=True)
             return
         run = ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message,

@@ -114,16 +114,16 @@ class Stores:
     executions: Store     # grouped by actor id
     logs: BlobStore       # execution id -> log text
     results: BlobStore    # execution id -> list of result datagrams
-    parked: BlobStore = None  # execution id -> a duplicate delivery kept while its first runs
-    accounting: Store = None  # execution id -> accounting record (grouped by tenant/owner)
-    clients: Store = None     # OAuth client id -> client (grouped by tenant/owner)
-    refresh_tokens: Store = None  # refresh token id -> its hash and client (grouped by client)
-    worker_clients: Store = None  # worker id -> the OAuth client clientg made for it, with tokens
-    installations: Store = None   # "kind:name" -> what is being made, by which pid (grouped by host)
-    permissions: Store = None     # "kind:id:user" -> a grant (grouped by "kind:id")
-    aliases: Store = None         # "tenant:alias" -> the actor it names (grouped by actor id)
-    nonces: Store = None          # nonce id -> level and uses (grouped by "kind:id")
-    configs: Store = None         # "tenant:name" -> an actor config, secrets encrypted
+    parked: BlobStore  # execution id -> a duplicate delivery kept while its first runs
+    accounting: Store  # execution id -> accounting record (grouped by tenant/owner)
+    clients: Store     # OAuth client id -> client (grouped by tenant/owner)
+    refresh_tokens: Store  # refresh token id -> its hash and client (grouped by client)
+    worker_clients: Store  # worker id -> the OAuth client clientg made for it, with tokens
+    installations: Store   # "kind:name" -> what is being made, by which pid (grouped by host)
+    permissions: Store     # "kind:id:user" -> a grant (grouped by "kind:id")
+    aliases: Store         # "tenant:alias" -> the actor it names (grouped by actor id)
+    nonces: Store          # nonce id -> level and uses (grouped by "kind:id")
+    configs: Store         # "tenant:name" -> an actor config, secrets encrypted
     backend: Any = None
 
     def execution_done(self, execution_id: str) -> None:

@@ -16,7 +16,7 @@ from actors.store import BlobStore, Store, Stores
 
 
 class MemoryBackend:
-    def __init__(self):
+    def __init__(self) -> None:
         self.lock = threading.RLock()
         self.signals: dict[str, threading.Event] = {}
         self.sequences: dict[str, int] = {}

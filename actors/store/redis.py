@@ -57,6 +57,14 @@ return 1
 """
 
 
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _bytes(value) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
 def _translate_errors(method):
     """Turn connection failures into StoreUnavailable so callers answer 503, not 500."""
     @functools.wraps(method)
@@ -209,11 +217,11 @@ class RedisStore(Store):
 
     @_translate_errors
     def keys(self) -> list[str]:
-        return sorted(k.decode() for k in self.r.smembers(f"{self.base}:keys"))
+        return sorted(_text(k) for k in self.r.smembers(f"{self.base}:keys"))
 
     @_translate_errors
     def group(self, group: str) -> list[str]:
-        return [k.decode() for k in self.r.zrange(f"{self.base}:g:{group}", 0, -1)]
+        return [_text(k) for k in self.r.zrange(f"{self.base}:g:{group}", 0, -1)]
 
     @_translate_errors
     def drop_group(self, group: str) -> None:
@@ -232,7 +240,7 @@ class RedisBlobStore(BlobStore):
 
     @_translate_errors
     def get(self, key: str) -> bytes | None:
-        return self.r.get(f"{self.base}:{key}")
+        return _bytes(self.r.get(f"{self.base}:{key}"))
 
     @_translate_errors
     def append_list(self, key: str, value: bytes, max_bytes: int) -> bool:
@@ -241,7 +249,7 @@ class RedisBlobStore(BlobStore):
 
     @_translate_errors
     def pop_list(self, key: str) -> bytes | None:
-        return self.r.lpop(f"{self.base}:l:{key}")
+        return _bytes(self.r.lpop(f"{self.base}:l:{key}"))
 
     @_translate_errors
     def delete(self, key: str) -> None:

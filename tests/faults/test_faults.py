@@ -27,8 +27,8 @@ import pytest
 import requests
 
 from actors import auth
-from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors import config as config_mod
+from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors.readiness import wait_until
 from actors.runtime import cgroups
 from actors.store import open_stores
@@ -251,7 +251,7 @@ def test_every_accepted_message_ends_exactly_once(stack):
         assert resp.status_code == 200, resp.text
         actors.append(resp.json()["result"]["id"])
     for actor in actors:
-        wait_for(lambda: stack.request("GET", f"/actors/{actor}").json()["result"]["status"] == "READY",
+        wait_for(lambda actor=actor: stack.request("GET", f"/actors/{actor}").json()["result"]["status"] == "READY",
                  90, f"actor {actor} READY")
         stack.request("POST", f"/actors/{actor}/workers", json={"num": 2})
     sender = Sender(stack, actors)

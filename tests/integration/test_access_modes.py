@@ -14,11 +14,11 @@ import time
 import jwt
 import pytest
 import requests
+from conftest import REPO, free_port
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from actors import tls_proxy
-from conftest import REPO, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -118,8 +118,8 @@ def test_metrics_open_on_loopback_admin_elsewhere(platform, finished):
                    "abaco_workers", "abaco_executions_running"):
         assert family in text, family
     assert f'abaco_actor_queue_depth{{actor_id="{finished["actors"]["a1"]}"}} 0' in text
-    inf = [l for l in text.splitlines() if l.startswith('abaco_execution_runtime_seconds_bucket{le="+Inf"}')]
-    count = [l for l in text.splitlines() if l.startswith("abaco_execution_runtime_seconds_count")]
+    inf = [ln for ln in text.splitlines() if ln.startswith('abaco_execution_runtime_seconds_bucket{le="+Inf"}')]
+    count = [ln for ln in text.splitlines() if ln.startswith("abaco_execution_runtime_seconds_count")]
     assert inf[0].rsplit(" ", 1)[1] == count[0].rsplit(" ", 1)[1]
     # Over the unix socket (which actor containers may see) it takes an admin token.
     sock = platform.config.api_socket

@@ -104,7 +104,7 @@ def test_registering_with_each_role(platform):
 
 
 def test_clients_and_accounting(platform, target):
-    for user, role, held in callers():
+    for user, role, _held in callers():
         owner_or_admin = user == "mx-owner" or role == "admin"
         expected = 200 if owner_or_admin else 404
         assert platform.request("GET", f"/oauth2/clients/{target['c']}", user=user, role=role).status_code == expected

@@ -18,7 +18,7 @@ def run_and_token(platform, actor_id, user="alice") -> tuple[str, dict]:
     ex = platform.wait_execution(actor_id, eid, user=user)
     assert ex["status"] == "COMPLETE", ex
     logs = platform.ok("GET", f"/actors/{actor_id}/executions/{eid}/logs", user=user)["logs"]
-    token = next(l.split("=", 1)[1] for l in logs.splitlines() if l.startswith("_abaco_access_token="))
+    token = next(ln.split("=", 1)[1] for ln in logs.splitlines() if ln.startswith("_abaco_access_token="))
     return token, ex
 
 

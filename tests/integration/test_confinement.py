@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from test_cgroup_limits import build
 
 pytestmark = pytest.mark.integration
@@ -36,7 +35,7 @@ def probe_logs(platform, image, user="alice", executor=None, role="user", **fiel
 
 
 def capabilities(logs: str) -> int:
-    line = next(l for l in logs.splitlines() if l.startswith("CapEff:"))
+    line = next(ln for ln in logs.splitlines() if ln.startswith("CapEff:"))
     return int(line.split()[1], 16)
 
 

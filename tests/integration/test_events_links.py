@@ -48,7 +48,7 @@ def test_link_chain_carries_events_to_the_next_actor(platform):
             if ex["status"] not in ("COMPLETE", "ERROR"):
                 return None
             logs = platform.ok("GET", f"/actors/{last['id']}/executions/{summary['id']}/logs")["logs"]
-            line = next(l for l in logs.splitlines() if l.startswith("Contents of MSG: "))
+            line = next(ln for ln in logs.splitlines() if ln.startswith("Contents of MSG: "))
             out.append(json.loads(line[len("Contents of MSG: "):]))
         kinds = {e["event_type"] for e in out}
         return out if {"EXECUTION_STARTED", "EXECUTION_COMPLETE"} <= kinds else None

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from actors import models
+from actors import times
 from actors.codes import WorkerStatus
 from actors.installations import CREATED, IN_CREATION
 from actors.runtime import cgroups
@@ -31,7 +31,7 @@ def test_half_made_execution_of_a_dead_worker_is_cleaned(platform):
     cgroups.CgroupTree().create(cgroup, cgroups.Limits(pids_max=5))
     stores.installations.put("execution:halfmade1", {
         "kind": "execution", "name": "halfmade1", "parts": {"scratch": str(scratch), "cgroup": cgroup},
-        "status": IN_CREATION, "pid": dead_pid(), "host_id": host, "create_time": models.now()}, group=host)
+        "status": IN_CREATION, "pid": dead_pid(), "host_id": host, "create_time": times.now()}, group=host)
     platform.wait_for(lambda: stores.installations.find("execution:halfmade1") is None, timeout=30,
                       what="health to clean the corrupted installation")
     assert not scratch.exists()
@@ -46,7 +46,7 @@ def test_a_worker_that_came_up_is_kept_when_its_spawner_died(platform):
     worker = next(w for w in stores.workers.group_docs(actor["id"]) if w["status"] == WorkerStatus.READY)
     stores.installations.put(f"worker:{worker['id']}", {
         "kind": "worker", "name": worker["id"], "parts": {"worker_id": worker["id"]},
-        "status": IN_CREATION, "pid": dead_pid(), "host_id": host, "create_time": models.now()}, group=host)
+        "status": IN_CREATION, "pid": dead_pid(), "host_id": host, "create_time": times.now()}, group=host)
     platform.wait_for(lambda: (stores.installations.find(f"worker:{worker['id']}") or {}).get("status") == CREATED,
                       timeout=30, what="health to mark the finished worker CREATED")
     assert stores.workers.find(worker["id"])["status"] == WorkerStatus.READY
@@ -59,11 +59,11 @@ def test_a_worker_whose_spawner_died_half_way_is_removed(platform):
     host = platform.config.general.host_id
     actor = platform.register("abaco/echo:local")
     stuck = {"id": "halfworker1", "actor_id": actor["id"], "status": WorkerStatus.SPAWNER_SETUP,
-             "host_id": host, "create_time": models.now(), "revision": actor["revision"]}
+             "host_id": host, "create_time": times.now(), "revision": actor["revision"]}
     stores.workers.put(stuck["id"], stuck, group=actor["id"])
     stores.installations.put("worker:halfworker1", {
         "kind": "worker", "name": "halfworker1", "parts": {"worker_id": "halfworker1"},
-        "status": IN_CREATION, "pid": dead_pid(), "host_id": host, "create_time": models.now()}, group=host)
+        "status": IN_CREATION, "pid": dead_pid(), "host_id": host, "create_time": times.now()}, group=host)
     platform.wait_for(lambda: stores.installations.find("worker:halfworker1") is None, timeout=30,
                       what="health to clean the half-started worker")
     assert stores.workers.find("halfworker1") is None

@@ -53,7 +53,7 @@ def test_json_message_is_passed_as_json_text(platform, echo):
     assert ex["status"] == "COMPLETE"
     assert ex["content_type"] == "application/json"
     logs = logs_of(platform, echo["id"], eid)
-    line = next(l for l in logs.splitlines() if l.startswith("Contents of MSG: "))
+    line = next(ln for ln in logs.splitlines() if ln.startswith("Contents of MSG: "))
     assert json.loads(line[len("Contents of MSG: "):]) == doc
     assert "_abaco_Content_Type=application/json" in logs
 
@@ -176,6 +176,7 @@ def test_delete_removes_workers_queue_and_containers(platform):
     workers = RedisBackend(platform.config).store("workers")
     platform.wait_for(lambda: not workers.group_docs(actor["id"]), timeout=30, what="worker records removed")
     import pika
+
     from actors import channels
     conn = channels.connect(platform.config)
     ch = conn.channel()

@@ -7,15 +7,15 @@ import subprocess
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from conftest import REPO
 
-from actors import channels, models
+from actors import channels, models, times
+from actors.channels import Broker
 from actors.codes import ActorStatus, ExecutionStatus, WorkerStatus
 from actors.message import Message
-from actors.services.health import Health
-from actors.channels import Broker
 from actors.runtime.docker import DockerRuntime
+from actors.services.health import Health
 from actors.store import open_stores
-from conftest import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +55,8 @@ def test_parked_duplicate_runs_again_when_its_first_worker_dies(platform, stores
         stores.workers.put("firstworker1", {
             "id": "firstworker1", "actor_id": actor["id"], "status": WorkerStatus.BUSY, "pid": holder.pid,
             "execution_id": execution["id"], "host_id": platform.config.general.host_id,
-            "last_health_check_time": models.now(), "last_execution_time": models.now(),
-            "create_time": models.now(), "revision": actor["revision"]}, group=actor["id"])
+            "last_health_check_time": times.now(), "last_execution_time": times.now(),
+            "create_time": times.now(), "revision": actor["revision"]}, group=actor["id"])
         message = Message(execution["id"], b"again", "str", "alice", revision=actor["revision"])
         broker = channels.Broker(platform.config)
         broker.publish(channels.actor_queue(platform.config, actor["id"]), message.body,
@@ -80,7 +80,7 @@ def test_idle_workers_past_their_ttl_stop_but_a_sync_actor_keeps_one(platform, s
     warm = platform.register("abaco/echo:local", max_workers=2, hints=["sync"])
     for actor in (plain, warm):
         platform.ok("POST", f"/actors/{actor['id']}/workers", json={"num": 2})
-        platform.wait_for(lambda: len([w for w in stores.workers.group_docs(actor["id"])
+        platform.wait_for(lambda actor=actor: len([w for w in stores.workers.group_docs(actor["id"])
                                        if w["status"] == WorkerStatus.READY]) == 2, timeout=60, what="two workers")
         for worker in stores.workers.group_docs(actor["id"]):
             stores.workers.update(worker["id"], {"last_execution_time": ago(600), "create_time": ago(600)})

@@ -6,9 +6,8 @@ import csv
 
 import pytest
 
+from actors.accounting_files import CSV_FIELDS, SGE_FIELDS, AccountingFile, Ledger, parse_sge_line, read_sge, sge_line
 from actors.usage import summarise
-from actors.accounting_files import (CSV_FIELDS, SGE_FIELDS, AccountingFile, Ledger, parse_sge_line,
-                                     read_sge, sge_line)
 
 
 def record(n: int = 1, **changes) -> dict:
@@ -39,7 +38,7 @@ def test_line_has_45_fields_and_reads_back():
 
 
 def test_fields_sit_where_sge_tools_expect_them():
-    fields = dict(zip(SGE_FIELDS, sge_line(record(), "q").rstrip("\n").split(":")))
+    fields = dict(zip(SGE_FIELDS, sge_line(record(), "q").rstrip("\n").split(":"), strict=True))
     assert fields["owner"] == "alice" and fields["job_number"] == "1"
     assert fields["exit_status"] == "0" and fields["failed"] == "0"
     assert fields["ru_maxrss"] == str(7340032 // 1024) and fields["maxvmem"] == "7340032"

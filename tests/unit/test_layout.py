@@ -31,5 +31,5 @@ def test_every_process_has_a_console_script_with_main():
     for process in PROCESSES:
         module, _, func = scripts[process.command].partition(":")
         assert module == f"actors.services.{process.name}" and func == "main"
-        assert callable(getattr(importlib.import_module(module), "main"))
+        assert callable(importlib.import_module(module).main)
     assert actors.api.create_app

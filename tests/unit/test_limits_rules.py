@@ -73,7 +73,8 @@ def test_v1_writes_and_reports_unsupported_knobs_once(tmp_path, caplog):
     lim = Limits(memory_max=64 << 20, cpu_quota=0.25, cpu_weight=200, pids_max=30, io_weight=300,
                  memory_high=1 << 20, io_write_bps=1000)
     missing = tree.create("/i/a/e", lim)
-    leaf = lambda ctl, name: (tmp_path / ctl / "i/a/e" / name).read_text()
+    def leaf(ctl, name):
+        return (tmp_path / ctl / "i/a/e" / name).read_text()
     assert leaf("memory", "memory.limit_in_bytes") == str(64 << 20)
     assert leaf("cpu", "cpu.cfs_quota_us") == "25000" and leaf("cpu", "cpu.cfs_period_us") == "100000"
     assert leaf("cpu", "cpu.shares") == "2048" and leaf("pids", "pids.max") == "30"

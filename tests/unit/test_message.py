@@ -1,4 +1,4 @@
-from actors.execution import _docker_time
+from actors import times
 from actors.message import Message
 
 
@@ -14,7 +14,7 @@ def test_message_from_bad_headers():
 
 
 def test_docker_time_keeps_sub_second_precision():
-    a = _docker_time("2026-11-24T12:07:22.157514136Z")
-    b = _docker_time("2026-11-24T12:07:22.160585755Z")
+    a = times.docker_time("2026-11-24T12:07:22.157514136Z")
+    b = times.docker_time("2026-11-24T12:07:22.160585755Z")
     assert abs((b - a) - 0.003071619) < 1e-6
-    assert _docker_time("0001-01-01T00:00:00Z") is None
+    assert times.docker_time("0001-01-01T00:00:00Z") is None

@@ -1,6 +1,6 @@
 import pytest
 
-from actors import fields, models
+from actors import fields, models, times
 from actors.codes import ActorStatus
 from actors.errors import BadRequestError
 
@@ -74,6 +74,6 @@ def test_case_helpers_round_trip():
 
 
 def test_times_are_utc_iso8601():
-    stamp = models.now()
+    stamp = times.now()
     assert stamp.endswith("Z")
-    assert models.parse_time(stamp).utcoffset().total_seconds() == 0
+    assert times.parse(stamp).utcoffset().total_seconds() == 0

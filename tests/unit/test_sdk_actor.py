@@ -67,7 +67,7 @@ def test_context_reads_the_contract_environment(contract_env):
     ctx.environment["X"] = "changed"
     assert "X" not in os.environ or os.environ["X"] != "changed"
     with pytest.raises(AttributeError):
-        ctx.no_such_key
+        _ = ctx.no_such_key
 
 
 def test_string_message_has_an_empty_message_dict_and_empty_state(monkeypatch):
