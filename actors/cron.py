@@ -62,15 +62,15 @@ def parse(schedule: str, now: datetime | None = None,
         except ValueError:
             raise BadRequestError(f"'cron_schedule': the start {start_text!r} is not 'YYYY-MM-DD hh' "
                                   "(a real date and an hour from 0 to 23)") from None
-        if max_past_days is not None and start < now - timedelta(days=max_past_days):
-            raise BadRequestError(f"'cron_schedule': the start {start_text!r} is more than {max_past_days} days "
-                                  "in the past; give a later start")
     if not (n_text.isascii() and n_text.isdigit()) or int(n_text) < 1:
         raise BadRequestError(f"'cron_schedule': the increment {n_text!r} is not a whole number of at least 1")
     if len(n_text) > 8 or int(n_text) > MAX_INCREMENT:
         raise BadRequestError(f"'cron_schedule': the increment {n_text} is above the limit of {MAX_INCREMENT}")
     if unit_text.lower() not in UNITS:
         raise BadRequestError(f"'cron_schedule': the unit {unit_text!r} is not hour(s), day(s), week(s) or month(s)")
+    if max_past_days is not None and start < now - timedelta(days=max_past_days):
+        raise BadRequestError(f"'cron_schedule': the start {start_text!r} is more than {max_past_days} days "
+                              "in the past; give a later start")
     return start, int(n_text), UNITS[unit_text.lower()]
 
 

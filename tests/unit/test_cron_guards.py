@@ -110,8 +110,10 @@ def test_increments_above_MAX_INCREMENT_are_400s(increment, accepted):
     ("now + \u00b2 hours", "increment"),            # a digit to str.isdigit, not to int()
     ("now + 0 hours", "increment"),
     ("+" * 4000, "at most 100 characters"),
+    ("1970-01-01 00 + x hours", "increment"),       # what is malformed is named before the age
+    ("1970-01-01 00 + 1 fortnight", "unit"),
     ("9999-12-31 23 + 1 hour", None),               # accepted: its first time is the start
-], ids=["superscript-two", "zero", "too-long", "year-9999"])
+], ids=["superscript-two", "zero", "too-long", "old-and-bad-increment", "old-and-bad-unit", "year-9999"])
 def test_odd_schedules_are_400s_never_500s(schedule, part):
     if part is None:
         assert cron.fields_for(schedule, True)["cron_next_ex"] == "9999-12-31T23:00:00Z"
