@@ -147,3 +147,22 @@ def test_the_iterative_writers_write_what_json_dumps_and_str_write(value):
     # (str of a container writes the scalars in it with repr; _text uses str() for scalars.)
     assert search._render(value, search._json_scalar, search._json_key) == json.dumps(value, default=str)
     assert search._render([value], repr, repr) == str([value])
+
+
+DOCS = [{"name": "a", "n": 5, "big": 10 ** 400, "t": "2026-01-01T00:00:00Z", "ok": True, "none": None,
+         "state": {"k": [1, "x", {"deep": nested(1200, "leaf")}]}}, {"name": "b", "n": -1.5e308}]
+fields = st.sampled_from(["name", "n", "big", "t", "ok", "none", "state", "state.k", "missing", "x.y"])
+operators = st.sampled_from(["", *(f".{op}" for op in search.OPERATORS), ".bogus"])
+values = st.text(max_size=20) | st.sampled_from(["[1, \"a\"]", "[", "1,5", "2026-01,2027", "*%*", "9" * 400,
+                                                  "nan", "inf", "-1e999", "2026-13", "null", "true"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.builds(str.__add__, fields, operators) | st.sampled_from(["skip", "limit", "search",
+                                                                                   "exactsearch"]),
+                       values, max_size=4))
+def test_any_query_is_answered_or_a_400(args):
+    try:
+        search.run(DOCS, args)
+    except BadRequestError:
+        pass
