@@ -183,6 +183,7 @@ class Events:
 class Health:
     interval: float = 10.0
     worker_dead_after: float = 60.0  # seconds without a heartbeat before a worker is dead
+    cron_max_past_days: int = 366    # a new cron schedule may start at most this many days ago
     stuck_after: float = 120.0       # seconds a worker may stay REQUESTED, SPAWNER SETUP, or BUSY
                                      # with no execution running, before it is reaped
 

@@ -10,8 +10,9 @@ the actor's executions, grants, aliases and nonces.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
-from actors import channels, commands, cron, fields, limits, links, models, permissions, times
+from actors import channels, commands, cron, fields, limits, links, models, permissions, times, webhooks
 from actors.auth import Identity
 from actors.codes import ActorStatus, Role
 from actors.config import Config
@@ -37,8 +38,7 @@ def check_request(config: Config, stores: Stores, who: Identity, given: dict, ac
     if given.get("link"):
         links.check_link(stores, who, actor_id, given["link"])
     if given.get("webhook"):
-        from actors.services.events import check_webhook
-        check_webhook(config, given["webhook"])
+        webhooks.check(config.events.webhook_hosts, given["webhook"])
 
 
 def register(config: Config, stores: Stores, broker: channels.Broker, who: Identity, body: object) -> dict:
@@ -48,7 +48,8 @@ def register(config: Config, stores: Stores, broker: channels.Broker, who: Ident
     check_request(config, stores, who, given)
     actor = models.new_actor(given, owner=who.user, tenant=who.tenant,
                              default_max_workers=config.workers.default_max_workers)
-    actor.update(cron.fields_for(given.get("cron_schedule"), given.get("cron_on", True)))
+    actor.update(cron.fields_for(given.get("cron_schedule"), given.get("cron_on", True),
+                                 config.health.cron_max_past_days))
     actor["owner_role"] = who.role          # limited users' actors get small quotas
     stores.actors.put(actor["id"], actor)
     try:
@@ -73,9 +74,7 @@ def update(config: Config, stores: Stores, broker: channels.Broker, who: Identit
         raise BadRequestError("a stateful actor has exactly one worker; max_workers must be 1")
     new_revision = force or given.get("image", actor["image"]) != actor["image"]
     changes = dict(given, last_update_time=times.now())
-    if "cron_schedule" in given or "cron_on" in given:
-        changes.update(cron.fields_for(given.get("cron_schedule", actor.get("cron_schedule")),
-                                       given.get("cron_on", actor.get("cron_on", True))))
+    changes.update(_cron_changes(config, actor, given))
     if new_revision:
         changes.update(revision=actor["revision"] + 1, status=ActorStatus.SUBMITTED, status_message="")
     updated = stores.actors.update(actor["id"], changes, expect={"revision": actor["revision"]})
@@ -85,6 +84,21 @@ def update(config: Config, stores: Stores, broker: channels.Broker, who: Identit
         commands.stop_old_revisions(config, stores, broker, updated)
         commands.request_workers(config, stores, broker, updated, 1)
     return updated
+
+
+def _cron_changes(config: Config, actor: dict, given: dict) -> dict:
+    """A new schedule is parsed anew (a start too far in the past is a 400); switching an unchanged
+    one on or off keeps its start, and on again, it next fires at its next time from now."""
+    on = given.get("cron_on", actor.get("cron_on", True))
+    schedule = given.get("cron_schedule", actor.get("cron_schedule"))
+    if "cron_schedule" in given and schedule != actor.get("cron_schedule"):
+        return cron.fields_for(schedule, on, config.health.cron_max_past_days)
+    if "cron_on" not in given or not schedule:
+        return {}
+    changes = {"cron_on": on}
+    if on and not actor.get("cron_on"):
+        changes["cron_next_ex"] = cron.following(actor, datetime.now(timezone.utc))
+    return changes
 
 
 def delete(config: Config, stores: Stores, broker: channels.Broker, actor: dict) -> None:
