@@ -109,8 +109,9 @@ class Platform:
         """Poll ``predicate`` until true; a request that is refused or times out counts as "not yet"."""
         return wait_until(predicate, timeout, what, interval=interval)
 
-    def register(self, image: str = "abaco/echo:local", wait_ready: bool = True, user="alice", **fields):
-        actor = self.ok("POST", "/actors", json={"image": image, **fields}, user=user)
+    def register(self, image: str = "abaco/echo:local", wait_ready: bool = True, user="alice", role="user",
+                 **fields):
+        actor = self.ok("POST", "/actors", json={"image": image, **fields}, user=user, role=role)
         if wait_ready:
             def ready():
                 current = self.ok("GET", f"/actors/{actor['id']}", user=user)

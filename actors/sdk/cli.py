@@ -156,6 +156,11 @@ _CLI_METAVARS = {"posint": "N", "nonnegint": "N", "nonnegfloat": "X", "weight": 
                  "url": "URL"}
 
 
+def _dest(name: str) -> str:
+    """Where an actor field's option lands (apart from the global options such as --token)."""
+    return f"actor_{name}"
+
+
 def _actor_options(p: argparse.ArgumentParser) -> None:
     """One option per field of the actor table marked for the command line (``--image`` aside)."""
     p.add_argument("--env", type=_env_pair, action="append", default=[], metavar="K=V",
@@ -165,16 +170,16 @@ def _actor_options(p: argparse.ArgumentParser) -> None:
             continue
         flag = "--" + (f.cli if isinstance(f.cli, str) else f.name.replace("_", "-"))
         if f.kind == "bool":
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f.help)
+            p.add_argument(flag, dest=_dest(f.name), action=argparse.BooleanOptionalAction, default=None, help=f.help)
         else:
-            p.add_argument(flag, dest=f.name, type=_CLI_TYPES.get(f.kind, str), default=None, help=f.help,
+            p.add_argument(flag, dest=_dest(f.name), type=_CLI_TYPES.get(f.kind, str), default=None, help=f.help,
                            metavar=_CLI_METAVARS.get(f.kind, "TEXT"))
 
 
 def _actor_fields(args: argparse.Namespace) -> dict:
     """The fields the options set (options not given are left out)."""
-    given = {f.name: getattr(args, f.name) for f in ACTOR_TABLE
-             if f.cli and f.name != "image" and getattr(args, f.name, None) is not None}
+    given = {f.name: getattr(args, _dest(f.name)) for f in ACTOR_TABLE
+             if f.cli and f.name != "image" and getattr(args, _dest(f.name), None) is not None}
     if args.env:
         given["default_environment"] = dict(args.env)
     return given

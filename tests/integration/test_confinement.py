@@ -22,8 +22,8 @@ def probe(tmp_path_factory):
                  f'["sh", "-c", "{PROBE}"]')
 
 
-def probe_logs(platform, image, user="alice", executor=None, role="user", **fields):
-    actor = platform.register(image, user=user, **fields)
+def probe_logs(platform, image, user="alice", executor=None, role="user", owner_role="user", **fields):
+    actor = platform.register(image, user=user, role=owner_role, **fields)
     sender = executor or user
     eid = platform.ok("POST", f"/actors/{actor['id']}/messages", user=sender, role=role,
                       data={"message": "x"})["execution_id"]
@@ -56,8 +56,14 @@ def test_mapped_user_runs_as_their_uid_and_sees_their_own_directory_only(platfor
     logs = probe_logs(platform, probe, user="uiduser")
     assert "uid=4321 gid=4321" in logs
     assert "dataset.txt" in logs
-    logs = probe_logs(platform, probe, user="uiduser", use_container_uid=True)
+    logs = probe_logs(platform, probe, user="uiduser", owner_role="privileged", use_container_uid=True)
     assert "uid=0" in logs
+
+
+def test_only_privileged_users_may_run_as_the_images_own_user(platform):
+    resp = platform.request("POST", "/actors", user="uiduser", json={"image": "abaco/echo:local",
+                                                                     "use_container_uid": True})
+    assert resp.status_code == 403 and "use_container_uid" in resp.json()["message"]
 
 
 def test_run_as_executor_takes_the_senders_uid(platform, probe):

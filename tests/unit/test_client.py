@@ -220,6 +220,11 @@ def test_parser_create_collects_actor_fields():
                                        "max_workers": 3, "mem_limit": "256m", "max_cpus": 500000000}
 
 
+def test_actor_token_option_leaves_the_callers_token_alone():
+    args = cli.build_parser().parse_args(["actors", "create", "--token", "T1", "--image", "x/y", "--with-token"])
+    assert args.token == "T1" and cli._actor_fields(args) == {"token": True}
+
+
 def test_parser_options_come_from_the_field_table():
     args = cli.build_parser().parse_args(["actors", "update", "a1", "--image", "x/y", "--log-ex", "60",
                                           "--no-with-token", "--read-only-root", "--cpu-seconds", "2.5"])
