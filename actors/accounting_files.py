@@ -8,12 +8,14 @@ did not use it):
     2 hostname     host_id of the worker       12 failed        0 COMPLETE, 100 ERROR
     3 group        tenant                      13 exit_status   the container's exit code
     4 owner        actor owner                 14 ru_wallclock  runtime (s)
-    5 job_name     execution id                15 ru_utime      CPU seconds (user+system)
-    6 job_number   sequence number             17 ru_maxrss     memory peak (KiB)
+    5 job_name     execution id                15 ru_utime      user CPU seconds
+    6 job_number   sequence number             16 ru_stime      system CPU seconds
+                                               17 ru_maxrss     memory peak (KiB)
     7 account      actor id                    32 project       image
     33 department  executor (who sent it)      35 slots         1
-    36 task_number attempts                    37 cpu           CPU seconds
-    39 io          io bytes / 2^30 (GiB)       40 category      status;reason
+    36 task_number attempts                    37 cpu           CPU seconds (user + system)
+    38 mem         memory integral (GB·s)      39 io            io bytes / 2^30 (GiB)
+    40 category    status;reason
     43 maxvmem     memory peak (bytes)
 
 Text fields are percent-escaped (``%`` ``:`` ``;`` and line breaks) so a value can never
@@ -52,7 +54,7 @@ assert len(SGE_FIELDS) == 45
 CSV_FIELDS = (
     "job_number", "execution_id", "actor_id", "worker_id", "owner", "executor", "tenant", "host",
     "image", "submit_time", "start_time", "end_time", "runtime", "exit_code", "cpu_ns",
-    "memory_peak", "io_bytes", "status", "reason", "attempts",
+    "memory_peak", "io_bytes", "status", "reason", "attempts", "cpu_user_ns", "cpu_system_ns", "mem_gbs",
 )
 
 GIB = 2 ** 30
@@ -83,6 +85,9 @@ def _num(value) -> str:
 def sge_line(record: dict, qname: str) -> str:
     """One accounting(5) line (with its newline) for an execution record."""
     cpu_seconds = (record.get("cpu_ns") or 0) / 1e9
+    user_ns, system_ns = record.get("cpu_user_ns") or 0, record.get("cpu_system_ns") or 0
+    if not user_ns and not system_ns:          # a record from before the split: all of it as user time
+        user_ns = record.get("cpu_ns") or 0
     peak = int(record.get("memory_peak") or 0)
     values = dict.fromkeys(SGE_FIELDS, "0")
     values.update({
@@ -95,10 +100,12 @@ def sge_line(record: dict, qname: str) -> str:
         "end_time": str(epoch(record.get("end_time"))),
         "failed": "0" if record.get("status") == "COMPLETE" else "100",
         "exit_status": str(int(record["exit_code"])) if record.get("exit_code") is not None else "0",
-        "ru_wallclock": _num(record.get("runtime")), "ru_utime": _num(cpu_seconds),
+        "ru_wallclock": _num(record.get("runtime")), "ru_utime": _num(user_ns / 1e9),
+        "ru_stime": _num(system_ns / 1e9),
         "ru_maxrss": str(peak // 1024), "project": escape(record.get("image")),
         "department": escape(record.get("executor")), "granted_pe": "NONE", "slots": "1",
         "task_number": str(int(record.get("attempts") or 0)), "cpu": _num(cpu_seconds),
+        "mem": _num(float(record.get("mem_gbs") or 0)),
         "io": _num(int(record.get("io_bytes") or 0) / GIB),
         "category": escape(record.get("status")) + ";" + escape(record.get("reason")),
         "pe_taskid": "NONE", "maxvmem": str(peak),
@@ -121,6 +128,8 @@ def parse_sge_line(line: str) -> dict:
         "start_time": int(raw["start_time"]), "end_time": int(raw["end_time"]),
         "failed": int(raw["failed"]), "exit_code": int(raw["exit_status"]),
         "runtime": float(raw["ru_wallclock"]), "cpu_ns": round(float(raw["cpu"]) * 1e9),
+        "cpu_user_ns": round(float(raw["ru_utime"]) * 1e9), "cpu_system_ns": round(float(raw["ru_stime"]) * 1e9),
+        "mem_gbs": float(raw["mem"]),
         "memory_peak": int(raw["maxvmem"]), "image": unescape(raw["project"]),
         "executor": unescape(raw["department"]), "attempts": int(raw["task_number"]),
         "io_bytes": round(float(raw["io"]) * GIB),

@@ -88,8 +88,6 @@ class Workers:
     max_workers_limit: int = 10      # the most a non-privileged user may ask for
     max_log_length: int = 1000000
     container_network: str = "none"  # "none" or "host"
-    default_mem_limit: str = ""      # e.g. "512m"; empty means unlimited
-    default_max_cpus: int = 0        # in units of 1e-9 CPUs (docker nano_cpus); 0 unlimited
     heartbeat_interval: float = 5.0
     worker_ttl: int = 0              # seconds an idle worker lives; 0 forever
     stop_grace: int = 5              # seconds a force-quit container gets after SIGTERM
@@ -264,11 +262,19 @@ class Config:
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
 
 
+# Settings that existed once: naming one is an error that says what replaced it.
+_REPLACED = {("workers", "default_mem_limit"): "[limits] memory_max",
+             ("workers", "default_max_cpus"): "[limits] cpu_quota (in CPUs)"}
+
+
 def _field_type(section_obj: Any, key: str) -> Any:
     for f in dataclasses.fields(section_obj):
         if f.name == key:
             return f.type
-    raise ConfigError(f"unknown setting '{key}' in section [{type(section_obj).__name__.lower()}]")
+    section = type(section_obj).__name__.lower()
+    if (section, key) in _REPLACED:
+        raise ConfigError(f"[{section}] {key} is no longer read; use {_REPLACED[section, key]}")
+    raise ConfigError(f"unknown setting '{key}' in section [{section}]")
 
 
 def _convert(section_obj: Any, key: str, raw: Any, section: str, base: Path | None = None) -> Any:

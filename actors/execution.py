@@ -128,17 +128,38 @@ class FifoWriter(threading.Thread):
 class _Watch:
     """What sampling a running execution saw."""
 
+    started: float = 0.0             # time.monotonic() when the container started
     io_bytes: int = 0
     memory_peak: int = 0
     pids_peak: int = 0
     samples: int = 0
     limit_reason: str = ""
+    memory_byte_seconds: float = 0.0
+    last_at: float | None = None
+    last_memory: int = 0
 
-    def add(self, usage: cgroups.Usage, io_bytes: int) -> None:
+    def add(self, usage: cgroups.Usage, io_bytes: int, at: float) -> None:
         self.samples += 1
         self.io_bytes = max(self.io_bytes, io_bytes)
         self.memory_peak = max(self.memory_peak, usage.memory_peak, usage.memory_current)
         self.pids_peak = max(self.pids_peak, usage.pids_current)
+        memory = usage.memory_current
+        if self.last_at is None:           # from the start to the first sample: that sample's value
+            self.memory_byte_seconds += memory * max(0.0, at - self.started)
+        else:                              # between two samples: their mean (trapezoid rule)
+            self.memory_byte_seconds += (memory + self.last_memory) / 2 * max(0.0, at - self.last_at)
+        self.last_at, self.last_memory = at, memory
+
+    def memory_gb_seconds(self, ended: float, peak: int) -> float:
+        """The integral of memory use over the run, in GB·s (SGE's ``mem``).
+
+        From the samples; after the last one its value is held until the end. An
+        execution too short for any sample is counted at its peak for its whole run.
+        """
+        if self.last_at is None:
+            return round(peak * max(0.0, ended - self.started) / 1e9, 9)
+        held = self.last_memory * max(0.0, ended - self.last_at)
+        return round((self.memory_byte_seconds + held) / 1e9, 9)
 
 
 def log_expiry(config: Config, actor: dict) -> int:
@@ -315,11 +336,12 @@ class ExecutionRun:
             "limits": limits.applied(), "limits_unsupported": sorted(set(unsupported))})
         self.notify("EXECUTION_STARTED", {"actor_id": self.actor["id"], "execution_id": self.execution_id,
                                           "worker_id": self.worker_id})
-        watch = _Watch()
         began = time.monotonic()
+        watch = _Watch(started=began)
         try:
             self._wait(container, budget, watch)
-            waited = time.monotonic() - began
+            ended = time.monotonic()
+            waited = ended - began
             container.reload()
             logs, truncated = self.runtime.logs(container, self.config.workers.max_log_length)
         except docker.errors.NotFound:
@@ -360,8 +382,11 @@ class ExecutionRun:
             "final_state": state,
             "runtime": runtime,
             "cpu": usage.cpu_ns,
+            "cpu_user": usage.cpu_user_ns,
+            "cpu_system": usage.cpu_system_ns,
             "io": max(usage.io_bytes, watch.io_bytes),
             "memory_peak": max(usage.memory_peak, watch.memory_peak),
+            "mem_gbs": watch.memory_gb_seconds(ended, max(usage.memory_peak, watch.memory_peak)),
             "pids_peak": max(usage.pids_current, watch.pids_peak),
             "has_results": collector.count > 0,
             "logs_truncated": truncated,
@@ -382,7 +407,7 @@ class ExecutionRun:
                 if "timed out" not in str(exc).lower() and "timeout" not in type(exc).__name__.lower():
                     raise
             usage = self.tree.sample(self.cgroup)
-            watch.add(usage, cgroups.process_io_bytes(cgroups.pids(self.cgroup)))
+            watch.add(usage, cgroups.process_io_bytes(cgroups.pids(self.cgroup)), time.monotonic())
             if watch.limit_reason:
                 continue
             if budget.cpu_seconds and usage.cpu_ns > budget.cpu_seconds * 1e9:
@@ -414,6 +439,8 @@ class ExecutionRun:
             "submit_time": execution.get("message_received_time"), "start_time": execution.get("start_time"),
             "end_time": execution.get("finish_time"), "runtime": execution.get("runtime") or 0,
             "exit_code": execution.get("exit_code"), "cpu_ns": execution.get("cpu") or 0,
+            "cpu_user_ns": execution.get("cpu_user") or 0, "cpu_system_ns": execution.get("cpu_system") or 0,
+            "mem_gbs": execution.get("mem_gbs") or 0,
             "memory_peak": execution.get("memory_peak") or 0, "io_bytes": execution.get("io") or 0,
             "status": execution.get("status"), "reason": execution.get("status_message") or "",
             "attempts": execution.get("attempts") or 0,

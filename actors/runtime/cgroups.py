@@ -22,8 +22,6 @@ from actors.limits import Limits, parse_size  # noqa: F401 - parse_size is part 
 log = logging.getLogger(__name__)
 
 ROOT = Path("/sys/fs/cgroup")
-V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "blkio", "pids", "cpuset", "devices", "freezer",
-                  "systemd")
 
 
 def version(root: Path = ROOT) -> int:
@@ -39,6 +37,8 @@ class Usage:
     memory_current: int = 0
     pids_current: int = 0
     oom_kills: int = 0
+    cpu_user_ns: int = 0           # cpu_ns split into user and system time
+    cpu_system_ns: int = 0
 
 
 class CgroupTree:
@@ -246,20 +246,34 @@ def read_usage(cgroup: str, root: Path = ROOT) -> Usage:
     rel = cgroup.strip("/")
     if version(root) == 2:
         d = root / rel
-        cpu = 0
-        try:
-            for line in (d / "cpu.stat").read_text().splitlines():
-                key, _, val = line.partition(" ")
-                if key == "usage_usec":
-                    cpu = int(val) * 1000
-        except OSError:
-            pass
-        return Usage(cpu_ns=cpu, memory_peak=_read_int(d / "memory.peak"), io_bytes=_v2_io(d))
+        stat = _stat(d / "cpu.stat")
+        return Usage(cpu_ns=stat.get("usage_usec", 0) * 1000, memory_peak=_read_int(d / "memory.peak"),
+                     io_bytes=_v2_io(d), cpu_user_ns=stat.get("user_usec", 0) * 1000,
+                     cpu_system_ns=stat.get("system_usec", 0) * 1000)
+    cpu_ns = _read_int(root / "cpuacct" / rel / "cpuacct.usage")
+    # cpuacct.stat counts clock ticks; cpuacct.usage is exact: split the exact total by the ticks.
+    ticks = _stat(root / "cpuacct" / rel / "cpuacct.stat")
+    user, system = ticks.get("user", 0), ticks.get("system", 0)
+    user_ns = cpu_ns * user // (user + system) if user + system else cpu_ns
     return Usage(
-        cpu_ns=_read_int(root / "cpuacct" / rel / "cpuacct.usage"),
+        cpu_ns=cpu_ns,
         memory_peak=_read_int(root / "memory" / rel / "memory.max_usage_in_bytes"),
         io_bytes=_v1_io(root / "blkio" / rel),
+        cpu_user_ns=user_ns, cpu_system_ns=cpu_ns - user_ns,
     )
+
+
+def _stat(path: Path) -> dict[str, int]:
+    """A ``key value`` per line file (cpu.stat, cpuacct.stat) as a dict; {} if unreadable."""
+    out: dict[str, int] = {}
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if value.strip().isdigit():
+                out[key] = int(value)
+    except OSError:
+        pass
+    return out
 
 
 def pids(cgroup: str, root: Path = ROOT) -> list[int]:
@@ -294,11 +308,37 @@ def process_io_bytes(pid_list: list[int]) -> int:
     return total
 
 
+def hierarchies(root: Path = ROOT, mountinfo: str = "/proc/self/mountinfo") -> list[Path]:
+    """Every cgroup hierarchy mounted under ``root``.
+
+    The Docker engine makes each container's cgroup in all of them, the named ones too
+    (``systemd``, and the cgroup2 ``unified`` mount of a hybrid v1 host), so what the
+    platform removes it removes from all of them. Read from the mount table; for a
+    ``root`` that is not mounted there (a test's folder), its sub-folders.
+    """
+    found: list[Path] = []
+    try:
+        for line in Path(mountinfo).read_text().splitlines():
+            before, _, after = line.partition(" - ")
+            fstype = after.split(" ", 1)[0]
+            point = Path(before.split(" ")[4].replace("\\040", " "))
+            if fstype in ("cgroup", "cgroup2") and (point == root or root in point.parents):
+                found.append(point)
+    except (OSError, IndexError):
+        pass
+    if found:
+        return sorted(set(found))
+    if version(root) == 2:
+        return [root]
+    try:
+        return sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return []
+
+
 def _dirs(cgroup: str, root: Path) -> list[Path]:
     rel = cgroup.strip("/")
-    if version(root) == 2:
-        return [root / rel]
-    return [root / c / rel for c in V1_CONTROLLERS]
+    return [h / rel for h in hierarchies(root)]
 
 
 def remove(cgroup: str, root: Path = ROOT) -> bool:
@@ -319,10 +359,11 @@ def remove(cgroup: str, root: Path = ROOT) -> bool:
 
 
 def children(cgroup: str, root: Path = ROOT) -> list[str]:
-    """Names of the direct child cgroups (for finding leftovers)."""
-    rel = cgroup.strip("/")
-    base = root / rel if version(root) == 2 else root / "cpuacct" / rel
-    try:
-        return sorted(p.name for p in base.iterdir() if p.is_dir())
-    except OSError:
-        return []
+    """Names of the direct child cgroups in any hierarchy (for finding leftovers)."""
+    names: set[str] = set()
+    for base in _dirs(cgroup, root):
+        try:
+            names.update(p.name for p in base.iterdir() if p.is_dir())
+        except OSError:
+            continue
+    return sorted(names)

@@ -120,6 +120,28 @@ def test_execution_cgroups_are_removed_and_limits_recorded(platform):
     platform.wait_for(lambda: not (root / path.strip("/")).exists(), timeout=15, what="cgroup removed")
 
 
+def test_no_execution_cgroup_is_left_in_any_hierarchy_after_200_executions(platform):
+    """Docker makes each container's cgroup in every mounted hierarchy, named ones too (systemd,
+    and the cgroup2 `unified` mount of a hybrid host): none of them may keep an execution's."""
+    actor = platform.register("abaco/echo:local", max_workers=4)
+    platform.ok("POST", f"/actors/{actor['id']}/workers", json={"num": 4})
+    ids = [platform.ok("POST", f"/actors/{actor['id']}/messages", data={"message": f"m{n}"})["execution_id"]
+           for n in range(200)]
+
+    def finished():
+        docs = platform.ok("GET", f"/actors/{actor['id']}/executions?limit=1000")["executions"]
+        return sum(1 for e in docs if e["status"] in ("COMPLETE", "ERROR")) == len(ids)
+    platform.wait_for(finished, timeout=400, interval=1, what="200 executions to finish")
+    actor_path = cgroups.actor_path(platform.config.general.instance, actor["id"])
+    hierarchies = cgroups.hierarchies()
+    assert len(hierarchies) >= 2 and all(h.is_dir() for h in hierarchies)
+
+    def left() -> dict:
+        return {str(h): sorted(p.name for p in (h / actor_path.strip("/")).glob("*") if p.is_dir())
+                for h in hierarchies if (h / actor_path.strip("/")).is_dir()}
+    platform.wait_for(lambda: not any(left().values()), timeout=30, what="every execution cgroup to go")
+
+
 def test_plain_users_cannot_raise_limits_above_defaults(platform):
     resp = platform.request("POST", "/actors", json={"image": "abaco/echo:local", "pids_max": 100000})
     assert resp.status_code == 403 and "pids_max" in resp.json()["message"]

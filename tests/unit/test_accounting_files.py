@@ -46,6 +46,15 @@ def test_fields_sit_where_sge_tools_expect_them():
     assert fields["hostname"] == "node%3A1" and fields["slots"] == "1"
 
 
+def test_user_and_system_time_and_the_memory_integral_are_written():
+    rec = record(cpu_ns=3_000_000_000, cpu_user_ns=2_250_000_000, cpu_system_ns=750_000_000, mem_gbs=1.5)
+    fields = dict(zip(SGE_FIELDS, sge_line(rec, "q").rstrip("\n").split(":"), strict=True))
+    assert float(fields["ru_utime"]) == 2.25 and float(fields["ru_stime"]) == 0.75
+    assert float(fields["cpu"]) == 3.0 and float(fields["mem"]) == 1.5
+    back = parse_sge_line(sge_line(rec, "q"))
+    assert (back["cpu_user_ns"], back["cpu_system_ns"], back["mem_gbs"]) == (2_250_000_000, 750_000_000, 1.5)
+
+
 def test_malformed_line_is_refused():
     with pytest.raises(ValueError):
         parse_sge_line("a:b:c\n")

@@ -62,3 +62,12 @@ def test_command_line_prints_values(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].isdigit() and out[1].endswith("api.sock")
     assert config_mod.main(["web.nope"]) == 2
+
+
+def test_settings_that_were_never_read_are_refused_naming_their_replacement(tmp_path):
+    """[workers] default_mem_limit and default_max_cpus were documented and silently ignored."""
+    path = write(tmp_path, "[workers]\ndefault_mem_limit = 512m\n")
+    with pytest.raises(ConfigError, match=r"\[limits\] memory_max"):
+        config_mod.load(path, environ={})
+    with pytest.raises(ConfigError, match=r"\[limits\] cpu_quota"):
+        config_mod.load(write(tmp_path, ""), environ={"ABACO_WORKERS_DEFAULT_MAX_CPUS": "1000000000"})
