@@ -247,9 +247,12 @@ class Attribution:
     def __init__(self, cgroup_of: Callable[[int], frozenset[str] | None] = proc_cgroups,
                  cmdline_of: Callable[[int], list[str] | None] = proc_cmdline,
                  clock: Callable[[], float] = time.monotonic, *, max_pending: int = 10000,
-                 max_age: float = 5.0, ttl: float = 10.0):
+                 max_age: float = 5.0, ttl: float = 10.0, grace: float = 2.0):
+        # ttl: how long a live pid's place is cached; grace: how long an exited process's
+        # (its children's records are queued right next to its own; after that its pid
+        # may be reused, pid_max is often 32768).
         self.cgroup_of, self.cmdline_of, self.clock = cgroup_of, cmdline_of, clock
-        self.max_pending, self.max_age, self.ttl = max_pending, max_age, ttl
+        self.max_pending, self.max_age, self.ttl, self.grace = max_pending, max_age, ttl, grace
         self._runs: dict[Hashable, _Run] = {}
         self._foreign: OrderedDict[int, float] = OrderedDict()   # pid -> time to forget it
         # parent pid -> records waiting for the parent's verdict: (arrived, record, keys)
@@ -327,10 +330,7 @@ class Attribution:
         if not force and now - self._expired_at < 0.25:
             return
         self._expired_at = now
-        while self._foreign:
-            pid, until = next(iter(self._foreign.items()))
-            if until >= now:
-                break
+        for pid in [p for p, until in self._foreign.items() if until < now]:
             del self._foreign[pid]
         for run in self._runs.values():
             for pid in [p for p, until in run.inside.items() if until < now]:
@@ -405,22 +405,24 @@ class Attribution:
         until = self._foreign.get(pid)
         return until is not None and until >= now
 
-    def _remember_foreign(self, pid: int, now: float) -> None:
+    def _remember_foreign(self, pid: int, now: float, keep: float | None = None) -> None:
         self._foreign.pop(pid, None)
-        self._foreign[pid] = now + self.ttl
+        self._foreign[pid] = now + (self.ttl if keep is None else keep)
         while len(self._foreign) > 65536:
             self._foreign.popitem(last=False)
 
     def _settle(self, ev: TaskExit, verdict: object, now: float) -> None:
+        # A process ends with its leader's record; other threads leave the process running.
+        keep = self.grace if ev.pid == ev.tgid else self.ttl
         if verdict is FOREIGN:
-            self._remember_foreign(ev.tgid, now)
+            self._remember_foreign(ev.tgid, now, keep)
         else:
             run = self._runs[verdict]
             run.read += ev.read_bytes
             run.write += ev.write_bytes
             run.cancelled += ev.cancelled_write_bytes
             run.tasks += 1
-            run.inside[ev.tgid] = run.inside[ev.pid] = now + self.ttl
+            run.inside[ev.tgid] = now + keep
         self._release(ev.tgid, verdict, now)
 
     def _release(self, ppid: int, verdict: object, now: float) -> None:

@@ -272,6 +272,43 @@ def test_cached_pids_are_forgotten(proc):
     assert eng.finish("e").write_bytes == 0
 
 
+def test_an_exited_process_is_forgotten_after_a_short_grace(proc):
+    """Its children's records come right after its own; later, its pid may name another process."""
+    eng = proc.engine(ttl=10, grace=2)
+    eng.track("e", REL)
+    eng.seed("e", [INIT])
+    eng.on_exit(ex(101, INIT, write=MiB))
+    eng.on_exit(ex(102, 101, write=MiB))             # 101's child, a moment later: still known
+    proc.now += 3
+    proc.cgroups[101] = OUT                           # pid 101 reused by a host process
+    eng.on_exit(ex(103, 101, write=MiB))
+    fig = eng.finish("e")
+    assert (fig.write_bytes, fig.tasks) == (2 * MiB, 2)
+
+
+def test_a_foreign_exited_pid_reused_inside_is_placed_afresh(proc):
+    eng = proc.engine(ttl=10, grace=2)
+    eng.track("e", REL)
+    proc.cgroups[700] = OUT
+    eng.on_exit(ex(701, 700))                         # 700 cached as foreign (alive)
+    eng.on_exit(ex(700, 1))                           # then 700 exits
+    proc.now += 3
+    proc.cgroups[700] = IN                            # and its pid now names a container process
+    eng.on_exit(ex(702, 700, write=MiB))
+    assert eng.finish("e").write_bytes == MiB
+
+
+def test_a_thread_exit_does_not_end_its_process(proc):
+    eng = proc.engine(ttl=10, grace=2)
+    eng.track("e", REL)
+    proc.cgroups[200] = IN
+    eng.on_exit(ex(201, INIT, tgid=200, write=MiB))   # placed by the process's cgroup
+    proc.gone(200)
+    proc.now += 5
+    eng.on_exit(ex(202, INIT, tgid=200, write=MiB))   # the process is still cached
+    assert eng.finish("e").write_bytes == 2 * MiB
+
+
 def test_records_are_ignored_when_nothing_is_followed(proc):
     eng = proc.engine()
     eng.on_exit(ex(901, 900, write=MiB))
