@@ -649,7 +649,7 @@ class TaskIO:
         self.engine = engine or Attribution()
         self._lock = threading.Lock()
         self.listener: Listener | None = None
-        self.error = ""
+        self.error = "" if listener_factory is not None else "taskstats listener not started"
         self._broken = ""
         if listener_factory is not None:
             try:

@@ -168,3 +168,32 @@ def test_short_containers_exact_and_apart(collector, client, test_root):
     assert 28 * MiB <= first_fig.write_bytes < 28 * MiB + SLACK
     assert 7 * MiB <= second_fig.write_bytes < 7 * MiB + SLACK
     assert first_fig.tasks >= 5          # init, dd, subshell, its dd, the orphan's sh and dd
+
+
+def test_a_real_overflow_makes_the_figures_inexact(collector):
+    """With a tiny receive buffer and a stalled reader the kernel drops records and says so."""
+    from actors.runtime.taskio import Attribution
+
+    class Tiny(Listener):
+        RCVBUF = 4096
+
+    gate = threading.Event()
+
+    class Stalled(Attribution):
+        def on_exit(self, ev):
+            gate.wait(10)
+            super().on_exit(ev)
+
+    col = TaskIO(Tiny, Stalled())
+    assert col.available, col.error
+    try:
+        with col.follow("e", "/abacotest-nowhere/a/e") as f:
+            for _ in range(100):
+                subprocess.run(["true"], check=True)
+            gate.set()
+            fig = f.result(settle_seconds=0.2)
+    finally:
+        gate.set()
+        col.close()
+    print(fig)
+    assert not fig.exact and "ENOBUFS" in fig.reason
