@@ -30,10 +30,10 @@ def stack_client(user: str = "bench", role: str = "user", timeout: float = 120.0
 
 
 @contextlib.contextmanager
-def ready_actor(client: Client, image: str, **fields) -> Iterator[dict]:
-    """Register an actor, wait until it is READY, yield it, delete it at the end."""
+def ready_actor(client: Client, image: str, wait: bool = True, **fields) -> Iterator[dict]:
+    """Register an actor, wait until it is READY (unless not ``wait``), yield it, delete it at the end."""
     actor = client.create_actor(image, **fields)
     try:
-        yield client.wait_ready(actor["id"])
+        yield client.wait_ready(actor["id"]) if wait else actor
     finally:
         client.delete_actor(actor["id"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 import docker
 import docker.errors
@@ -73,8 +74,11 @@ class DockerRuntime:
         except docker.errors.APIError as exc:
             raise RuntimeUnavailable(f"the Docker engine failed to look up {image!r}: {exc}") from exc
 
-    def start(self, spec: ContainerSpec):
-        """Create and start the container; returns the docker-py Container."""
+    def start(self, spec: ContainerSpec, on_created: Callable[[str], None] | None = None):
+        """Create and start the container; returns the docker-py Container.
+
+        ``on_created(container_id)`` runs between the two, before any process of it exists.
+        """
         mounts = [Mount(target=c, source=h, type="bind", read_only=ro) for h, c, ro in spec.binds]
         kwargs = dict(
             image=spec.image, environment=spec.environment, labels=spec.labels,
@@ -100,8 +104,10 @@ class DockerRuntime:
             kwargs["tmpfs"] = dict(spec.tmpfs)
         container = self.docker.containers.create(**kwargs)
         try:
+            if on_created is not None:
+                on_created(container.id)
             container.start()
-        except docker.errors.APIError:
+        except BaseException:
             self.remove(container.id)
             raise
         return container

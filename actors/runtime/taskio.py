@@ -396,7 +396,7 @@ class Attribution:
             return None
         args = self.cmdline_of(pid)
         for key, run in waiting:
-            if _is_shim_of(args, run.container_id):
+            if run.container_id and _is_shim_of(args, run.container_id):
                 run.shim = pid
                 return key
         return None
@@ -503,7 +503,7 @@ class Listener:
         self.sock.send(genl_message(GENL_ID_CTRL, CTRL_CMD_GETFAMILY,
                                     attr(CTRL_ATTR_FAMILY_NAME, TASKSTATS_GENL_NAME.encode() + b"\0"),
                                     seq))
-        for kind, _flags, got, _port, payload in self._replies(seq):
+        for kind, _flags, _got, _port, payload in self._replies(seq):
             if kind == NLMSG_ERROR:
                 raise OSError(-struct.unpack_from("=i", payload)[0], "taskstats family lookup failed")
             for a, value in iter_attrs(payload[4:]):
@@ -687,7 +687,7 @@ class TaskIO:
             return fn(self.engine)
 
     def _finish(self, key: Hashable, settle_seconds: float, timeout: float) -> IoFigures:
-        if self.available and timeout > 0 and not self.listener.barrier(timeout):
+        if self.listener is not None and self.available and timeout > 0 and not self.listener.barrier(timeout):
             with self._lock:
                 self.engine.fail("taskstats records not drained in time", key)
         deadline = time.monotonic() + settle_seconds

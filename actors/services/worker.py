@@ -30,6 +30,7 @@ from actors.installations import Installations
 from actors.message import Message
 from actors.runtime.cgroups import CgroupTree
 from actors.runtime.docker import DockerRuntime
+from actors.runtime.taskio import TaskIO
 from actors.services import command_line, start, stop_event
 from actors.store import Stores, StoreUnavailable, open_stores
 
@@ -38,10 +39,11 @@ log = logging.getLogger("worker")
 
 class Worker:
     def __init__(self, config: Config, actor_id: str, worker_id: str, stores: Stores, broker: channels.Broker,
-                 runtime: DockerRuntime, tree: CgroupTree, terminate: threading.Event | None = None):
+                 runtime: DockerRuntime, tree: CgroupTree, terminate: threading.Event | None = None,
+                 taskio: TaskIO | None = None):
         self.config = config
         self.actor_id, self.worker_id = actor_id, worker_id
-        self.stores, self.runtime, self.tree = stores, runtime, tree
+        self.stores, self.runtime, self.tree, self.taskio = stores, runtime, tree, taskio
         self.events = broker                        # events and accounting records
         self.terminate = terminate or threading.Event()
         self.stopping = False
@@ -194,6 +196,8 @@ class Worker:
         except StoreUnavailable as exc:
             log.warning("worker %s could not remove its record (%s); health will", self.worker_id, exc)
         self.events.close()
+        if self.taskio is not None:
+            self.taskio.close()
         try:
             self.pidfile.unlink()
         except FileNotFoundError:
@@ -231,7 +235,8 @@ class Worker:
             channel.basic_nack(method.delivery_tag, requeue=True)
             return
         run = ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message,
-                           tree=self.tree, account=self.account, notify=self.events.publish_event)
+                           tree=self.tree, account=self.account, notify=self.events.publish_event,
+                           taskio=self.taskio)
         self.current = run
         self.thread = threading.Thread(target=self._execute, args=(run, self.generation, method.delivery_tag),
                                        name=f"exec-{message.execution_id}", daemon=True)
@@ -322,8 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-id", required=True)
     args = parser.parse_args(argv)
     config = start("worker", args)
+    tree = CgroupTree()
+    # On cgroup v1, exact storage io comes from the kernel's exit records (v2 has io.stat).
+    taskio = TaskIO.start() if tree.version == 1 else None
     worker = Worker(config, args.actor_id, args.worker_id, open_stores(config), channels.Broker(config),
-                    DockerRuntime(config), CgroupTree(), stop_event())
+                    DockerRuntime(config), tree, stop_event(), taskio)
     try:
         return worker.run()
     except Exception:  # noqa: BLE001 - log why the worker died before exiting

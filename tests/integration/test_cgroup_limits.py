@@ -111,6 +111,16 @@ def test_io_bytes_of_a_container_that_writes_a_file(platform, tmp_path):
     assert ex["io"] >= 40 * 1024 * 1024, ex["io"]
 
 
+def test_io_is_exact_for_a_writer_that_exits_within_a_second(platform, tmp_path):
+    """Sampling /proc once a second missed it (io was 0); the kernel's exit records do not."""
+    script = "dd if=/dev/zero of=/tmp/f bs=1M count=20 conv=fsync 2>/dev/null"
+    image = build(tmp_path, "abaco-test/quickwriter:local", "abaco/busybox:local", f'["sh", "-c", "{script}"]')
+    actor, ex = run(platform, image)
+    assert ex["status"] == "COMPLETE" and ex["runtime"] < 1.5, ex
+    assert ex["io_exact"] is True
+    assert 20 * 2**20 <= ex["io"] < 22 * 2**20, ex["io"]
+
+
 def test_execution_cgroups_are_removed_and_limits_recorded(platform):
     actor, ex = run(platform, "abaco/echo:local", pids_max=50)
     assert ex["limits"]["pids_max"] == 50

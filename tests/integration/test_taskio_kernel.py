@@ -67,7 +67,7 @@ def test_root():
         if not top.is_dir():
             continue
         for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
-            for attempt in range(50):
+            for _attempt in range(50):
                 try:
                     os.rmdir(dirpath)
                     break
