@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -24,6 +27,7 @@ from actors.tls_proxy import proxy_secret
 
 ISSUER = "abaco-local"
 ROLES = tuple(Role)
+VERIFIED_CACHE = 4096          # verified tokens remembered per process
 PRIVATE_KEY = "signing.pem"
 PUBLIC_KEY = "signing.pub.pem"
 
@@ -133,7 +137,9 @@ class Authenticator:
         if self.mode == "none" and config.web.host not in LOOPBACK_HOSTS:
             raise ConfigError("[web] access_control = none is for local development only; it is refused "
                               f"while the API binds to {config.web.host} (use 127.0.0.1)")
-        self._key: bytes | None = None
+        self._key: Any = None                    # the platform's public key, loaded once
+        self._verified: OrderedDict[str, dict] = OrderedDict()
+        self._verified_lock = threading.Lock()
         self._gateway_key: bytes | None = None
         self._proxy_secret = ""
         if self.mode == "mtls":
@@ -169,9 +175,19 @@ class Authenticator:
         return Identity(user=claims["sub"], role=claims["role"], tenant=claims.get("tenant", "default"))
 
     def verify(self, token: str) -> dict:
-        """The claims of a token from the platform's own issuer; 401 when it is not one."""
+        """The claims of a token from the platform's own issuer; 401 when it is not one.
+
+        A token verified once is remembered (bounded, until it expires): checking an RSA
+        signature is the dearest step of most requests, and a token's claims cannot change.
+        """
+        now = time.time()
+        with self._verified_lock:
+            cached = self._verified.get(token)
+            if cached is not None and cached["exp"] > now:
+                self._verified.move_to_end(token)
+                return cached
         if self._key is None:
-            self._key = _public_key(self.config)
+            self._key = serialization.load_pem_public_key(_public_key(self.config))
         try:
             claims = jwt.decode(token, self._key, algorithms=["RS256"], issuer=ISSUER,
                                 options={"require": ["exp", "iat", "sub", "iss"]})
@@ -182,6 +198,10 @@ class Authenticator:
         claims.setdefault("role", "user")
         if claims["role"] not in ROLES:
             raise UnauthorizedError(f"invalid token: unknown role {claims['role']!r}")
+        with self._verified_lock:
+            self._verified[token] = claims
+            while len(self._verified) > VERIFIED_CACHE:
+                self._verified.popitem(last=False)
         return claims
 
     def _gateway(self, headers) -> Identity:

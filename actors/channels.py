@@ -170,65 +170,119 @@ def serve(config: Config, consumers: Mapping[str, Handler], stop: threading.Even
             stop.wait(retry_pause)
 
 
+class _Lane:
+    """One connection and confirming channel, used by one thread at a time."""
+
+    def __init__(self, config: Config):
+        self.conn = connect(config, attempts=2)
+        self.ch = self.conn.channel()
+        self.ch.confirm_delivery()
+        self.ch.exchange_declare(events_exchange(config), exchange_type="topic", durable=True)
+        # Every event is kept for the events process, even while it is down.
+        self.ch.queue_declare(deliveries_queue(config), durable=True)
+        self.ch.queue_bind(deliveries_queue(config), events_exchange(config), routing_key="#")
+
+
+    @property
+    def usable(self) -> bool:
+        return self.conn.is_open and self.ch.is_open
+
+    def close(self) -> None:
+        try:
+            if self.conn.is_open:
+                self.conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
+            pass
+
+
 class Broker:
-    """A thread-safe publisher and queue manager over one lazily (re)opened connection."""
+    """A thread-safe publisher and queue manager over a small pool of connections ("lanes").
+
+    Each publish waits for RabbitMQ's confirm. A thread borrows a lane for one operation,
+    so up to ``[rabbit] publish_lanes`` threads of a process publish at once and their
+    confirms come back together (RabbitMQ writes their messages to disk in one go),
+    instead of queueing behind one connection. Lanes are opened when first needed and
+    again after a connection is lost.
+    """
 
     def __init__(self, config: Config):
         self.config = config
-        self._lock = threading.Lock()
-        self._conn: pika.BlockingConnection | None = None
-        self._ch = None
-        self._declared: set[str] = set()
+        self._idle: list[_Lane] = []
+        self._cond = threading.Condition()
+        self._open = 0                      # lanes borrowed or idle
+        self._max = max(1, config.rabbit.publish_lanes)
+        self._declared: set[str] = set()    # queues known to exist (declared by any lane)
 
-    def _channel(self):
-        if self._conn is None or self._conn.is_closed or self._ch is None or self._ch.is_closed:
-            self._close_quietly()
-            self._conn = connect(self.config, attempts=2)
-            self._ch = self._conn.channel()
-            self._ch.confirm_delivery()
-            self._ch.exchange_declare(events_exchange(self.config), exchange_type="topic", durable=True)
-            # Every event is kept for the events process, even while it is down.
-            self._ch.queue_declare(deliveries_queue(self.config), durable=True)
-            self._ch.queue_bind(deliveries_queue(self.config), events_exchange(self.config), routing_key="#")
-            self._declared = set()
-        return self._ch
-
-    def _close_quietly(self) -> None:
+    def _borrow(self) -> _Lane:
+        with self._cond:
+            while True:
+                while self._idle:
+                    lane = self._idle.pop()
+                    if lane.usable:
+                        return lane
+                    lane.close()
+                    self._open -= 1
+                if self._open < self._max:
+                    self._open += 1
+                    break
+                self._cond.wait()
         try:
-            if self._conn is not None and self._conn.is_open:
-                self._conn.close()
-        except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
-            pass
-        self._conn = self._ch = None
+            return _Lane(self.config)
+        except BaseException:
+            with self._cond:
+                self._open -= 1
+                self._cond.notify()
+            raise
+
+    def _give_back(self, lane: _Lane, broken: bool) -> None:
+        with self._cond:
+            if broken or not lane.usable:
+                lane.close()
+                self._open -= 1
+            else:
+                self._idle.append(lane)
+            self._cond.notify()
 
     def _run(self, op):
-        """Run ``op(channel)``, reconnecting once if the connection dropped."""
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    return op(self._channel())
-                except pika.exceptions.UnroutableError as exc:
-                    raise ChannelUnavailable(f"RabbitMQ could not route the message: {exc}") from exc
-                except pika.exceptions.NackError as exc:
-                    raise ChannelUnavailable(f"RabbitMQ refused the message: {exc}") from exc
-                except pika.exceptions.ChannelClosedByBroker:
-                    self._close_quietly()
-                    raise
-                except CONNECTION_ERRORS as exc:
-                    self._close_quietly()
-                    if attempt == 2:
-                        raise ChannelUnavailable(f"RabbitMQ is unreachable: {exc}") from exc
+        """Run ``op(lane)`` on a borrowed lane, on a new connection once if the first one dropped."""
+        for attempt in (1, 2):
+            lane = self._borrow()
+            broken = False
+            try:
+                return op(lane)
+            except pika.exceptions.UnroutableError as exc:
+                raise ChannelUnavailable(f"RabbitMQ could not route the message: {exc}") from exc
+            except pika.exceptions.NackError as exc:
+                raise ChannelUnavailable(f"RabbitMQ refused the message: {exc}") from exc
+            except pika.exceptions.ChannelClosedByBroker:
+                broken = True
+                raise
+            except CONNECTION_ERRORS as exc:
+                broken = True
+                if attempt == 2:
+                    raise ChannelUnavailable(f"RabbitMQ is unreachable: {exc}") from exc
+            finally:
+                self._give_back(lane, broken)
 
     def publish(self, queue: str, body: bytes, headers: dict | None = None,
                 content_type: str | None = None) -> None:
         """Publish persistently to a durable queue and wait for the broker's confirm."""
         props = pika.BasicProperties(delivery_mode=2, headers=headers or {}, content_type=content_type)
 
-        def op(ch):
-            if queue not in self._declared:
-                declare(ch, queue)
-                self._declared.add(queue)
-            ch.basic_publish(exchange="", routing_key=queue, body=body, properties=props, mandatory=True)
+        def op(lane: _Lane) -> None:
+            for attempt in (1, 2):
+                if attempt == 2 or queue not in self._declared:
+                    declare(lane.ch, queue)
+                    self._declared.add(queue)
+                try:
+                    lane.ch.basic_publish(exchange="", routing_key=queue, body=body, properties=props,
+                                          mandatory=True)
+                    return
+                except pika.exceptions.UnroutableError:
+                    if attempt == 2:
+                        raise
+                    # Deleted by another process since this one declared it: declare it again.
+                    self._declared.discard(queue)
         self._run(op)
 
     def publish_json(self, queue: str, payload: dict) -> None:
@@ -238,8 +292,8 @@ class Broker:
         """Emit an event; events with no subscriber are dropped by the exchange."""
         body = json.dumps({"event_type": event_type, "event_time": times.now(), **payload}).encode()
 
-        def op(ch):
-            ch.basic_publish(exchange=events_exchange(self.config), routing_key=event_type, body=body,
+        def op(lane: _Lane) -> None:
+            lane.ch.basic_publish(exchange=events_exchange(self.config), routing_key=event_type, body=body,
                              properties=pika.BasicProperties(delivery_mode=2,
                                                              content_type="application/json"))
         try:
@@ -248,29 +302,31 @@ class Broker:
             log.warning("event %s not published: %s", event_type, exc)
 
     def queue_length(self, queue: str) -> int:
-        def op(ch):
+        def op(lane: _Lane) -> int:
             try:
-                return ch.queue_declare(queue=queue, passive=True).method.message_count
+                return lane.ch.queue_declare(queue=queue, passive=True).method.message_count
             except pika.exceptions.ChannelClosedByBroker:
-                self._close_quietly()      # a passive declare of a missing queue closes the channel
-                return 0
+                return 0                   # a missing queue; the lane's channel is closed and dropped
         return self._run(op)
 
     def purge(self, queue: str) -> int:
-        def op(ch):
-            declare(ch, queue)
-            return ch.queue_purge(queue).method.message_count
+        def op(lane: _Lane) -> int:
+            declare(lane.ch, queue)
+            return lane.ch.queue_purge(queue).method.message_count
         return self._run(op)
 
     def delete_queue(self, queue: str) -> None:
-        def op(ch):
-            ch.queue_delete(queue=queue)
+        def op(lane: _Lane) -> None:
             self._declared.discard(queue)
+            lane.ch.queue_delete(queue=queue)
         self._run(op)
 
     def close(self) -> None:
-        with self._lock:
-            self._close_quietly()
+        with self._cond:
+            for lane in self._idle:
+                lane.close()
+            self._open -= len(self._idle)
+            self._idle = []
 
 
 def decode_json(body: bytes) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class Web:
     token_ttl: int = 86400           # seconds a token minted by `abaco token` is valid
     gunicorn_workers: int = 2
     gunicorn_threads: int = 8
+    access_log: bool = True          # one line per request in the API's log (nonces masked)
     bind_unix_socket: bool = True    # also serve on <data_dir>/run/api.sock (containers reach it there)
     encryption_key: str = ""         # Fernet key for secret configs; empty: made in the keys directory
 
@@ -72,6 +73,7 @@ class Rabbit:
     password: str = "guest"
     vhost: str = "/"
     heartbeat: int = 60
+    publish_lanes: int = 8           # connections a process publishes on at once (each waits for its confirm)
 
 
 @dataclass(frozen=True)

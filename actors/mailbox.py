@@ -1,14 +1,17 @@
-"""Queue a message for an actor: one execution record, then a confirmed publish.
+"""Queue a message for an actor: one execution record, then a durable publish.
 
-The API's POST /actors/{id}/messages and the events process (links) both go through
-``send``, so a message is queued the same way whoever sends it: the execution is
-written (SUBMITTED) before the message is published, the publish waits for RabbitMQ's
-confirm, and if it fails the execution is removed again, so nothing is half-written.
+The API's POST /actors/{id}/messages, the events process (links) and cron all go
+through ``send``, so a message is queued the same way whoever sends it: the execution
+is written (SUBMITTED) before the message is published, the publish returns only once
+RabbitMQ has the message on disk, and if it fails the execution is removed again, so
+nothing is half-written.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from actors import channels, commands, models
 from actors.codes import ActorStatus
@@ -17,6 +20,28 @@ from actors.message import Message
 from actors.store import Stores, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+
+# Actors seen with a live worker lately (monotonic time): a busy actor's every message
+# need not read its workers again; within WORKERS_SEEN_FOR seconds health or the next
+# check starts one anyway if it lost them.
+WORKERS_SEEN_FOR = 2.0
+_seen: dict[str, float] = {}
+_seen_lock = threading.Lock()
+
+
+def _has_workers(stores: Stores, actor_id: str) -> bool:
+    now = time.monotonic()
+    with _seen_lock:
+        if now - _seen.get(actor_id, -WORKERS_SEEN_FOR) < WORKERS_SEEN_FOR:
+            return True
+    if not commands.live_workers(stores, actor_id):
+        return False
+    with _seen_lock:
+        if len(_seen) > 10000:
+            _seen.clear()
+        _seen[actor_id] = now
+    return True
 
 
 def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, body: bytes, kind: str,
@@ -28,9 +53,9 @@ def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, b
     execution = models.new_execution(actor, executor, kind, len(body))
     if link_depth:
         execution["link_depth"] = link_depth
-    stores.executions.put(execution["id"], execution, group=actor["id"])
     message = Message(execution_id=execution["id"], body=body, content_type=kind, executor=executor,
                       env=env or {}, revision=actor["revision"])
+    stores.executions.put(execution["id"], execution, group=actor["id"])
     try:
         broker.publish(channels.actor_queue(config, actor["id"]), body, headers=message.headers(),
                        content_type=kind)
@@ -40,7 +65,7 @@ def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, b
     # The message is queued now: whatever fails from here must not turn into an error the
     # sender would take for "not accepted". Health restores a missing worker anyway.
     try:
-        if actor.get("status") != ActorStatus.SUBMITTED and not commands.live_workers(stores, actor["id"]):
+        if actor.get("status") != ActorStatus.SUBMITTED and not _has_workers(stores, actor["id"]):
             commands.ensure_workers(config, stores, broker, actor, 1)
     except (StoreUnavailable, channels.ChannelUnavailable) as exc:
         log.warning("message %s queued, but no worker could be requested for actor %s now: %s",

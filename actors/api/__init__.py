@@ -45,7 +45,8 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
     app.config["MAX_CONTENT_LENGTH"] = max(config.web.max_body_bytes, config.web.max_message_bytes + 65536)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     stores = stores or open_stores(config)
-    app.extensions["abaco"] = Services(config=config, stores=stores, broker=broker or Broker(config),
+    broker = broker or Broker(config)
+    app.extensions["abaco"] = Services(config=config, stores=stores, broker=broker,
                                        authenticator=Authenticator(config, stores))
 
     from actors.api import (

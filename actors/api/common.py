@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Collection
 
-from flask import current_app, g, jsonify, request
+from flask import Response, current_app, g, request
 
 from actors import __version__, models, nonces, permissions
 from actors.auth import Authenticator, Identity
@@ -35,9 +35,8 @@ def identity() -> Identity:
 def envelope(result, message: str, status: int = 200):
     body = {"status": "success" if status < 400 else "error", "message": message,
             "result": result, "version": __version__}
-    response = jsonify(body)
-    response.status_code = status
-    return response
+    return Response(json.dumps(body, separators=(",", ":"), default=str), status=status,
+                    mimetype="application/json")
 
 
 def ok(result, message: str = "success", status: int = 200):
