@@ -41,7 +41,8 @@ def test_broker_reconnects_after_its_connection_drops(setup):
     cfg, broker = setup
     queue = channels.command_queue(cfg)
     broker.publish_json(queue, {"command": "x"})
-    broker._conn.close()                          # as if RabbitMQ had dropped us
+    for lane in broker._idle:                     # as if RabbitMQ had dropped every connection
+        lane.conn.close()
     broker.publish_json(queue, {"command": "y"})
     assert broker.queue_length(queue) == 2
     broker.delete_queue(queue)
