@@ -141,15 +141,29 @@ class Authenticator:
         self._verified: OrderedDict[str, dict] = OrderedDict()
         self._verified_lock = threading.Lock()
         self._gateway_key: bytes | None = None
+        self._tenant_keys: dict[str, bytes] = {}
         self._proxy_secret = ""
         if self.mode == "mtls":
             self._proxy_secret = proxy_secret(config)
         if self.mode == "jwt_header":
             path = config.auth.jwt_header_public_key
-            if not path or not Path(path).is_file():
-                raise ConfigError("[web] access_control = jwt_header needs [auth] jwt_header_public_key, "
-                                  f"a PEM file; got {path!r}")
-            self._gateway_key = Path(path).read_bytes()
+            self._tenant_keys = self._read_tenant_keys(config)
+            if path and Path(path).is_file():
+                self._gateway_key = Path(path).read_bytes()
+            elif path or not self._tenant_keys:
+                raise ConfigError("[web] access_control = jwt_header needs [auth] jwt_header_public_key (a PEM "
+                                  f"file; got {path!r}) or a key per tenant in [auth] jwt_header_public_keys")
+
+    @staticmethod
+    def _read_tenant_keys(config: Config) -> dict[str, bytes]:
+        """``[auth] jwt_header_public_keys``: tenant=PEM file entries, a key per tenant."""
+        keys = {}
+        for entry in config.auth.jwt_header_public_keys:
+            tenant, sep, path = entry.partition("=")
+            if not sep or not Path(path.strip()).is_file():
+                raise ConfigError(f"[auth] jwt_header_public_keys entry {entry!r} is not tenant=/path/to/key.pem")
+            keys[tenant.strip().lower()] = Path(path.strip()).read_bytes()
+        return keys
 
     def identify(self, headers, remote_addr: str | None = None) -> Identity:
         if self.mode == "jwt_header":
@@ -219,17 +233,23 @@ class Authenticator:
         if tenant is None:
             raise UnauthorizedError(f"unknown tenant {name[len(prefix):]!r} in header {name}")
         algorithms = [alg for alg in a.jwt_header_algorithms if alg.lower() != "none"]
+        tenant_key = self._tenant_keys.get(tenant.lower())
+        if tenant_key is None and self._gateway_key is None:
+            raise UnauthorizedError(f"no gateway key is configured for tenant {tenant!r}")
         try:
-            claims = jwt.decode(token.strip(), self._gateway_key or b"", algorithms=algorithms,
+            claims = jwt.decode(token.strip(), tenant_key or self._gateway_key or b"", algorithms=algorithms,
                                 options={"require": ["exp"], "verify_aud": False})
         except jwt.ExpiredSignatureError:
             raise UnauthorizedError("the gateway's JWT has expired") from None
         except jwt.InvalidTokenError as exc:
             raise UnauthorizedError(f"invalid gateway JWT: {exc}") from None
-        user = str(claims.get(a.jwt_header_user_claim) or "")
-        user = user.split("@", 1)[0] if "@" in user else user
-        if "/" in user:                  # e.g. "PRIMARY/alice"
-            user = user.rsplit("/", 1)[1]
+        if tenant_key is None:
+            # One key for all tenants: the token itself must name the tenant of the header.
+            claimed = str(claims.get(a.jwt_header_tenant_claim) or "")
+            if claimed.lower() != tenant.lower():
+                raise UnauthorizedError(f"the gateway's JWT is for tenant {claimed or '(none)'!r}, not "
+                                        f"{tenant!r} (claim {a.jwt_header_tenant_claim})")
+        user = gateway_user(str(claims.get(a.jwt_header_user_claim) or ""), a.jwt_header_strip_domains)
         if not user:
             raise UnauthorizedError(f"the gateway's JWT has no user in claim {a.jwt_header_user_claim}")
         roles = claims.get(a.jwt_header_roles_claim) or []
@@ -259,6 +279,19 @@ class Authenticator:
             raise UnauthorizedError("the client certificate has no Common Name")
         role = "admin" if cn in a.mtls_admins else "privileged" if cn in a.mtls_privileged else "user"
         return Identity(user=cn, role=role)
+
+
+def gateway_user(claimed: str, strip_domains: tuple[str, ...]) -> str:
+    """The user a gateway's claim names: ``PRIMARY/alice`` is alice; a domain is kept
+    (``carol@sd2e.org`` and ``carol@tacc.org`` are two users) unless it is one of
+    ``strip_domains`` (Abaco's ``carbon.super``: ``carol@carbon.super`` is carol)."""
+    user = claimed.strip()
+    if "/" in user:
+        user = user.rsplit("/", 1)[1]
+    name, at, domain = user.rpartition("@")
+    if at and domain.lower() in {d.lower() for d in strip_domains}:
+        user = name
+    return user
 
 
 def common_name(dn: str) -> str:

@@ -45,11 +45,12 @@ class Web:
     max_message_bytes: int = 1048576
     max_body_bytes: int = 2097152
     sync_timeout: int = 300          # seconds a ?_abaco_synchronous=true request may wait
-    cors_origins: str = "*"
+    cors_origins: tuple[str, ...] = ()   # origins whose pages may read answers (CORS); none by default
     api_server: str = "http://127.0.0.1:8000"
     token_ttl: int = 86400           # seconds a token minted by `abaco token` is valid
     gunicorn_workers: int = 2
     gunicorn_threads: int = 8
+    metrics_open_loopback: bool = False  # /metrics without a token from loopback (a local Prometheus)
     access_log: bool = True          # one line per request in the API's log (nonces masked)
     bind_unix_socket: bool = True    # also serve on <data_dir>/run/api.sock (containers reach it there)
     encryption_key: str = ""         # Fernet key for secret configs; empty: made in the keys directory
@@ -147,7 +148,10 @@ class Auth:
     """Settings of the access-control modes ([web] access_control chooses one; see actors/auth.py)."""
     # jwt_header: a JWT from an API gateway in the header <prefix><TENANT>
     jwt_header_prefix: str = "X-Jwt-Assertion-"
-    jwt_header_public_key: str = ""  # PEM file of the gateway's signing key
+    jwt_header_public_key: str = ""  # PEM file of the gateway's signing key (all tenants)
+    jwt_header_public_keys: tuple[str, ...] = ()   # tenant=PEM file: a key per tenant (binds the tenant)
+    jwt_header_tenant_claim: str = "tenant"  # with the one key: the claim that must name the header's tenant
+    jwt_header_strip_domains: tuple[str, ...] = ("carbon.super",)  # user@<these> is user; other domains stay
     jwt_header_algorithms: tuple[str, ...] = ("RS256",)
     jwt_header_user_claim: str = "http://wso2.org/claims/enduser"
     jwt_header_roles_claim: str = "http://wso2.org/claims/role"

@@ -9,35 +9,15 @@ the keys directory, mode 0600) and never returned: answers show ``********``.
 from __future__ import annotations
 
 import json
-import os
 
-from cryptography.fernet import Fernet, InvalidToken
-
-from actors import fields
+from actors import crypto, fields, permissions
+from actors.auth import Identity
+from actors.codes import Level
 from actors.config import Config
 from actors.errors import BadRequestError
 from actors.store import Stores
 
 HIDDEN = "********"
-KEY_FILE = "encryption.key"
-
-
-def fernet(config: Config) -> Fernet:
-    key = config.web.encryption_key
-    if not key:
-        path = config.keys_dir / KEY_FILE
-        if not path.exists():
-            config.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(Fernet.generate_key())
-            except FileExistsError:
-                pass                     # another process made it first
-        key = path.read_text().strip()
-    return Fernet(key.encode() if isinstance(key, str) else key)
-
-
 def validate(body, partial: bool = False) -> dict:
     data = fields.normalise_input(body)
     if not isinstance(data, dict):
@@ -75,7 +55,7 @@ def validate(body, partial: bool = False) -> dict:
 def seal(config: Config, doc: dict) -> dict:
     """The document as stored: a secret's value encrypted."""
     if doc.get("is_secret"):
-        return {**doc, "value": fernet(config).encrypt(doc["value"].encode()).decode(), "encrypted": True}
+        return {**doc, "value": crypto.encrypt(config, doc["value"]), "encrypted": True}
     return {**doc, "encrypted": False}
 
 
@@ -89,18 +69,24 @@ def public(doc: dict) -> dict:
 def plain_value(config: Config, doc: dict) -> str:
     if not doc.get("encrypted"):
         return doc["value"]
-    try:
-        return fernet(config).decrypt(doc["value"].encode()).decode()
-    except InvalidToken:
-        return ""                        # the key changed: inject nothing rather than garbage
+    plain = crypto.decrypt(config, doc["value"])
+    return "" if plain is None else plain    # the key changed: inject nothing rather than garbage
 
 
 def for_actor(config: Config, stores: Stores, actor: dict) -> dict[str, str]:
-    """The environment an actor's executions get from configs that list it."""
+    """The environment an actor's executions get from configs that list it.
+
+    A secret goes only into an actor whose owner may read the config: listing an actor
+    in a secret config does not hand the secret to whoever owns that actor.
+    """
     tenant = actor.get("tenant", "default")
     names = {actor["id"], *(key.split(":", 1)[1] for key in stores.aliases.group(actor["id"]))}
+    owner = Identity(user=actor.get("owner", ""), role=actor.get("owner_role") or "user", tenant=tenant)
     env = {}
     for _, doc in stores.configs.items():
-        if doc.get("tenant", "default") == tenant and names & set((doc.get("actors") or "").split(",")):
-            env[doc["name"]] = plain_value(config, doc)
+        if doc.get("tenant", "default") != tenant or not names & set((doc.get("actors") or "").split(",")):
+            continue
+        if doc.get("is_secret") and permissions.level(stores, owner, "config", doc) < Level.READ:
+            continue
+        env[doc["name"]] = plain_value(config, doc)
     return env

@@ -197,9 +197,10 @@ class ExecutionRun:
 
     def environment(self, execution: dict) -> dict[str, str]:
         actor, msg = self.actor, self.message
+        # The sender's variables may not replace the owner's configs: those come after them.
         env = dict(actor.get("default_environment") or {})
-        env.update(configs.for_actor(self.config, self.stores, actor))
         env.update(msg.env)
+        env.update(configs.for_actor(self.config, self.stores, actor))
         token = ""
         if actor.get("token"):
             token = self._client_token()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from actors import channels, commands, cron, fields, limits, links, models, permissions, times, webhooks
+from actors import channels, commands, cron, fields, limits, links, models, nonces, permissions, times, webhooks
 from actors.auth import Identity
 from actors.codes import ActorStatus, Role
 from actors.config import Config
@@ -64,6 +64,8 @@ def register(config: Config, stores: Stores, broker: channels.Broker, who: Ident
 def update(config: Config, stores: Stores, broker: channels.Broker, who: Identity, actor: dict,
            body: object) -> dict:
     """Apply a PUT; a new image (or ``force``) makes a new revision and restarts the workers."""
+    if actor.get("privileged") and not who.is_privileged:
+        raise ForbiddenError("only privileged users may change a privileged actor")
     given = fields.validate(body)
     check_request(config, stores, who, given, actor["id"])
     force = given.pop("force", False)
@@ -113,12 +115,12 @@ def delete(config: Config, stores: Stores, broker: channels.Broker, actor: dict)
         stores.logs.delete(execution_id)
         stores.results.delete(execution_id)
     stores.executions.drop_group(actor_id)
-    permissions.forget(stores, "actor", actor_id)
+    permissions.forget(stores, "actor", actor)
+    nonces.forget(stores, "actor", actor)
     for key in stores.aliases.group(actor_id):
         alias = stores.aliases.find(key)
         stores.aliases.delete(key)
         if alias is not None:
-            permissions.forget(stores, "alias", alias["alias"])
-    for nonce_id in stores.nonces.group(f"actor:{actor_id}"):
-        stores.nonces.delete(nonce_id)
+            permissions.forget(stores, "alias", alias)
+            nonces.forget(stores, "alias", alias)
     stores.actors.delete(actor_id)

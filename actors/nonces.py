@@ -1,28 +1,40 @@
 """Nonces: a short secret that stands in for a token on one actor (or alias), N times.
 
-A user with at least a nonce's level on the actor creates it with a level (READ,
-EXECUTE, or UPDATE for an actor; READ or EXECUTE for an alias) and ``max_uses`` (-1 for
-no limit). A request with ``?x-nonce=<id>`` and no token then acts as the nonce's owner
-at that level on that actor only. Each use is counted with a compare-and-set on
-``remaining_uses``, so concurrent requests can never use it more than ``max_uses`` times.
+A user makes one on an actor (or an alias) with a level (READ, EXECUTE, or UPDATE for
+an actor; READ or EXECUTE for an alias) and ``max_uses`` (-1 for no limit). A request
+with ``?x-nonce=<id>`` and no token then acts as the nonce's maker on that actor only,
+through its ``/actors/{id}/...`` routes (the API refuses every other route to a nonce:
+it can make nothing, list nothing, read no accounting, metrics or search).
+
+What a nonce gives, at each use, is the least of: its own level, what its maker holds
+on the actor *now* (a revoked grant ends it) and, for an alias nonce, what the maker
+holds on the alias now. A nonce on a privileged actor gives at most EXECUTE unless its
+maker is privileged. Each use is counted with a compare-and-set on ``current_uses``, so
+concurrent requests can never use it more than ``max_uses`` times; a request that is
+refused is not counted.
+
+Nonces are grouped by their object's scope (tenant, kind, id): listing an alias's nonces
+never shows another tenant's nonces on an alias of the same name.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from actors import models, times
+from actors import models, permissions, times
 from actors.auth import Identity
-from actors.codes import Level
-from actors.errors import BadRequestError, ForbiddenError, UnauthorizedError
+from actors.codes import PRIVILEGED_ROLES, Level
+from actors.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
 from actors.store import Stores
 
 ACTOR_LEVELS = (Level.READ, Level.EXECUTE, Level.UPDATE)
 ALIAS_LEVELS = (Level.READ, Level.EXECUTE)
 
 
-def new(stores: Stores, who: Identity, kind: str, obj_id: str, body: dict, held: int) -> dict:
-    """Make a nonce; ``held`` is the maker's level, which the nonce may not exceed."""
+def new(stores: Stores, who: Identity, kind: str, obj: dict, body: dict, held: int) -> dict:
+    """Make a nonce on ``obj`` (an actor or alias document); ``held`` is the maker's level now."""
+    if who.nonce is not None:
+        raise ForbiddenError("a nonce cannot make nonces")
     allowed = ACTOR_LEVELS if kind == "actor" else ALIAS_LEVELS
     asked = body.get("level", "EXECUTE")
     level = Level.named(asked)
@@ -36,11 +48,33 @@ def new(stores: Stores, who: Identity, kind: str, obj_id: str, body: dict, held:
         raise BadRequestError(f"'max_uses' must be a whole number of at least 1, or -1 for no limit; got {max_uses!r}")
     if level > held:
         raise ForbiddenError(f"a nonce cannot give more than the {Level(held).name} its maker holds")
-    nonce: dict[str, Any] = {"id": models.new_id(20), "kind": kind, "object_id": obj_id, "level": level.name,
-             "max_uses": max_uses, "remaining_uses": max_uses, "current_uses": 0, "owner": who.user,
-             "role": who.role, "tenant": who.tenant, "create_time": times.now(), "last_use_time": None}
-    stores.nonces.put(nonce["id"], nonce, group=f"{kind}:{obj_id}")
+    nonce: dict[str, Any] = {
+        "id": models.new_id(20), "kind": kind, "object_id": permissions.object_id(obj), "level": level.name,
+        "max_uses": max_uses, "remaining_uses": max_uses, "current_uses": 0, "owner": who.user,
+        "role": who.role, "tenant": who.tenant, "create_time": times.now(), "last_use_time": None}
+    stores.nonces.put(nonce["id"], nonce, group=permissions.scope(kind, obj))
     return nonce
+
+
+def of(stores: Stores, kind: str, obj: dict) -> list[dict]:
+    """The nonces made on ``obj``."""
+    return stores.nonces.group_docs(permissions.scope(kind, obj))
+
+
+def find(stores: Stores, kind: str, obj: dict, nonce_id: str) -> dict:
+    nonce = stores.nonces.find(nonce_id)
+    if nonce is None or nonce["kind"] != kind or nonce["object_id"] != permissions.object_id(obj) \
+            or nonce.get("tenant") != (obj.get("tenant") or "default"):
+        raise NotFoundError(f"no nonce {nonce_id!r} here")
+    return nonce
+
+
+def forget(stores: Stores, kind: str, obj: dict) -> None:
+    """Delete every nonce of an object that is being deleted."""
+    group = permissions.scope(kind, obj)
+    for nonce_id in stores.nonces.group(group):
+        stores.nonces.delete(nonce_id)
+    stores.nonces.drop_group(group)
 
 
 def identity_for(stores: Stores, nonce_id: str) -> Identity:
@@ -50,21 +84,33 @@ def identity_for(stores: Stores, nonce_id: str) -> Identity:
         raise UnauthorizedError("invalid nonce")
     if nonce["remaining_uses"] == 0:
         raise UnauthorizedError("the nonce has no uses left")
-    level = Level[nonce["level"]]
-    return Identity(user=nonce["owner"], role="user", tenant=nonce["tenant"],
-                    nonce=(nonce["kind"], nonce["object_id"], level, nonce["id"]))
+    return Identity(user=nonce["owner"], role=nonce.get("role") or "user", tenant=nonce["tenant"],
+                    nonce=(nonce["kind"], nonce["object_id"], Level[nonce["level"]], nonce["id"]))
 
 
-def use(stores: Stores, who: Identity, needed: int, actor: dict, alias: str | None) -> None:
-    """Check the nonce covers this request, then count one use (atomically)."""
+def maker(who: Identity) -> Identity:
+    """The nonce's maker, as a caller of its own (to ask what they hold now)."""
+    return Identity(user=who.user, role=who.role, tenant=who.tenant)
+
+
+def use(stores: Stores, who: Identity, needed: int, actor: dict, alias: dict | None) -> None:
+    """Check the nonce covers this request on ``actor`` (named through ``alias``, if so), then
+    count one use, atomically. 403 (nothing counted) when it does not cover it."""
     if who.nonce is None:
         raise UnauthorizedError("no nonce")
-    kind, obj_id, level, nonce_id = who.nonce
-    if not ((kind == "actor" and obj_id == actor["id"]) or (kind == "alias" and obj_id == alias)):
+    kind, obj_id, own_level, nonce_id = who.nonce
+    if not ((kind == "actor" and obj_id == actor["id"]) or
+            (kind == "alias" and alias is not None and obj_id == alias["alias"])):
         raise ForbiddenError("the nonce is not valid for this actor")
+    made_by = maker(who)
+    level = min(own_level, permissions.level(stores, made_by, "actor", actor))
+    if kind == "alias" and alias is not None:
+        level = min(level, permissions.level(stores, made_by, "alias", alias))
+    if actor.get("privileged") and who.role not in PRIVILEGED_ROLES:
+        level = min(level, Level.EXECUTE)
     if level < needed:
-        raise ForbiddenError(f"the nonce's level {Level(level).name} is below the "
-                             f"{Level(needed).name} this request needs")
+        raise ForbiddenError(f"the nonce gives {Level(level).name} on this actor now (its own level, capped by "
+                             f"what its maker holds); this request needs {Level(needed).name}")
     for _ in range(50):
         nonce = stores.nonces.find(nonce_id)
         if nonce is None:

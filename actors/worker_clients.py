@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from actors import channels, oauth
+from actors import channels, crypto, oauth
 from actors.config import Config
 from actors.store import Stores
 
@@ -52,9 +52,9 @@ def access_token(config: Config, stores: Stores, worker_id: str) -> str:
     if record is None:
         return ""
     if record["expires_at"] - time.time() > REFRESH_MARGIN:
-        return record["access_token"]
-    grant = oauth.refresh(config, stores, record["refresh_token"])
-    stores.worker_clients.update(worker_id, {"access_token": grant["access_token"],
-                                             "refresh_token": grant["refresh_token"],
+        return crypto.decrypt(config, record["access_token"]) or ""
+    grant = oauth.refresh(config, stores, crypto.decrypt(config, record["refresh_token"]) or "")
+    stores.worker_clients.update(worker_id, {"access_token": crypto.encrypt(config, grant["access_token"]),
+                                             "refresh_token": crypto.encrypt(config, grant["refresh_token"]),
                                              "expires_at": time.time() + grant["expires_in"]})
     return grant["access_token"]

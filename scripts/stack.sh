@@ -117,6 +117,9 @@ wait_gone() {
 launch() {
     local logfile="$1"
     shift
+    # Logs are the platform's only: they may hold user names, ids and request lines.
+    (umask 077; : >> "$logfile")
+    chmod 600 "$logfile"
     echo "=== $(date -Is) stack.sh starts: $*" >> "$logfile"
     setsid "$@" >> "$logfile" 2>&1 < /dev/null &
     LAUNCHED_PID=$!

@@ -44,7 +44,7 @@ class Platform:
     def __init__(self, env: dict, config, url: str):
         self.env, self.config, self.url = env, config, url
         self.procs: dict[str, subprocess.Popen] = {}
-        self.tokens: dict[tuple[str, str], str] = {}
+        self.tokens: dict[tuple[str, str, str], str] = {}
 
     # processes
     def start(self, name: str, cmd: list[str]) -> None:
@@ -86,16 +86,17 @@ class Platform:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     # HTTP
-    def token(self, user: str = "alice", role: str = "user") -> str:
-        key = (user, role)
+    def token(self, user: str = "alice", role: str = "user", tenant: str = "default") -> str:
+        key = (user, role, tenant)
         if key not in self.tokens:
-            self.tokens[key] = auth.issue_token(self.config, user, role)
+            self.tokens[key] = auth.issue_token(self.config, user, role, tenant)
         return self.tokens[key]
 
-    def request(self, method: str, path: str, user: str = "alice", role: str = "user", **kw):
+    def request(self, method: str, path: str, user: str | None = "alice", role: str = "user",
+                tenant: str = "default", **kw):
         headers = kw.pop("headers", {})
         if user:
-            headers.setdefault("Authorization", f"Bearer {self.token(user, role)}")
+            headers.setdefault("Authorization", f"Bearer {self.token(user, role, tenant)}")
         return requests.request(method, self.url + path, headers=headers, timeout=kw.pop("timeout", 60), **kw)
 
     def ok(self, method: str, path: str, **kw):
@@ -121,13 +122,13 @@ class Platform:
             self.wait_for(ready, what=f"actor {actor['id']} READY")
         return actor
 
-    def execution(self, actor_id: str, execution_id: str, user="alice"):
-        return self.ok("GET", f"/actors/{actor_id}/executions/{execution_id}", user=user)
+    def execution(self, actor_id: str, execution_id: str, user="alice", tenant="default"):
+        return self.ok("GET", f"/actors/{actor_id}/executions/{execution_id}", user=user, tenant=tenant)
 
-    def wait_execution(self, actor_id: str, execution_id: str, timeout: float = 90, user="alice"):
+    def wait_execution(self, actor_id: str, execution_id: str, timeout: float = 90, user="alice", tenant="default"):
         return self.wait_for(
             lambda: (lambda e: e if e["status"] in ("COMPLETE", "ERROR") else None)(
-                self.execution(actor_id, execution_id, user=user)),
+                self.execution(actor_id, execution_id, user=user, tenant=tenant)),
             timeout=timeout, what=f"execution {execution_id} to finish")
 
 

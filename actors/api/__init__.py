@@ -20,7 +20,7 @@ from actors.api.common import Services, envelope
 from actors.auth import Authenticator, ensure_signing_key
 from actors.channels import Broker, ChannelUnavailable
 from actors.config import Config
-from actors.errors import AbacoError, UnauthorizedError
+from actors.errors import AbacoError, ForbiddenError, UnauthorizedError
 from actors.nonces import identity_for as nonce_identity
 from actors.store import Stores, StoreUnavailable, open_stores
 
@@ -30,6 +30,21 @@ CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-Requested-With"
 # Endpoints that decide for themselves who may call them.
 SELF_AUTHENTICATING = {"metrics.metrics", "oauth2.token", "openapi.openapi_document"}
+# The only routes a nonce opens: its own actor's, within its level. A nonce makes nothing
+# (no actor, alias, config, nonce, permission, worker or OAuth client) and reads nothing
+# beyond its actor (no listing, search, accounting or metrics).
+NONCE_ENDPOINTS = frozenset({
+    "actors.get_actor", "actors.update_actor", "actors.delete_actor",
+    "messages.queue_length", "messages.send_message", "messages.purge_messages",
+    "executions.list_executions", "executions.get_execution", "executions.force_quit",
+    "executions.get_logs", "executions.get_results",
+    "workers.list_workers", "state.get_state", "state.set_state",
+})
+# In the modes where a browser would send the credentials by itself (a client certificate,
+# or no credentials at all), a state-changing request must show it was not sent cross-site
+# by a web page: JSON, or a header no page can add without the API's consent (CORS).
+BROWSER_PROOF_HEADER = "X-Requested-With"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HTTP_MESSAGES = {
     404: "no such resource: check the URL (actor ids are case sensitive)",
     405: "method not allowed on this resource",
@@ -76,20 +91,36 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
         if request.endpoint in SELF_AUTHENTICATING:
             return None
         sv = app.extensions["abaco"]
+        if config.web.access_control in ("mtls", "none") and request.method not in SAFE_METHODS \
+                and request.mimetype != "application/json" and not request.headers.get(BROWSER_PROOF_HEADER):
+            raise ForbiddenError(f"in {config.web.access_control} mode a {request.method} needs the header "
+                                 f"{BROWSER_PROOF_HEADER} (any value) or a JSON body, so that no web page can "
+                                 f"send it on your behalf")
         try:
             g.identity = sv.authenticator.identify(request.headers, request.remote_addr)
         except UnauthorizedError:
             if not request.args.get("x-nonce"):
                 raise
             g.identity = nonce_identity(sv.stores, request.args["x-nonce"])   # in every mode
+            if request.endpoint not in NONCE_ENDPOINTS:
+                raise ForbiddenError("a nonce opens only its own actor's /actors/{id}/... routes (its settings, "
+                                     "messages, executions, logs, results, workers and state); not this one") \
+                    from None
         return None
+
+    allowed_origins = set(config.web.cors_origins)
 
     @app.after_request
     def cors(response):
-        response.headers["Access-Control-Allow-Origin"] = config.web.cors_origins
-        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
-        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
-        response.headers["Access-Control-Max-Age"] = "600"
+        """Only the configured origins (none by default) may read answers from a browser; the
+        platform never allows credentials cross-origin, so "*" can never mean "with mine"."""
+        origin = request.headers.get("Origin")
+        if origin and (origin in allowed_origins or "*" in allowed_origins):
+            response.headers["Access-Control-Allow-Origin"] = origin if origin in allowed_origins else "*"
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+            response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+            response.headers["Access-Control-Max-Age"] = "600"
         return response
 
     @app.errorhandler(AbacoError)

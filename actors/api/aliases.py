@@ -6,7 +6,7 @@ import re
 
 from flask import Blueprint
 
-from actors import fields, permissions, times
+from actors import fields, nonces, permissions, times
 from actors.api.common import base_url, identity, json_body, load_actor, ok, services, show
 from actors.codes import Level
 from actors.errors import BadRequestError, ConflictError, NotFoundError
@@ -99,7 +99,6 @@ def delete_alias(alias: str):
     sv, who = services(), identity()
     doc = load_alias(alias, Level.UPDATE)
     sv.stores.aliases.delete(f"{who.tenant}:{alias}")
-    permissions.forget(sv.stores, "alias", doc["alias"])
-    for nonce_id in sv.stores.nonces.group(f"alias:{alias}"):
-        sv.stores.nonces.delete(nonce_id)
+    permissions.forget(sv.stores, "alias", doc)
+    nonces.forget(sv.stores, "alias", doc)
     return ok(None, f"Alias {alias} deleted successfully.")

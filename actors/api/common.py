@@ -62,10 +62,9 @@ def load_actor(actor_id: str, level: int) -> dict:
     actor = sv.stores.actors.find(actor_id)
     alias = None
     if actor is None:
-        named = find_alias(actor_id)
-        if named is not None:
-            alias = actor_id
-            actor = sv.stores.actors.find(named["actor_id"])
+        alias = find_alias(actor_id)
+        if alias is not None:
+            actor = sv.stores.actors.find(alias["actor_id"])
     if actor is None or actor.get("tenant", "default") != who.tenant:
         raise NotFoundError(f"no actor with id or alias {actor_id!r}")
     if who.nonce is not None:
@@ -83,8 +82,13 @@ def load_execution(actor: dict, execution_id: str) -> dict:
 
 
 def json_body(required: bool = True):
-    """The parsed JSON body, or form fields as a dict; a clear 400 when unparseable."""
-    if request.mimetype == "application/json" or (request.data and not request.form):
+    """The parsed JSON body, or form fields as a dict; a clear 400 when unparseable.
+
+    JSON is read only from a request that says ``Content-Type: application/json``: a
+    browser cannot send that cross-site without asking the API first (CORS), while it can
+    send ``text/plain`` from any page.
+    """
+    if request.mimetype == "application/json":
         raw = request.get_data(cache=True)
         if not raw.strip():
             if required:
@@ -96,6 +100,9 @@ def json_body(required: bool = True):
             raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
     if request.form:
         return request.form.to_dict()
+    if request.get_data(cache=True).strip():
+        raise BadRequestError(f"a body of type {request.mimetype or 'unknown'!r} is not read: send JSON with "
+                              f"Content-Type: application/json, or form fields")
     if required:
         raise BadRequestError("the request body is empty; send a JSON object (Content-Type: application/json)")
     return {}

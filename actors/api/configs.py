@@ -8,7 +8,7 @@ from actors import configs, permissions, times
 from actors.api.common import identity, json_body, load_actor, ok, services, show
 from actors.api.permissions import answer
 from actors.codes import Level
-from actors.errors import ConflictError, NotFoundError
+from actors.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
 
 bp = Blueprint("configs", __name__)
 
@@ -64,6 +64,19 @@ def update_config(name: str):
     sv = services()
     doc = load_config(name, Level.UPDATE)
     data = configs.validate(json_body(), partial=True)
+    who = identity()
+    owner = who.user == doc["owner"] or who.is_admin
+    if doc.get("is_secret") and data.get("is_secret") is False:
+        # The old value is never shown, not even by making it plain: only the owner may, with a new one.
+        if not owner:
+            raise ForbiddenError("only the config's owner (or an admin) may turn a secret into a plain config")
+        if "value" not in data:
+            raise BadRequestError("turning a secret config into a plain one needs a new 'value' in the same "
+                                  "request: the secret value is never shown")
+    if (doc.get("is_secret") or data.get("is_secret")) and "actors" in data and \
+            set(filter(None, data["actors"].split(","))) - set(filter(None, (doc.get("actors") or "").split(","))) \
+            and not owner:
+        raise ForbiddenError("only the config's owner (or an admin) may add actors to a secret config")
     if data.get("name", name) != name:
         raise ConflictError("a config cannot be renamed; delete it and make a new one")
     if "actors" in data:
@@ -77,13 +90,13 @@ def update_config(name: str):
 @bp.delete("/actors/configs/<name>")
 def delete_config(name: str):
     sv = services()
-    load_config(name, Level.UPDATE)
+    doc = load_config(name, Level.UPDATE)
     sv.stores.configs.delete(_key(name))
-    permissions.forget(sv.stores, "config", name)
+    permissions.forget(sv.stores, "config", doc)
     return ok(None, f"Config {name} deleted successfully.")
 
 
 @bp.route("/actors/configs/<name>/permissions", methods=["GET", "POST"])
 def config_permissions(name: str):
     doc = load_config(name, Level.UPDATE if request.method == "POST" else Level.READ)
-    return answer("config", doc, doc["name"])
+    return answer("config", doc)

@@ -88,8 +88,10 @@ def get_logs(actor_id: str, execution_id: str):
 
 @bp.get("/actors/<actor_id>/executions/<execution_id>/results")
 def get_results(actor_id: str, execution_id: str):
-    """The next result the execution sent (each call takes one, as in Abaco); empty when none."""
-    actor = load_actor(actor_id, Level.READ)
+    """The next result the execution sent (each call takes one, as in Abaco); empty when none.
+
+    Taking a result changes what others see, so it needs EXECUTE, not just READ."""
+    actor = load_actor(actor_id, Level.EXECUTE)
     load_execution(actor, execution_id)
     data = services().stores.results.pop_list(execution_id)
     return Response(data or b"", mimetype="application/octet-stream")

@@ -1,8 +1,9 @@
 """/metrics: the platform's figures in the Prometheus text format.
 
-Open without a token to callers on the loopback interface (where Prometheus scrapes a
-local stack); anyone else, including callers on the API's unix socket (which actor
-containers may see), needs an admin token.
+Admins only, by default: an admin sees the figures of their own tenant. With
+``[web] metrics_open_loopback`` set, callers on the loopback interface (a local
+Prometheus) may read every tenant's figures without a token; callers on the API's unix
+socket (which actor containers may see) and through a proxy never count as loopback.
 
 Execution figures come from the accounting store, so each finished execution counts
 exactly once; queue depths come from RabbitMQ, worker and actor counts from the stores.
@@ -77,13 +78,18 @@ def _count_by(docs, field: str) -> dict:
 @bp.get("/metrics")
 def metrics():
     sv = services()
-    if not _from_loopback():
+    tenant = None                                   # None: every tenant
+    if not (sv.config.web.metrics_open_loopback and _from_loopback()):
         who = sv.authenticator.identify(request.headers, request.remote_addr)
         if not who.is_admin:
-            raise ForbiddenError("/metrics is open on loopback; from elsewhere it needs an admin token")
-    records = [doc for _, doc in sv.stores.accounting.items()]
-    actors = [doc for _, doc in sv.stores.actors.items()]
-    workers = [doc for _, doc in sv.stores.workers.items()]
+            raise ForbiddenError("/metrics is for admins (of their own tenant)")
+        tenant = who.tenant
+
+    def mine(doc: dict) -> bool:
+        return tenant is None or (doc.get("tenant") or "default") == tenant
+    records = [doc for _, doc in sv.stores.accounting.items() if mine(doc)]
+    actors = [doc for _, doc in sv.stores.actors.items() if mine(doc)]
+    workers = [doc for _, doc in sv.stores.workers.items() if mine(doc)]
     out = Exposition()
     out.family("abaco_executions_total", "counter", "Finished executions, by final status.",
                [({"status": s}, n) for s, n in sorted(_count_by(records, "status").items())])

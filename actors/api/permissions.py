@@ -6,14 +6,14 @@ from flask import Blueprint, request
 
 from actors import fields, permissions
 from actors.api.aliases import load_alias
-from actors.api.common import json_body, load_actor, ok, services
+from actors.api.common import identity, json_body, load_actor, ok, services
 from actors.codes import Level
-from actors.errors import BadRequestError
+from actors.errors import BadRequestError, ForbiddenError
 
 bp = Blueprint("permissions", __name__)
 
 
-def answer(kind: str, obj: dict, obj_id: str):
+def answer(kind: str, obj: dict):
     """GET lists the grants; POST sets one ({"user", "level"}; NONE removes it) and lists them."""
     stores = services().stores
     if request.method == "POST":
@@ -22,7 +22,10 @@ def answer(kind: str, obj: dict, obj_id: str):
             raise BadRequestError("send {\"user\": NAME, \"level\": \"READ\"|\"EXECUTE\"|\"UPDATE\"|\"NONE\"}")
         if body["user"] == obj["owner"]:
             raise BadRequestError("the owner always holds UPDATE")
-        permissions.grant(stores, kind, obj_id, body["user"], permissions.parse_level(body["level"]))
+        new_level = permissions.parse_level(body["level"])
+        if kind == "actor" and obj.get("privileged") and new_level >= Level.UPDATE and not identity().is_privileged:
+            raise ForbiddenError("only privileged users may grant UPDATE on a privileged actor")
+        permissions.grant(stores, kind, obj, body["user"], new_level)
     return ok(permissions.listing(stores, kind, obj), "Permissions retrieved successfully.")
 
 
@@ -33,10 +36,10 @@ def _needed() -> int:
 @bp.route("/actors/<actor_id>/permissions", methods=["GET", "POST"])
 def actor_permissions(actor_id: str):
     actor = load_actor(actor_id, _needed())
-    return answer("actor", actor, actor["id"])
+    return answer("actor", actor)
 
 
 @bp.route("/actors/aliases/<alias>/permissions", methods=["GET", "POST"])
 def alias_permissions(alias: str):
     doc = load_alias(alias, _needed())
-    return answer("alias", doc, doc["alias"])
+    return answer("alias", doc)

@@ -2,9 +2,10 @@
 
 When the spawner starts such a worker it asks clientg, on the clients channel, for a
 client owned by the actor's owner; clientg creates it (``actors/oauth.py``), gets its
-first access and refresh tokens and keeps them in the ``worker_clients`` store under the
-worker id. The worker injects a fresh access token into each container
-(``_abaco_access_token``), refreshing it when it is about to expire. When the worker
+first access and refresh tokens and keeps them, encrypted with the platform's key
+(``actors/crypto.py``), in the ``worker_clients`` store under the worker id. The worker
+injects a fresh access token into each container (``_abaco_access_token``), refreshing
+it when it is about to expire. When the worker
 stops (or health reaps it) clientg is told to delete the client, which revokes every
 token it was given.
 
@@ -21,7 +22,7 @@ import sys
 import threading
 import time
 
-from actors import channels, oauth, times
+from actors import channels, crypto, oauth, times
 from actors.auth import Identity
 from actors.config import Config
 from actors.services import command_line, start, stop_event
@@ -64,8 +65,9 @@ class Clientg:
         grant = oauth.client_credentials(self.config, self.stores, client["client_id"], client["client_secret"])
         # The secret is not kept: the refresh token renews access, deleting the client ends it.
         record = {"worker_id": worker_id, "actor_id": request.get("actor_id"), "client_id": client["client_id"],
-                  "access_token": grant["access_token"],
-                  "refresh_token": grant["refresh_token"], "expires_at": time.time() + grant["expires_in"],
+                  "access_token": crypto.encrypt(self.config, grant["access_token"]),
+                  "refresh_token": crypto.encrypt(self.config, grant["refresh_token"]),
+                  "expires_at": time.time() + grant["expires_in"],
                   "create_time": times.now()}
         if not self.stores.worker_clients.create(worker_id, record):
             # Another clientg won the race: drop ours, keep theirs.

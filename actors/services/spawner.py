@@ -10,6 +10,7 @@ READY before making the actor READY.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -118,7 +119,8 @@ class Spawner:
         cmd = [sys.executable, "-m", "actors.services.worker", "--actor-id", actor_id, "--worker-id", worker_id]
         if self.config.source and self.config.source != "defaults":
             cmd += ["--config", self.config.source]
-        with open(log_path, "ab") as logfile:
+        with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as logfile:
+            os.fchmod(logfile.fileno(), 0o600)   # also a file an older version left readable
             process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
                                        start_new_session=True, close_fds=True)
         self.config.worker_pidfile(worker_id).write_text(str(process.pid))

@@ -45,8 +45,11 @@ def gateway(platform, tmp_path_factory):
     return url, key, pub
 
 
-def assertion(key, user="carol@carbon.super", roles="Internal/everyone", exp_in=300, alg="RS256"):
+def assertion(key, user="carol@carbon.super", roles="Internal/everyone", exp_in=300, alg="RS256",
+              tenant: str | None = "default"):
     claims = {USER_CLAIM: user, ROLE_CLAIM: roles, "exp": int(time.time()) + exp_in}
+    if tenant is not None:
+        claims["tenant"] = tenant
     return jwt.encode(claims, key, algorithm=alg)
 
 
@@ -68,8 +71,10 @@ def test_gateway_jwt_names_user_role_and_tenant(gateway):
     actor = resp.json()["result"]
     assert actor["owner"] == "carol"                        # @carbon.super dropped
     assert "tenant" not in actor
-    other_tenant = call(url, "GET", f"/actors/{actor['id']}", tenant="SD2E", token=assertion(key))
+    other_tenant = call(url, "GET", f"/actors/{actor['id']}", tenant="SD2E", token=assertion(key, tenant="SD2E"))
     assert other_tenant.status_code == 404
+    # carol of another domain is another user: she keeps her domain.
+    assert call(url, "GET", f"/actors/{actor['id']}", token=assertion(key, user="carol@sd2e.org")).status_code == 404
     dave = call(url, "GET", f"/actors/{actor['id']}", token=assertion(key, user="dave"))
     assert dave.status_code == 404                          # a stranger: existence not leaked
     admin = call(url, "GET", f"/actors/{actor['id']}",
@@ -98,9 +103,29 @@ def test_gateway_refuses_forged_expired_unsigned_and_wrong_tenant(gateway, platf
         assert resp.json()["status"] == "error"
     assert call(url, "GET", "/actors", tenant="NOPE", token=assertion(key)).status_code == 401
     assert call(url, "GET", "/actors").status_code == 401
+    # A valid assertion for tenant default, sent as another tenant's header: refused, not re-homed.
+    moved = call(url, "GET", "/actors", tenant="SD2E", token=assertion(key, tenant="default"))
+    assert moved.status_code == 401 and "tenant" in moved.json()["message"]
+    assert call(url, "GET", "/actors", token=assertion(key, tenant=None)).status_code == 401
     # The platform's own bearer tokens are not a gateway's assertion.
     own = requests.get(url + "/actors", headers={"Authorization": f"Bearer {platform.token('alice')}"}, timeout=30)
     assert own.status_code == 401
+
+
+def test_a_key_per_tenant_binds_the_tenant(platform, tmp_path):
+    keys = {"default": rsa_key(), "SD2E": rsa_key()}
+    files = []
+    for tenant, key in keys.items():
+        path = tmp_path / f"{tenant}.pem"
+        path.write_bytes(pem_public(key))
+        files.append(f"{tenant}={path}")
+    url = platform.start_api("api-gateway-keys", {"ABACO_WEB_ACCESS_CONTROL": "jwt_header",
+                                                  "ABACO_AUTH_JWT_HEADER_PUBLIC_KEYS": ",".join(files),
+                                                  "ABACO_AUTH_TENANTS": "default,SD2E"})
+    mine = assertion(keys["SD2E"], tenant=None)               # signed with SD2E's key: no claim needed
+    assert call(url, "GET", "/actors", tenant="SD2E", token=mine).status_code == 200
+    assert call(url, "GET", "/actors", tenant="DEFAULT", token=mine).status_code == 401
+    assert call(url, "GET", "/actors", tenant="DEFAULT", token=assertion(keys["default"], tenant=None)).status_code == 200
 
 
 # ---------------------------------------------------------------------- mtls
@@ -146,7 +171,10 @@ def test_client_certificate_names_the_user(tls):
     actor = resp.json()["result"]
     assert actor["owner"] == "alice"
     assert tls_get(tls, f"/actors/{actor['id']}", who="bob").status_code == 200   # bob is an admin
-    assert tls_get(tls, f"/actors/{actor['id']}", method="DELETE", who="alice").status_code == 200
+    # A state-changing request needs JSON or X-Requested-With: no web page can send it for alice.
+    assert tls_get(tls, f"/actors/{actor['id']}", method="DELETE", who="alice").status_code == 403
+    assert tls_get(tls, f"/actors/{actor['id']}", method="DELETE", who="alice",
+                   headers={"X-Requested-With": "abaco"}).status_code == 200
 
 
 def test_missing_or_foreign_certificates_and_forged_headers_are_refused(tls):
@@ -187,7 +215,13 @@ def test_none_mode_is_the_dev_user_on_loopback(platform):
     url = platform.start_api("api-none", {"ABACO_WEB_ACCESS_CONTROL": "none"})
     resp = requests.post(url + "/actors", json={"image": "abaco/echo:local"}, timeout=30)
     assert resp.status_code == 200 and resp.json()["result"]["owner"] == "dev"
-    assert requests.delete(url + f"/actors/{resp.json()['result']['id']}", timeout=30).status_code == 200
+    actor = resp.json()["result"]["id"]
+    # What a web page could send from the user's browser: a form, text/plain, a bare DELETE.
+    for kw in ({"data": {"image": "abaco/echo:local"}}, {"data": '{"image": "abaco/echo:local"}',
+                                                         "headers": {"Content-Type": "text/plain"}}):
+        assert requests.post(url + "/actors", timeout=30, **kw).status_code == 403
+    assert requests.delete(url + f"/actors/{actor}", timeout=30).status_code == 403
+    assert requests.delete(url + f"/actors/{actor}", headers={"X-Requested-With": "abaco"}, timeout=30).status_code == 200
 
 
 def test_nonces_work_in_every_mode(platform, gateway, tls):

@@ -6,6 +6,7 @@ import csv
 import socket
 
 import pytest
+import requests
 
 from actors.accounting_files import epoch, read_sge
 
@@ -106,8 +107,10 @@ def _unix_get(path: str, sock_path, token: str | None = None) -> tuple[int, str]
     return int(head.split()[1]), body.decode()
 
 
-def test_metrics_open_on_loopback_admin_elsewhere(platform, finished):
-    resp = platform.request("GET", "/metrics", user=None)
+def test_metrics_are_for_admins_unless_opened_on_loopback(platform, finished):
+    assert platform.request("GET", "/metrics", user=None).status_code == 401
+    assert platform.request("GET", "/metrics", user="acct-alice").status_code == 403
+    resp = platform.request("GET", "/metrics", user="admin", role="admin")
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/plain")
     text = resp.text
     counts = {line.split("{")[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
@@ -127,3 +130,9 @@ def test_metrics_open_on_loopback_admin_elsewhere(platform, finished):
     assert _unix_get("/metrics", sock, platform.token("acct-alice", "user"))[0] == 403
     status, body = _unix_get("/metrics", sock, platform.token("admin", "admin"))
     assert status == 200 and "abaco_executions_total" in body
+    # An admin of another tenant sees that tenant's figures only (none here).
+    other = platform.request("GET", "/metrics", user="admin", role="admin", tenant="acct-other").text
+    assert 'abaco_executions_total{status="COMPLETE"}' not in other and finished["actors"]["a1"] not in other
+    # Opened on loopback (for a local Prometheus), it needs no token there.
+    url = platform.start_api("api-metrics-open", {"ABACO_WEB_METRICS_OPEN_LOOPBACK": "true"})
+    assert requests.get(url + "/metrics", timeout=30).status_code == 200

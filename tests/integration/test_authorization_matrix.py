@@ -32,7 +32,7 @@ ACTOR_ENDPOINTS = [
     ("GET", "/actors/{a}/executions/{e}", {}, Level.READ, 200),
     ("DELETE", "/actors/{a}/executions/{e}", {}, Level.EXECUTE, 400),       # it has finished
     ("GET", "/actors/{a}/executions/{e}/logs", {}, Level.READ, 200),
-    ("GET", "/actors/{a}/executions/{e}/results", {}, Level.READ, 200),
+    ("GET", "/actors/{a}/executions/{e}/results", {}, Level.EXECUTE, 200),   # taking a result changes it
     ("GET", "/actors/{a}/workers", {}, Level.READ, 200),
     ("POST", "/actors/{a}/workers", {"json": {"num": 1}}, Level.UPDATE, 200),
     ("DELETE", "/actors/{a}/workers/no-such-worker", {}, Level.UPDATE, 404),
@@ -43,6 +43,17 @@ ACTOR_ENDPOINTS = [
     ("GET", "/actors/{a}/nonces", {}, Level.UPDATE, 200),
     ("POST", "/actors/{a}/nonces", {"json": {"level": "READ", "max_uses": 1}}, Level.READ, 200),
 ]
+
+
+# The routes a nonce opens (its own actor's settings, messages, executions, workers list
+# and state); on every other route a nonce is a 403 whatever its level.
+NONCE_ROUTES = {("GET", "/actors/{a}"), ("GET", "/actors/{alias}"), ("PUT", "/actors/{a}"),
+                ("GET", "/actors/{a}/messages"), ("POST", "/actors/{a}/messages"),
+                ("POST", "/actors/{alias}/messages"), ("DELETE", "/actors/{a}/messages"),
+                ("GET", "/actors/{a}/executions"), ("GET", "/actors/{a}/executions/{e}"),
+                ("DELETE", "/actors/{a}/executions/{e}"), ("GET", "/actors/{a}/executions/{e}/logs"),
+                ("GET", "/actors/{a}/executions/{e}/results"), ("GET", "/actors/{a}/workers"),
+                ("GET", "/actors/{a}/state"), ("POST", "/actors/{a}/state")}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +68,10 @@ def target(platform):
                       data={"message": "seed"})["execution_id"]
     platform.wait_execution(actor["id"], eid, user="mx-owner")
     client = platform.ok("POST", "/oauth2/clients", user="mx-owner", json={"name": "mx"})
-    yield {"a": actor["id"], "e": eid, "c": client["client_id"], "alias": alias}
+    nonces = {level: platform.ok("POST", f"/actors/{actor['id']}/nonces", user="mx-owner",
+                                 json={"level": level.name, "max_uses": -1})["id"]
+              for level in (Level.READ, Level.EXECUTE, Level.UPDATE)}
+    yield {"a": actor["id"], "e": eid, "c": client["client_id"], "alias": alias, "nonces": nonces}
     platform.request("DELETE", f"/actors/{actor['id']}", user="mx-owner")
 
 
@@ -82,6 +96,18 @@ def test_actor_endpoints(platform, target, method, path, kw, needed, allowed):
             assert resp.json()["status"] == "error"
         checked += 1
     assert checked == len(ROLES) * (2 + len(GRANTEES))
+    # The same user names and roles in another tenant: nothing of this tenant exists for them.
+    for user, role, _held in callers():
+        resp = platform.request(method, url, user=user, role=role, tenant="mx-other", **kw)
+        assert resp.status_code == 404, ("other tenant", user, role, resp.status_code, resp.text[:300])
+    # A nonce at each level, with no token: only its own actor's routes, within its level.
+    for level, nonce in target["nonces"].items():
+        if (method, path) not in NONCE_ROUTES:
+            expected = 403
+        else:
+            expected = allowed if level >= needed else 403
+        resp = platform.request(method, url, user=None, params={"x-nonce": nonce}, **kw)
+        assert resp.status_code == expected, ("nonce", level.name, resp.status_code, resp.text[:300])
 
 
 def test_registering_with_each_role(platform):
