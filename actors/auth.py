@@ -20,12 +20,13 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from actors.codes import PRIVILEGED_ROLES, Level, Role
+from actors.codes import EXECUTION_TERMINAL, PRIVILEGED_ROLES, Level, Role
 from actors.config import Config, ConfigError
 from actors.errors import UnauthorizedError
 from actors.tls_proxy import proxy_secret
 
 ISSUER = "abaco-local"
+EXECUTION_CLAIM = "abaco_execution"   # {"actor": id, "execution": id}: an execution's own token
 ROLES = tuple(Role)
 VERIFIED_CACHE = 4096          # verified tokens remembered per process
 PRIVATE_KEY = "signing.pem"
@@ -40,6 +41,7 @@ class Identity:
     role: str
     tenant: str = "default"
     nonce: tuple | None = None     # (kind, object id, level, nonce id) when a nonce stands in for a token
+    execution: tuple | None = None  # (actor id, execution id) for an execution's own token
 
     @property
     def is_admin(self) -> bool:
@@ -97,8 +99,13 @@ def _public_key(config: Config) -> bytes:
 
 
 def issue_token(config: Config, user: str, role: str = "user", tenant: str = "default",
-                ttl: int | None = None, client_id: str | None = None) -> str:
-    """Mint a signed token for ``user`` with ``role`` (on behalf of an OAuth client if given)."""
+                ttl: int | None = None, client_id: str | None = None,
+                execution: tuple[str, str] | None = None) -> str:
+    """Mint a signed token for ``user`` with ``role`` (on behalf of an OAuth client if given).
+
+    With ``execution`` (actor id, execution id) the token is that execution's own: it acts
+    only on its actor (see ``EXECUTION_CLAIM``) and stops working when the execution ends.
+    """
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not user or not user.replace("_", "").replace("-", "").replace(".", "").replace("@", "").isalnum():
@@ -108,6 +115,8 @@ def issue_token(config: Config, user: str, role: str = "user", tenant: str = "de
               "exp": now + (ttl if ttl is not None else config.web.token_ttl)}
     if client_id:
         claims["client_id"] = client_id
+    if execution:
+        claims[EXECUTION_CLAIM] = {"actor": execution[0], "execution": execution[1]}
     return jwt.encode(claims, _private_key(config), algorithm="RS256")
 
 
@@ -186,7 +195,27 @@ class Authenticator:
         if claims.get("client_id") and self.stores is not None and \
                 self.stores.clients.find(claims["client_id"]) is None:
             raise UnauthorizedError("the token's OAuth client has been deleted; the token is revoked")
-        return Identity(user=claims["sub"], role=claims["role"], tenant=claims.get("tenant", "default"))
+        scope = claims.get(EXECUTION_CLAIM)
+        execution = None
+        if scope is not None:
+            if not isinstance(scope, dict) or not scope.get("actor") or not scope.get("execution"):
+                raise UnauthorizedError("invalid token: a malformed execution scope")
+            execution = (str(scope["actor"]), str(scope["execution"]))
+            if self.stores is not None:
+                record = self.stores.executions.find(execution[1])
+                if record is None or record.get("status") in EXECUTION_TERMINAL:
+                    raise UnauthorizedError("the execution this token was made for has ended; the token is revoked")
+        return Identity(user=claims["sub"], role=claims["role"], tenant=claims.get("tenant", "default"),
+                        execution=execution)
+
+    def execution_identity(self, headers) -> Identity:
+        """The caller on the API socket mounted into containers: only an execution's own token
+        is accepted there, whatever the access mode."""
+        who = self._bearer(headers)
+        if who.execution is None:
+            raise UnauthorizedError("the API socket inside containers accepts only the execution's own token "
+                                    "(_abaco_access_token or _abaco_execution_token)")
+        return who
 
     def verify(self, token: str) -> dict:
         """The claims of a token from the platform's own issuer; 401 when it is not one.

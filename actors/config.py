@@ -45,6 +45,8 @@ class Web:
     max_message_bytes: int = 1048576
     max_body_bytes: int = 2097152
     sync_timeout: int = 300          # seconds a ?_abaco_synchronous=true request may wait
+    max_sync_waits_per_user: int = 2  # synchronous waits one user may hold in one API process (429 beyond)
+    max_sync_waits: int = 0          # all synchronous waits of one API process; 0: half its threads
     cors_origins: tuple[str, ...] = ()   # origins whose pages may read answers (CORS); none by default
     api_server: str = "http://127.0.0.1:8000"
     token_ttl: int = 86400           # seconds a token minted by `abaco token` is valid
@@ -97,10 +99,10 @@ class Workers:
     max_results_bytes: int = 1048576
     mount_api_socket: bool = True    # give containers the API's unix socket for update_state
     # Confinement of every non-privileged container (see actors/sandbox.py).
-    cap_drop: tuple[str, ...] = ("NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT",
-                                 "NET_BIND_SERVICE", "SETPCAP", "FSETID")
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = ()    # given back after cap_drop; only names in CAP_ADD_ALLOWED
     uid_map: tuple[str, ...] = ()    # user:uid[:gid] entries
-    default_uid: str = ""            # uid[:gid] for users not in uid_map; empty: the image's user
+    default_uid: str = "65534:65534"  # uid[:gid] for users not in uid_map (nobody); empty: the image's user
     mounts: tuple[str, ...] = ()     # /host/path:/container/path[:ro|rw]; {username} = the owner
 
 
@@ -352,7 +354,17 @@ def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
     return config
 
 
+# The capabilities [workers] cap_add may give back to ordinary containers: none of them
+# lets a process leave its container (no SYS_ADMIN, SYS_PTRACE, SYS_MODULE, NET_ADMIN, ...).
+CAP_ADD_ALLOWED = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+                   "NET_BIND_SERVICE")
+
+
 def _validate(config: Config) -> None:
+    refused = [c for c in config.workers.cap_add if c.upper() not in CAP_ADD_ALLOWED]
+    if refused:
+        raise ConfigError(f"[workers] cap_add may give back only {', '.join(CAP_ADD_ALLOWED)}; "
+                          f"not {', '.join(refused)}")
     if config.web.case not in ("snake", "camel"):
         raise ConfigError("[web] case must be 'snake' or 'camel'")
     if config.workers.container_network not in ("none", "host"):

@@ -73,6 +73,18 @@ def plain_value(config: Config, doc: dict) -> str:
     return "" if plain is None else plain    # the key changed: inject nothing rather than garbage
 
 
+def of_actor(stores: Stores, actor: dict) -> list[dict]:
+    """The configs (of the actor's tenant) that list the actor, by id or by one of its aliases."""
+    tenant = actor.get("tenant", "default")
+    names = {actor["id"], *(key.split(":", 1)[1] for key in stores.aliases.group(actor["id"]))}
+    return [doc for _, doc in stores.configs.items()
+            if doc.get("tenant", "default") == tenant and names & set((doc.get("actors") or "").split(","))]
+
+
+def has_secrets(stores: Stores, actor: dict) -> bool:
+    return any(doc.get("is_secret") for doc in of_actor(stores, actor))
+
+
 def for_actor(config: Config, stores: Stores, actor: dict) -> dict[str, str]:
     """The environment an actor's executions get from configs that list it.
 
@@ -80,12 +92,9 @@ def for_actor(config: Config, stores: Stores, actor: dict) -> dict[str, str]:
     in a secret config does not hand the secret to whoever owns that actor.
     """
     tenant = actor.get("tenant", "default")
-    names = {actor["id"], *(key.split(":", 1)[1] for key in stores.aliases.group(actor["id"]))}
     owner = Identity(user=actor.get("owner", ""), role=actor.get("owner_role") or "user", tenant=tenant)
     env = {}
-    for _, doc in stores.configs.items():
-        if doc.get("tenant", "default") != tenant or not names & set((doc.get("actors") or "").split(",")):
-            continue
+    for doc in of_actor(stores, actor):
         if doc.get("is_secret") and permissions.level(stores, owner, "config", doc) < Level.READ:
             continue
         env[doc["name"]] = plain_value(config, doc)

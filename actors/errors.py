@@ -47,3 +47,7 @@ class ServiceUnavailableError(AbacoError):
 
 class GatewayTimeoutError(AbacoError):
     status = 504
+
+
+class TooManyRequestsError(AbacoError):
+    status = 429

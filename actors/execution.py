@@ -24,7 +24,7 @@ from typing import Callable
 import docker.errors
 import requests
 
-from actors import auth, configs, sandbox, times, worker_clients
+from actors import auth, configs, message_env, sandbox, times, worker_clients
 from actors import limits as limits_mod
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors.config import Config
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 RESULTS_PATH = "/_abaco_results.sock"
 BINARY_PATH = "/_abaco_binary_data"
 API_SOCKET_PATH = "/_abaco_api.sock"
+EXECUTION_TOKEN_TTL = 30 * 86400   # its end revokes it sooner (see actors/auth.py)
 
 
 class ResultsCollector(threading.Thread):
@@ -199,15 +200,12 @@ class ExecutionRun:
         actor, msg = self.actor, self.message
         # The sender's variables may not replace the owner's configs: those come after them.
         env = dict(actor.get("default_environment") or {})
-        env.update(msg.env)
+        env.update(message_env.keep(msg.env, actor, configs.has_secrets(self.stores, actor)))
         env.update(configs.for_actor(self.config, self.stores, actor))
-        token = ""
-        if actor.get("token"):
-            token = self._client_token()
-        elif not actor.get("stateless", True):
-            # For update_state over the API socket.
-            token = auth.issue_token(self.config, actor["owner"], "user", actor.get("tenant", "default"),
-                                     ttl=max(3600, self.config.web.sync_timeout))
+        # The execution's own token acts only on this actor and stops when the execution ends;
+        # the owner's OAuth token goes only to actors registered with "token": true, as in Abaco.
+        own = self.execution_token()
+        token = self._client_token() if actor.get("token") else own
         raw = "" if msg.content_type == BINARY else msg.body.decode("utf-8", errors="replace")
         env.update({
             "MSG": raw,
@@ -221,11 +219,18 @@ class ExecutionRun:
             "_abaco_username": msg.executor,
             "_abaco_api_server": self.config.web.api_server,
             "_abaco_access_token": token,
+            "_abaco_execution_token": own,
             "_abaco_Content_Type": msg.content_type,
             "_abaco_jwt_header_name": "Authorization",
             "_abaco_execution_attempt": str(execution.get("attempts", 1)),
         })
         return env
+
+    def execution_token(self) -> str:
+        actor = self.actor
+        return auth.issue_token(self.config, actor["owner"], "user", actor.get("tenant", "default"),
+                                ttl=EXECUTION_TOKEN_TTL,
+                                execution=(actor["id"], self.execution_id))
 
     def _client_token(self) -> str:
         """A fresh access token of this worker's OAuth client (see actors/clientg.py)."""
@@ -236,12 +241,17 @@ class ExecutionRun:
                         self.worker_id, self.execution_id, exc.message)
             return ""
 
+    def needs_api_socket(self) -> bool:
+        """The API socket goes only to actors that call the API (stateful ones, token ones)."""
+        actor = self.actor
+        return self.config.workers.mount_api_socket and bool(actor.get("token") or not actor.get("stateless", True))
+
     def spec(self, execution: dict) -> ContainerSpec:
         actor = self.actor
         binds = [(str(self.scratch / "results.sock"), RESULTS_PATH, False)]
         if self.message.content_type == BINARY:
             binds.append((str(self.scratch / "binary"), BINARY_PATH, True))
-        if self.config.workers.mount_api_socket and self.config.api_socket.exists():
+        if self.needs_api_socket() and self.config.api_socket.exists():
             binds.append((str(self.config.api_socket), API_SOCKET_PATH, False))
         box = sandbox.confine(self.config, actor, self.message.executor)
         return ContainerSpec(
@@ -250,7 +260,7 @@ class ExecutionRun:
                     LABEL_WORKER: self.worker_id, LABEL_EXECUTION: self.execution_id},
             cgroup_parent=self.cgroup, network_mode=self.config.workers.container_network,
             binds=binds + list(box.binds), privileged=bool(actor.get("privileged")),
-            user=box.user, cap_drop=box.cap_drop, security_opt=box.security_opt,
+            user=box.user, cap_drop=box.cap_drop, cap_add=box.cap_add, security_opt=box.security_opt,
             read_only=box.read_only, tmpfs=box.tmpfs)
 
     # ------------------------------------------------------------ running

@@ -2,14 +2,14 @@
 
 Every container (but a privileged actor's, which only privileged users may register)
 runs with ``no-new-privileges`` and without the capabilities ``[workers] cap_drop``
-names; its root file system is read-only when the actor sets ``read_only_root`` (``/tmp``
-stays writable, in memory).
+names (``ALL`` by default; ``cap_add`` gives a few back); its root file system is
+read-only when the actor sets ``read_only_root`` (``/tmp`` stays writable, in memory).
 
 The user it runs as:
 - ``use_container_uid``: the image's own user (whatever its USER line says);
 - ``run_as_executor``: the UID ``[workers] uid_map`` gives the user who sent the message;
-- otherwise the UID ``uid_map`` gives the actor's owner, else ``[workers] default_uid``;
-  when neither is set, the image's user.
+- otherwise the UID ``uid_map`` gives the actor's owner, else ``[workers] default_uid``
+  (65534, nobody, by default: never root); when that is emptied, the image's user.
 
 Host directories reach a container only through ``[workers] mounts``, a list of
 ``host:container:ro|rw`` where ``{username}`` in the host path is the actor's owner.
@@ -37,6 +37,7 @@ class MountRefused(Exception):
 class Confinement:
     user: str | None                       # "uid[:gid]" or None for the image's user
     cap_drop: tuple[str, ...]
+    cap_add: tuple[str, ...]
     security_opt: tuple[str, ...]
     read_only: bool
     tmpfs: dict
@@ -109,6 +110,7 @@ def confine(config: Config, actor: dict, executor: str) -> Confinement:
     return Confinement(
         user=user_for(config, actor, executor),
         cap_drop=() if privileged else tuple(c.upper() for c in config.workers.cap_drop),
+        cap_add=() if privileged else tuple(c.upper() for c in config.workers.cap_add),
         security_opt=() if privileged else ("no-new-privileges",),
         read_only=bool(actor.get("read_only_root")),
         tmpfs={"/tmp": "rw,nosuid,nodev,size=256m"} if actor.get("read_only_root") else {},

@@ -10,6 +10,7 @@ raised where they are found (``actors.errors``) and turned into the envelope her
 from __future__ import annotations
 
 import logging
+import socket
 
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
@@ -23,6 +24,7 @@ from actors.config import Config
 from actors.errors import AbacoError, ForbiddenError, UnauthorizedError
 from actors.nonces import identity_for as nonce_identity
 from actors.store import Stores, StoreUnavailable, open_stores
+from actors.waits import for_threads
 
 log = logging.getLogger("api")
 
@@ -40,6 +42,12 @@ NONCE_ENDPOINTS = frozenset({
     "executions.get_logs", "executions.get_results",
     "workers.list_workers", "state.get_state", "state.set_state",
 })
+# The only routes an execution's own token opens: its actor's settings and state, its
+# executions, and sending messages (to its own actor and to the one it links to).
+EXECUTION_ENDPOINTS = frozenset({
+    "actors.get_actor", "state.get_state", "state.set_state", "messages.send_message",
+    "executions.get_execution",
+})
 # In the modes where a browser would send the credentials by itself (a client certificate,
 # or no credentials at all), a state-changing request must show it was not sent cross-site
 # by a web page: JSON, or a header no page can add without the API's consent (CORS).
@@ -52,6 +60,18 @@ _HTTP_MESSAGES = {
 }
 
 
+def via_unix_socket(environ) -> bool:
+    """Whether the request came over the API's unix socket (the one mounted into containers)."""
+    sock = environ.get("gunicorn.socket")
+    return getattr(sock, "family", None) == socket.AF_UNIX or bool(environ.get("abaco.via_unix_socket"))
+
+
+def _only_execution_routes() -> None:
+    if request.endpoint not in EXECUTION_ENDPOINTS:
+        raise ForbiddenError("an execution's token opens only its own actor's settings, state and executions, "
+                             "and sending messages to it or to the actor it links to; not this route")
+
+
 def create_app(config: Config | None = None, stores: Stores | None = None,
                broker: Broker | None = None) -> Flask:
     config = config or config_mod.load()
@@ -61,8 +81,9 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]
     stores = stores or open_stores(config)
     broker = broker or Broker(config)
+    waits = for_threads(config.web.max_sync_waits_per_user, config.web.max_sync_waits, config.web.gunicorn_threads)
     app.extensions["abaco"] = Services(config=config, stores=stores, broker=broker,
-                                       authenticator=Authenticator(config, stores))
+                                       authenticator=Authenticator(config, stores), waits=waits)
 
     from actors.api import (
         accounting,
@@ -91,6 +112,11 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
         if request.endpoint in SELF_AUTHENTICATING:
             return None
         sv = app.extensions["abaco"]
+        if via_unix_socket(request.environ):
+            # Containers reach the API over its socket: only an execution's own token, in every mode.
+            g.identity = sv.authenticator.execution_identity(request.headers)
+            _only_execution_routes()
+            return None
         if config.web.access_control in ("mtls", "none") and request.method not in SAFE_METHODS \
                 and request.mimetype != "application/json" and not request.headers.get(BROWSER_PROOF_HEADER):
             raise ForbiddenError(f"in {config.web.access_control} mode a {request.method} needs the header "
@@ -98,6 +124,8 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
                                  f"send it on your behalf")
         try:
             g.identity = sv.authenticator.identify(request.headers, request.remote_addr)
+            if g.identity.execution is not None:
+                _only_execution_routes()
         except UnauthorizedError:
             if not request.args.get("x-nonce"):
                 raise

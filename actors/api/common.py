@@ -8,12 +8,13 @@ from typing import Collection
 
 from flask import Response, current_app, g, request
 
-from actors import __version__, models, nonces, permissions
+from actors import __version__, links, models, nonces, permissions
 from actors.auth import Authenticator, Identity
 from actors.channels import Broker
 from actors.config import Config
 from actors.errors import BadRequestError, NotFoundError
 from actors.store import Stores
+from actors.waits import WaitSlots
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Services:
     stores: Stores
     broker: Broker
     authenticator: Authenticator
+    waits: WaitSlots
 
 
 def services() -> Services:
@@ -70,8 +72,25 @@ def load_actor(actor_id: str, level: int) -> dict:
     if who.nonce is not None:
         nonces.use(sv.stores, who, level, actor, alias)
         return actor
+    if who.execution is not None and actor["id"] not in _execution_reach(who):
+        raise NotFoundError(f"no actor with id or alias {actor_id!r} for this execution's token")
     permissions.require(sv.stores, who, "actor", actor, level, f"actor {actor_id!r}")
     return actor
+
+
+def _execution_reach(who) -> set[str]:
+    """The actors an execution's own token may act on: its own; for sending a message, also
+    the actor its actor links to."""
+    sv = services()
+    own_id = who.execution[0]
+    reach = {own_id}
+    if request.endpoint == "messages.send_message":
+        own = sv.stores.actors.find(own_id) or {}
+        if own.get("link"):
+            target = links.resolve(sv.stores, who.tenant, own["link"])
+            if target is not None:
+                reach.add(target["id"])
+    return reach
 
 
 def load_execution(actor: dict, execution_id: str) -> dict:

@@ -14,7 +14,7 @@ import logging
 
 from flask import Blueprint, Response, request
 
-from actors import channels, fields, mailbox, times
+from actors import channels, configs, mailbox, message_env, times
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, ExecutionStatus, Level
 from actors.errors import BadRequestError, PayloadTooLargeError
@@ -23,7 +23,6 @@ from actors.message import BINARY
 log = logging.getLogger("api")
 bp = Blueprint("messages", __name__)
 
-RESERVED_PARAMS = {"_abaco_synchronous", "x-nonce"}
 # One environment variable may hold at most 128 KiB (the kernel's MAX_ARG_STRLEN).
 MAX_ENV_MESSAGE = 131072 - 8
 
@@ -66,16 +65,9 @@ def _read_message() -> tuple[bytes, str]:
     return body, kind
 
 
-def _environment() -> dict[str, str]:
-    env = {}
-    for key, value in request.args.items():
-        if key in RESERVED_PARAMS or key == "message":
-            continue
-        if not fields.ENV_NAME.match(key) or key.startswith("_abaco_") or key == "MSG":
-            raise BadRequestError(f"query parameter {key!r} cannot be an environment variable: use "
-                                  f"letters, digits and '_' (not starting with a digit, '_abaco_' or MSG)")
-        env[key] = value
-    return env
+def _environment(actor: dict) -> dict[str, str]:
+    """The message's query parameters as variables (``actors/message_env.py`` decides which)."""
+    return message_env.accept(request.args.items(multi=True), actor, configs.has_secrets(services().stores, actor))
 
 
 @bp.get("/actors/<actor_id>/messages")
@@ -114,11 +106,13 @@ def send_message(actor_id: str):
         raise BadRequestError(f"actor {actor['id']} is in ERROR ({actor.get('status_message')}); "
                               f"fix it with PUT /actors/{actor['id']} before sending messages")
     body, kind = _read_message()
-    env = _environment()
-    synchronous = _truthy(request.args.get("_abaco_synchronous"))
+    env = _environment(actor)
+    if _truthy(request.args.get("_abaco_synchronous")):
+        who = f"{identity().tenant}/{identity().user}"
+        with sv.waits.held(who):      # a 429 here sends nothing
+            execution = mailbox.send(sv.config, sv.stores, sv.broker, actor, body, kind, identity().user, env)
+            return _wait(actor, execution["id"])
     execution = mailbox.send(sv.config, sv.stores, sv.broker, actor, body, kind, identity().user, env)
-    if synchronous:
-        return _wait(actor, execution["id"])
     text = body.decode("utf-8", errors="replace") if kind != BINARY else f"<{len(body)} bytes>"
     base = base_url()
     return ok({"execution_id": execution["id"], "executionId": execution["id"], "msg": text,

@@ -46,6 +46,7 @@ class ContainerSpec:
     pids_limit: int | None = None
     user: str | None = None                   # uid[:gid]; None: the image's user
     cap_drop: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
     read_only: bool = False
     tmpfs: dict = field(default_factory=dict)
@@ -96,6 +97,8 @@ class DockerRuntime:
             kwargs["user"] = spec.user
         if spec.cap_drop:
             kwargs["cap_drop"] = list(spec.cap_drop)
+        if spec.cap_add:
+            kwargs["cap_add"] = list(spec.cap_add)
         if spec.security_opt:
             kwargs["security_opt"] = list(spec.security_opt)
         if spec.read_only:

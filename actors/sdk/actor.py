@@ -97,6 +97,7 @@ def get_context() -> AttrDict:
         actor_repo=env.get("_abaco_container_repo", ""),
         api_server=env.get("_abaco_api_server", ""),
         access_token=env.get("_abaco_access_token", ""),
+        execution_token=env.get("_abaco_execution_token", ""),
         jwt_header_name=env.get("_abaco_jwt_header_name", "Authorization"),
         environment=dict(env),
     )
@@ -200,8 +201,9 @@ def update_state(state: Any) -> Any:
     conn, prefix = _connection(ctx.api_server)
     path = f"{prefix}/actors/{urllib.parse.quote(ctx.actor_id, safe='')}/state"
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if ctx.access_token:
-        headers["Authorization"] = f"Bearer {ctx.access_token}"
+    token = ctx.execution_token or ctx.access_token   # the API socket takes only the execution's own token
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     try:
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()

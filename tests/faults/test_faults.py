@@ -275,11 +275,27 @@ def test_every_accepted_message_ends_exactly_once(stack):
 
     stores = open_stores(stack.config)
 
+    pending: dict[str, str] = {}
+
     def all_terminal():
-        pending = [eid for eid in sender.accepted
-                   if (stores.executions.find(eid) or {}).get("status") not in EXECUTION_TERMINAL]
+        pending.clear()
+        for eid in sender.accepted:
+            doc = stores.executions.find(eid) or {}
+            if doc.get("status") not in EXECUTION_TERMINAL:
+                pending[eid] = f"{doc.get('status', 'missing')} worker={doc.get('worker_id')} " \
+                               f"attempts={doc.get('attempts')} actor={doc.get('actor_id')}"
         return not pending or None
-    wait_for(all_terminal, 300, "every accepted message to end", interval=1)
+    try:
+        wait_for(all_terminal, 300, "every accepted message to end", interval=1)
+    except Exception:
+        print(f"\nfaults: {len(pending)} accepted message(s) not ended; first ones:")
+        for eid, what in list(pending.items())[:20]:
+            print(f"faults:   {eid}: {what}")
+        for name in ("spawner", "health", "workers"):
+            path = stack.config.log_dir / f"{name}.log"
+            lines = path.read_text(errors="replace").splitlines()[-30:] if path.exists() else []
+            print(f"--- {name}.log tail ---\n" + "\n".join(lines))
+        raise
 
     executions = {}
     for actor in actors:

@@ -42,11 +42,15 @@ def capabilities(logs: str) -> int:
 def test_default_container_drops_capabilities_and_cannot_gain_privileges(platform, probe):
     logs = probe_logs(platform, probe)
     assert "NoNewPrivs:\t1" in logs
-    caps = capabilities(logs)
-    assert not caps & (1 << CAP_NET_RAW), hex(caps)
-    assert caps & (1 << CAP_CHOWN), "ordinary capabilities stay, so existing images keep working"
-    assert "uid=0" in logs                         # alice is not in uid_map, no default_uid
-    assert "rootfs-writable" in logs and "no-home" in logs
+    assert capabilities(logs) == 0                 # cap_drop = ALL, nothing given back
+    assert "uid=65534(nobody) gid=65534(nobody)" in logs   # alice is not in uid_map: default_uid, never root
+    assert "rootfs-readonly" in logs and "no-home" in logs   # nobody cannot write to /
+
+
+def test_an_image_running_as_root_keeps_no_capability_either(platform, probe):
+    logs = probe_logs(platform, probe, owner_role="privileged", use_container_uid=True)
+    assert "uid=0" in logs and capabilities(logs) == 0
+    assert not capabilities(logs) & ((1 << CAP_NET_RAW) | (1 << CAP_CHOWN))
 
 
 def test_mapped_user_runs_as_their_uid_and_sees_their_own_directory_only(platform, probe):

@@ -211,8 +211,13 @@ def test_a_secret_is_never_shown_nor_handed_to_strangers(platform, stores):
     # tom's actor is listed, but tom may not read the config: the secret does not go into it
     assert "SS_SECRET=hunter2" in logs_of(platform, mine["id"], "ss-sam")
     assert "SS_SECRET" not in logs_of(platform, theirs["id"], "ss-tom")
-    # a message's query parameters never replace a config's variable
-    assert "SS_SECRET=hunter2" in logs_of(platform, mine["id"], "ss-sam", params={"SS_SECRET": "mine-now"})
+    # an actor holding a secret takes only declared variables; and no message replaces a config's variable
+    assert platform.request("POST", f"/actors/{mine['id']}/messages", user="ss-sam", params={"SS_SECRET": "mine-now"},
+                            data={"message": "x"}).status_code == 400
+    plain = platform.register("abaco/echo:local", user="ss-sam")
+    platform.ok("POST", "/actors/configs", user="ss-sam", json={"name": "SS_PLAIN", "value": "from-config",
+                                                                "actors": plain["id"], "is_secret": False})
+    assert "SS_PLAIN=from-config" in logs_of(platform, plain["id"], "ss-sam", params={"SS_PLAIN": "mine-now"})
     made_plain = platform.ok("PUT", "/actors/configs/SS_SECRET", user="ss-sam", json={"is_secret": False, "value": "open"})
     assert made_plain["value"] == "open"
     stored = stores.configs.get("default:SS_SECRET")

@@ -88,3 +88,26 @@ def test_common_name_of_rfc2253_subjects():
     assert auth.common_name(r"O=A\,B,CN=carol smith") == "carol smith"
     assert auth.common_name("emailAddress=x@y+CN=dan,O=Lab") == "dan"
     assert auth.common_name("O=Lab") == ""
+
+
+def test_an_execution_token_names_its_execution_and_dies_with_it(cfg):
+    from actors.store.memory import memory_stores
+    stores = memory_stores()
+    stores.executions.put("e1", {"id": "e1", "actor_id": "a1", "status": "RUNNING"})
+    token = auth.issue_token(cfg, "alice", execution=("a1", "e1"))
+    authn = auth.Authenticator(cfg, stores)
+    who = authn.identify(headers(token))
+    assert who.user == "alice" and who.execution == ("a1", "e1")
+    assert authn.execution_identity(headers(token)).execution == ("a1", "e1")
+    stores.executions.update("e1", {"status": "COMPLETE"})
+    with pytest.raises(UnauthorizedError, match="ended"):
+        authn.identify(headers(token))
+
+
+def test_the_api_socket_takes_only_an_execution_token(cfg):
+    from actors.store.memory import memory_stores
+    authn = auth.Authenticator(cfg, memory_stores())
+    with pytest.raises(UnauthorizedError, match="execution's own token"):
+        authn.execution_identity(headers(auth.issue_token(cfg, "alice", "admin")))
+    with pytest.raises(UnauthorizedError):
+        authn.execution_identity({})

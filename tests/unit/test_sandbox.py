@@ -38,7 +38,7 @@ def test_confinement_follows_the_actor_and_config(tmp_path):
                                    "ABACO_WORKERS_DEFAULT_UID": "65534",
                                    "ABACO_WORKERS_MOUNTS": f"{tmp_path}/{{username}}:/home:rw"})
     box = confine(cfg, {"owner": "alice"}, executor="bob")
-    assert box.user == "1000" and "no-new-privileges" in box.security_opt and "NET_RAW" in box.cap_drop
+    assert box.user == "1000" and "no-new-privileges" in box.security_opt and box.cap_drop == ("ALL",)
     assert box.binds == ((str(tmp_path / "alice"), "/home", False),)
     assert confine(cfg, {"owner": "alice", "run_as_executor": True}, "bob").user == "2000"
     assert confine(cfg, {"owner": "carol"}, "carol").user == "65534"
@@ -49,3 +49,16 @@ def test_confinement_follows_the_actor_and_config(tmp_path):
     ro = confine(cfg, {"owner": "alice", "read_only_root": True}, "alice")
     assert ro.read_only and "/tmp" in ro.tmpfs
 
+
+
+def test_by_default_nobody_and_no_capabilities():
+    cfg = config_mod.load(environ={})
+    box = confine(cfg, {"owner": "alice"}, executor="alice")
+    assert box.user == "65534:65534" and box.cap_drop == ("ALL",) and box.cap_add == ()
+
+
+def test_only_harmless_capabilities_can_be_given_back():
+    cfg = config_mod.load(environ={"ABACO_WORKERS_CAP_ADD": "chown,KILL"})
+    assert confine(cfg, {"owner": "alice"}, "alice").cap_add == ("CHOWN", "KILL")
+    with pytest.raises(config_mod.ConfigError, match="SYS_ADMIN"):
+        config_mod.load(environ={"ABACO_WORKERS_CAP_ADD": "SYS_ADMIN"})
