@@ -1,4 +1,4 @@
-"""Statuses of actors, workers and executions, permission levels and roles: one Enum each.
+"""Statuses of actors, workers and executions, event types, permission levels and roles: one Enum each.
 
 Statuses are ``StrEnum`` members, so they are stored and compared as the plain strings
 the Abaco API shows (``WorkerStatus.SPAWNER_SETUP == "SPAWNER SETUP"``). Levels are an
@@ -35,6 +35,19 @@ class ExecutionStatus(StrEnum):
     COMPLETE = "COMPLETE"
     ERROR = "ERROR"
 
+
+class EventType(StrEnum):
+    """The events the platform emits for an actor (to its link and its webhook)."""
+
+    ACTOR_READY = "ACTOR_READY"
+    ACTOR_ERROR = "ACTOR_ERROR"
+    EXECUTION_STARTED = "EXECUTION_STARTED"
+    EXECUTION_COMPLETE = "EXECUTION_COMPLETE"
+
+
+# Events emitted once per execution: a link forwarding more than one of them would double
+# the executions at every hop of a chain.
+EXECUTION_EVENTS = (EventType.EXECUTION_STARTED, EventType.EXECUTION_COMPLETE)
 
 EXECUTION_TERMINAL = (ExecutionStatus.COMPLETE, ExecutionStatus.ERROR)
 # Workers that are starting or running: they count against an actor's max_workers.

@@ -179,10 +179,14 @@ class Auth:
 
 @dataclass(frozen=True)
 class Events:
-    """Delivery of actor events to linked actors and webhooks (actors/events.py)."""
+    """Delivery of actor events to linked actors and webhooks (actors/services/events.py)."""
     webhook_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")  # hosts webhooks may name; * any
     webhook_timeout: float = 5.0     # seconds one POST may take
     webhook_attempts: int = 3        # tries per event, 1 s, 2 s, 4 s ... apart
+    # The most links a chain of linked actors carries one message across: an event that would
+    # cross one more is not sent to the link (logged, and noted on the execution). 0: no link
+    # sends anything.
+    link_max_depth: int = 10
 
 
 @dataclass(frozen=True)
@@ -369,6 +373,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("[web] case must be 'snake' or 'camel'")
     if config.workers.container_network not in ("none", "host"):
         raise ConfigError("[workers] container_network must be 'none' or 'host'")
+    if config.events.link_max_depth < 0:
+        raise ConfigError("[events] link_max_depth must be 0 or more")
     if not config.general.instance.replace("-", "").replace("_", "").isalnum():
         raise ConfigError("[general] instance may hold only letters, digits, '-' and '_'")
 

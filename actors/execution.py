@@ -361,7 +361,7 @@ class ExecutionRun:
             "status": ExecutionStatus.RUNNING, "start_time": times.now(), "container_id": container.id,
             "limits": limits.applied(), "limits_unsupported": unsupported})
         self.notify("EXECUTION_STARTED", {"actor_id": self.actor["id"], "execution_id": self.execution_id,
-                                          "worker_id": self.worker_id})
+                                          "worker_id": self.worker_id, "link_depth": self.message.link_depth})
         began = time.monotonic()
         watch = _Watch(started=began)
         try:

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors.codes import EXECUTION_EVENTS, EventType
 from actors.errors import BadRequestError
 
 ANYONE, PRIVILEGED = "anyone", "privileged"
@@ -91,6 +92,10 @@ ACTOR_FIELDS: tuple[Field, ...] = (
     Field("cron_on", "bool", False, "whether the cron schedule fires", _BOOL),
     Field("link", "ref", "", "an actor (id or alias) that receives this actor's events as messages", _STR,
           cli=True),
+    Field("link_events", "events", [EventType.EXECUTION_COMPLETE.value],
+          "the events sent to the link, e.g. EXECUTION_COMPLETE (the default) or ACTOR_READY,EXECUTION_STARTED",
+          {"type": "array", "items": {"type": "string", "enum": [e.value for e in EventType]}},
+          cli="link-events"),
     Field("webhook", "url", "", "a URL that receives this actor's events as JSON POSTs", _STR, cli=True),
     Field("queue", "name", "default", "the spawner queue that starts this actor's workers", _STR),
     Field("hints", "strlist", [], "hints such as 'sync' (keep one worker warm)",
@@ -215,8 +220,31 @@ def _check(name: str, kind: str, value: Any) -> Any:
             if not isinstance(val, str):
                 raise BadRequestError(f"'{name}' value of {key!r} must be a string; got {type(val).__name__}")
         return dict(value)
+    if kind == "events":
+        return _events(name, value)
     if kind == "strlist":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad("a list of strings")
         return list(value)
     raise AssertionError(kind)
+
+
+def _events(name: str, value: Any) -> list[str]:
+    """A list of event names (or one comma-separated string), each known, at most one per execution."""
+    known = ", ".join(e.value for e in EventType)
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequestError(f"'{name}' must be a list of event names from {known}; got {value!r}")
+    out: list[str] = []
+    for given in value:
+        event = given.strip().upper()
+        if event not in EventType.__members__:
+            raise BadRequestError(f"'{name}' names {given!r}, which is not an event; the events are {known}")
+        if event not in out:
+            out.append(event)
+    if all(e in out for e in EXECUTION_EVENTS):
+        raise BadRequestError(f"'{name}' may hold only one of {' and '.join(EXECUTION_EVENTS)}: with both, "
+                              "every execution would send two messages and each actor of a chain of links "
+                              "would run twice as often as the one before it")
+    return out

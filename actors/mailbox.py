@@ -48,13 +48,15 @@ def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, b
          executor: str, env: dict | None = None, link_depth: int = 0) -> dict:
     """Queue ``body`` for ``actor``; returns the new execution record.
 
-    ``link_depth`` counts the links a message sent by the events process has crossed.
+    ``link_depth`` counts the links a message sent by the events process has crossed; it is
+    kept on the execution and travels in the message's headers, so the worker passes it on
+    with the execution's events.
     """
     execution = models.new_execution(actor, executor, kind, len(body))
     if link_depth:
         execution["link_depth"] = link_depth
     message = Message(execution_id=execution["id"], body=body, content_type=kind, executor=executor,
-                      env=env or {}, revision=actor["revision"])
+                      env=env or {}, revision=actor["revision"], link_depth=link_depth)
     stores.executions.put(execution["id"], execution, group=actor["id"])
     try:
         broker.publish(channels.actor_queue(config, actor["id"]), body, headers=message.headers(),

@@ -26,10 +26,12 @@ class Message:
     executor: str
     env: dict[str, str] = field(default_factory=dict)
     revision: int = 0
+    link_depth: int = 0           # links this message has crossed (0: sent directly, by a user or cron)
 
     def headers(self) -> dict:
         return {"execution_id": self.execution_id, "content_type": self.content_type,
-                "executor": self.executor, "env": json.dumps(self.env), "revision": self.revision}
+                "executor": self.executor, "env": json.dumps(self.env), "revision": self.revision,
+                "link_depth": self.link_depth}
 
     def to_bytes(self) -> bytes:
         """The whole message, to keep in the store while its delivery is parked."""
@@ -50,4 +52,12 @@ class Message:
         return cls(execution_id=str(headers.get("execution_id", "")), body=body,
                    content_type=str(headers.get("content_type", "str")),
                    executor=str(headers.get("executor", "")), env=env,
-                   revision=int(headers.get("revision") or 0))
+                   revision=int(headers.get("revision") or 0), link_depth=nonneg_int(headers.get("link_depth")))
+
+
+def nonneg_int(value: object) -> int:
+    """A whole number from a header or an event; 0 when it is missing, negative or malformed."""
+    try:
+        return max(0, int(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0

@@ -47,9 +47,10 @@ class Platform:
         self.tokens: dict[tuple[str, str, str], str] = {}
 
     # processes
-    def start(self, name: str, cmd: list[str]) -> None:
+    def start(self, name: str, cmd: list[str], settings: dict | None = None) -> None:
+        """Start process ``name``; ``settings`` (ABACO_* variables) change its configuration."""
         log = open(self.config.log_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log,
+        self.procs[name] = subprocess.Popen(cmd, env=dict(self.env, **(settings or {})), stdout=log, stderr=log,
                                             start_new_session=True, cwd=REPO)
 
     def stop(self, name: str, sig=signal.SIGTERM, timeout: float = 20) -> None:

@@ -5,14 +5,17 @@ EXECUTION_COMPLETE) on the events exchange; every event is also kept in a durabl
 queue, so none is lost while this process is down. For each one:
 
 - an actor with ``link`` set (another actor's id or alias) sends the event, as a JSON message,
-  to that actor, executed as the actor's owner;
-- an actor with ``webhook`` set gets the event as a JSON POST, tried
+  to that actor, executed as the actor's owner, if the event is one of its ``link_events``
+  (EXECUTION_COMPLETE by default; at most one event per execution);
+- an actor with ``webhook`` set gets every event as a JSON POST, tried
   ``[events] webhook_attempts`` times with growing pauses, each within
   ``[events] webhook_timeout`` seconds.
 
-Links may not form a cycle (checked when one is set: ``check_link``); a message sent
-through a link carries how many links it has crossed, and past ``MAX_LINK_DEPTH`` the
-chain stops, so even a cycle made by racing updates cannot loop forever.
+Links may not form a cycle (checked when one is set: ``check_link``). A message sent
+through a link carries how many links it has crossed (``_abaco_link_depth``, kept on the
+execution it starts and in its headers, which the worker passes back with that execution's
+events); one that would cross more than ``[events] link_max_depth`` is not sent, so even a
+cycle made by racing updates cannot loop forever (actors/links.py).
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ from actors.services import command_line, start, stop_event
 from actors.store import Stores, StoreUnavailable, open_stores
 
 log = logging.getLogger("events")
-
-MAX_LINK_DEPTH = 10
 
 
 class Events:
@@ -56,34 +57,36 @@ class Events:
         actor = self.stores.actors.find(event["actor_id"])
         if actor is None or not (actor.get("link") or actor.get("webhook")):
             return
-        depth = 0
-        if event.get("execution_id"):
-            execution = self.stores.executions.find(event["execution_id"]) or {}
-            depth = int(execution.get("link_depth") or 0)
-        message = {**event, "actor_name": actor.get("name"), "owner": actor.get("owner"),
-                   "_abaco_link_depth": depth}
-        if actor.get("link"):
-            self._to_link(actor, message, depth)
+        execution = self.stores.executions.find(event["execution_id"]) if event.get("execution_id") else None
+        depth = links.depth_of(event, execution)
+        message = {k: v for k, v in event.items() if k != "link_depth"}
+        message.update({"actor_name": actor.get("name"), "owner": actor.get("owner"), "_abaco_link_depth": depth})
+        if links.forwards(actor, event["event_type"]):
+            self._to_link(actor, {**message, "_abaco_link_depth": depth + 1}, execution)
         if actor.get("webhook"):
             self._to_webhook(actor, message)
 
-    def _to_link(self, actor: dict, message: dict, depth: int) -> None:
+    def _to_link(self, actor: dict, message: dict, execution: dict | None) -> None:
+        """Send ``message`` (which counts the link it is about to cross) to the actor's link."""
+        depth, max_depth = message["_abaco_link_depth"], self.config.events.link_max_depth
+        if not links.within_depth(depth, max_depth):
+            why = (f"event {message['event_type']} was not sent to linked actor {actor['link']}: it would "
+                   f"cross link {depth} of a chain, and [events] link_max_depth is {max_depth}")
+            log.warning("actor %s: %s", actor["id"], why)
+            if execution is not None:
+                self.stores.executions.update(execution["id"], {"link_stopped": why})
+            return
         target = links.resolve(self.stores, actor.get("tenant", "default"), actor["link"])
         if target is None:
             log.warning("actor %s links to %s, which does not exist; event dropped", actor["id"], actor["link"])
             return
-        if depth >= MAX_LINK_DEPTH:
-            log.warning("event %s of actor %s has crossed %s links; the chain stops here",
-                        message["event_type"], actor["id"], depth)
-            return
         if target.get("status") == ActorStatus.ERROR:
             log.warning("linked actor %s is in ERROR; event of %s dropped", target["id"], actor["id"])
             return
-        execution = mailbox.send(self.config, self.stores, self.broker, target,
-                                 json.dumps(message).encode(), "application/json",
-                                 executor=actor["owner"], link_depth=depth + 1)
-        log.info("event %s of actor %s sent to linked actor %s (execution %s)",
-                 message["event_type"], actor["id"], target["id"], execution["id"])
+        sent = mailbox.send(self.config, self.stores, self.broker, target, json.dumps(message).encode(),
+                            "application/json", executor=actor["owner"], link_depth=depth)
+        log.info("event %s of actor %s sent to linked actor %s (execution %s, link depth %s)",
+                 message["event_type"], actor["id"], target["id"], sent["id"], depth)
 
     def _to_webhook(self, actor: dict, message: dict) -> None:
         """POST the event, checked and pinned to the checked address each time (actors/webhooks.py)."""

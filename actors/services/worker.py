@@ -252,7 +252,8 @@ class Worker:
                 self.events.publish_event(
                     "EXECUTION_COMPLETE", {"actor_id": self.actor_id, "execution_id": run.execution_id,
                                            "status": record.get("status"),
-                                           "exit_code": record.get("exit_code")})
+                                           "exit_code": record.get("exit_code"),
+                                           "link_depth": run.message.link_depth})
         except Exception:  # noqa: BLE001 - a platform fault: leave the message for a retry
             log.exception("execution %s failed in the worker", run.execution_id)
             outcome = "requeue"

@@ -1,12 +1,14 @@
-"""Events reach linked actors and webhooks; links cannot form cycles."""
+"""Events reach linked actors (one per execution, up to a depth) and webhooks; links cannot form cycles."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import BIN
 
 pytestmark = pytest.mark.integration
 
@@ -35,27 +37,98 @@ def hook():
     server.shutdown()
 
 
-def test_link_chain_carries_events_to_the_next_actor(platform):
-    last = platform.register("abaco/echo:local")
-    first = platform.register("abaco/echo:local", link=last["id"])
-    eid = platform.ok("POST", f"/actors/{first['id']}/messages", data={"message": "go"})["execution_id"]
-    platform.wait_execution(first["id"], eid)
+def chain(platform, k: int) -> list[dict]:
+    """k echo actors, each linked to the next; the head first."""
+    actors = [platform.register("abaco/echo:local")]
+    for _ in range(k - 1):
+        actors.insert(0, platform.register("abaco/echo:local", link=actors[0]["id"]))
+    return actors
 
-    def linked_events():
-        out = []
-        for summary in platform.ok("GET", f"/actors/{last['id']}/executions")["executions"]:
-            ex = platform.execution(last["id"], summary["id"])
-            if ex["status"] not in ("COMPLETE", "ERROR"):
-                return None
-            logs = platform.ok("GET", f"/actors/{last['id']}/executions/{summary['id']}/logs")["logs"]
-            line = next(ln for ln in logs.splitlines() if ln.startswith("Contents of MSG: "))
-            out.append(json.loads(line[len("Contents of MSG: "):]))
-        kinds = {e["event_type"] for e in out}
-        return out if {"EXECUTION_STARTED", "EXECUTION_COMPLETE"} <= kinds else None
-    events = platform.wait_for(linked_events, timeout=90, what="the linked actor to get the events")
-    done = next(e for e in events if e["event_type"] == "EXECUTION_COMPLETE")
-    assert done["actor_id"] == first["id"] and done["execution_id"] == eid and done["status"] == "COMPLETE"
-    assert done["_abaco_link_depth"] == 0 and done["event_time"]
+
+def executions(platform, actor: dict) -> list[dict]:
+    return [platform.execution(actor["id"], summary["id"])
+            for summary in platform.ok("GET", f"/actors/{actor['id']}/executions")["executions"]]
+
+
+def received(platform, actor: dict, execution: dict) -> dict:
+    """The JSON message an echo execution printed."""
+    logs = platform.ok("GET", f"/actors/{actor['id']}/executions/{execution['id']}/logs")["logs"]
+    line = next(ln for ln in logs.splitlines() if ln.startswith("Contents of MSG: "))
+    return json.loads(line[len("Contents of MSG: "):])
+
+
+def finished_counts(platform, actors: list[dict]) -> list[int] | None:
+    """Executions of each actor, once every one has finished (else None)."""
+    counts = []
+    for actor in actors:
+        found = executions(platform, actor)
+        if any(e["status"] not in ("COMPLETE", "ERROR") for e in found):
+            return None
+        counts.append(len(found))
+    return counts
+
+
+def send_to_head(platform, head: dict) -> str:
+    eid = platform.ok("POST", f"/actors/{head['id']}/messages", data={"message": "go"})["execution_id"]
+    platform.wait_execution(head["id"], eid)
+    return eid
+
+
+def test_one_message_down_a_chain_of_four_makes_three_executions_not_fourteen(platform):
+    # The attack: before links forwarded one event per execution, both EXECUTION_STARTED and
+    # EXECUTION_COMPLETE went down every link, so a chain of k actors ran 2^(k-1) times at its end
+    # (2 + 4 + 8 = 14 executions after the head for k = 4). Asking for both events is refused.
+    for events, named in ((["EXECUTION_STARTED", "EXECUTION_COMPLETE"], "only one of"),
+                          (["EXECUTION_COMPLETE", "EVERYTHING"], "'EVERYTHING'")):
+        resp = platform.request("POST", "/actors", json={"image": "abaco/echo:local", "link_events": events})
+        assert resp.status_code == 400 and named in resp.json()["message"], resp.text
+    # The legitimate use: one message to the head runs each actor after it exactly once.
+    actors = chain(platform, 4)
+    assert all(a["link_events"] == ["EXECUTION_COMPLETE"] for a in actors)
+    head_eid = send_to_head(platform, actors[0])
+    platform.wait_for(lambda: finished_counts(platform, actors) == [1, 1, 1, 1], timeout=120,
+                      what="one execution of each actor of the chain")
+    time.sleep(5)                       # nothing more may come
+    assert finished_counts(platform, actors) == [1, 1, 1, 1]
+    previous = (actors[0], head_eid)
+    for depth, actor in enumerate(actors[1:], start=1):
+        [execution] = executions(platform, actor)
+        assert execution["status"] == "COMPLETE" and execution["link_depth"] == depth
+        event = received(platform, actor, execution)
+        assert event["event_type"] == "EXECUTION_COMPLETE" and event["status"] == "COMPLETE"
+        assert (event["actor_id"], event["execution_id"]) == (previous[0]["id"], previous[1])
+        assert event["_abaco_link_depth"] == depth and event["event_time"]
+        previous = (actor, execution["id"])
+
+
+@pytest.fixture
+def events_max_depth_two(platform):
+    """The events process restarted with [events] link_max_depth = 2 for one test."""
+    def restart(settings):
+        platform.stop("events")
+        log = platform.config.log_dir / "events.log"
+        before = log.read_text(errors="replace").count("events ready") if log.exists() else 0
+        platform.start("events", [str(BIN / "abaco-events")], settings)
+        platform.wait_ready("events", lambda: log.read_text(errors="replace").count("events ready") > before,
+                            timeout=60)
+    restart({"ABACO_EVENTS_LINK_MAX_DEPTH": "2"})
+    yield 2
+    restart({})
+
+
+def test_a_chain_longer_than_link_max_depth_stops_there(platform, events_max_depth_two):
+    actors = chain(platform, 4)
+    send_to_head(platform, actors[0])
+    # The head's event crosses link 1, the second actor's link 2; the third's would cross link 3.
+    third = actors[2]
+    stopped = platform.wait_for(
+        lambda: next((e for e in executions(platform, third) if e.get("link_stopped")), None),
+        timeout=120, what="the third actor's execution to say the chain stopped")
+    assert stopped["link_depth"] == 2 and "link_max_depth is 2" in stopped["link_stopped"]
+    assert actors[3]["id"] in stopped["link_stopped"]
+    time.sleep(5)                       # the last actor never runs
+    assert finished_counts(platform, actors) == [1, 1, 1, 0]
+    assert "link_max_depth is 2" in platform.log_tail("events", 100)
 
 
 def test_webhook_gets_events_and_failures_are_retried(platform, hook):
