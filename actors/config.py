@@ -44,6 +44,7 @@ class Web:
     access_control: str = "jwt"
     max_message_bytes: int = 1048576
     max_body_bytes: int = 2097152
+    max_json_depth: int = 64         # arrays/objects nested deeper in a body, message or state: 400
     sync_timeout: int = 300          # seconds a ?_abaco_synchronous=true request may wait
     cors_origins: tuple[str, ...] = ()   # origins whose pages may read answers (CORS); none by default
     api_server: str = "http://127.0.0.1:8000"
