@@ -139,6 +139,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Quotas:
+    """What one user (or one actor's mailbox) may hold at once; 0 means no cap. Admins are exempt
+    from the per-user quotas (actors/quotas.py)."""
+    max_actors_per_user: int = 100   # actors a user owns, in a tenant
+    max_workers_per_user: int = 100  # live workers of all of a user's actors (each actor starts with one)
+    max_queued_messages: int = 10000  # messages waiting in one actor's mailbox; sending more: 429
+
+
+@dataclass(frozen=True)
 class Accounting:
     file: str = ""                   # SGE accounting(5) lines; default <data_dir>/accounting/accounting
     csv_file: str = ""               # the same records as CSV; default <data_dir>/accounting/accounting.csv
@@ -203,6 +212,7 @@ class Config:
     workers: Workers = field(default_factory=Workers)
     health: Health = field(default_factory=Health)
     limits: Limits = field(default_factory=Limits)
+    quotas: Quotas = field(default_factory=Quotas)
     accounting: Accounting = field(default_factory=Accounting)
     auth: Auth = field(default_factory=Auth)
     events: Events = field(default_factory=Events)

@@ -39,6 +39,12 @@ class PayloadTooLargeError(AbacoError):
     status = 413
 
 
+class TooManyRequestsError(AbacoError):
+    """A quota ([quotas] in abaco.conf) is used up; the message names it."""
+
+    status = 429
+
+
 class ServiceUnavailableError(AbacoError):
     """A backing service (store, queue) could not be reached; the request wrote nothing."""
 

@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+import requests
 
 from actors.store.redis import RedisBackend
 
@@ -99,3 +100,92 @@ def test_a_state_stored_deeper_before_the_limit_does_not_make_search_fail(platfo
     platform.ok("POST", f"/actors/{stateful['id']}/state", json={"fruit": "kumquat"})
     found = platform.ok("GET", "/actors/search/actors?exactsearch=kumquat", user="bob")
     assert [a["id"] for a in found["search"]] == [stateful["id"]]
+
+
+# ------------------------------------------------------------------ per-user quotas
+
+QUOTAS = {"ABACO_QUOTAS_MAX_ACTORS_PER_USER": "2", "ABACO_QUOTAS_MAX_WORKERS_PER_USER": "3",
+          "ABACO_QUOTAS_MAX_QUEUED_MESSAGES": "3"}
+
+
+@pytest.fixture(scope="module")
+def small(platform):
+    """An API with small quotas, on the same stores, queues and spawner."""
+    url = platform.start_api("api-quotas", QUOTAS)
+    yield url
+    platform.stop("api-quotas")
+
+
+def call(platform, url: str, method: str, path: str, user: str, role: str = "user", **kw):
+    headers = {"Authorization": f"Bearer {platform.token(user, role)}", **kw.pop("headers", {})}
+    return requests.request(method, url + path, headers=headers, timeout=60, **kw)
+
+
+def ok(resp):
+    assert resp.status_code == 200, (resp.status_code, resp.text)
+    return resp.json()["result"]
+
+
+def test_actors_per_user_past_the_quota_are_429(platform, small):
+    user = "q-actors"
+    made = [ok(call(platform, small, "POST", "/actors", user, json={"image": "abaco/echo:local"}))
+            for _ in range(2)]
+    refused(call(platform, small, "POST", "/actors", user, json={"image": "abaco/echo:local"}), 429,
+            "you own 2 actors", "[quotas] max_actors_per_user")
+    mine = [a for a in ok(call(platform, small, "GET", "/actors", user)) if a["owner"] == user]
+    assert sorted(a["id"] for a in mine) == sorted(a["id"] for a in made)       # nothing half-written
+    # Another user, and an admin, are not bound by this user's count.
+    other = ok(call(platform, small, "POST", "/actors", "q-other", json={"image": "abaco/echo:local"}))
+    admin = [ok(call(platform, small, "POST", "/actors", "q-admin", role="admin",
+                     json={"image": "abaco/echo:local"})) for _ in range(3)]
+    # Deleting one frees its place.
+    ok(call(platform, small, "DELETE", f"/actors/{made[0]['id']}", user))
+    made[0] = ok(call(platform, small, "POST", "/actors", user, json={"image": "abaco/echo:local"}))
+    for actor, owner in [(a, user) for a in made] + [(other, "q-other")] + [(a, "q-admin") for a in admin]:
+        ok(call(platform, small, "DELETE", f"/actors/{actor['id']}", owner, role="admin"))
+
+
+def test_workers_per_user_past_the_quota_are_429(platform, small):
+    user = "q-workers"
+    refused(call(platform, small, "POST", "/actors", user, json={"image": "abaco/echo:local", "max_workers": 4}),
+            429, "max_workers is 4", "[quotas] max_workers_per_user")
+    actor = ok(call(platform, small, "POST", "/actors", user, json={"image": "abaco/echo:local", "max_workers": 3}))
+    refused(call(platform, small, "PUT", f"/actors/{actor['id']}", user,
+                 json={"image": "abaco/echo:local", "max_workers": 5}), 429, "[quotas] max_workers_per_user")
+    started = ok(call(platform, small, "POST", f"/actors/{actor['id']}/workers", user, json={"num": 3}))
+    assert started["requested"] == 2                  # with the first one, three
+    # Every worker of this user is taken: a new actor (which starts with one) is refused.
+    refused(call(platform, small, "POST", "/actors", user, json={"image": "abaco/echo:local"}), 429,
+            "3 live workers", "[quotas] max_workers_per_user")
+    assert len(ok(call(platform, small, "GET", f"/actors/{actor['id']}/workers", user))) == 3
+    # An admin may go past it.
+    big = ok(call(platform, small, "POST", "/actors", "q-admin", role="admin",
+                  json={"image": "abaco/echo:local", "max_workers": 5}))
+    assert ok(call(platform, small, "POST", f"/actors/{big['id']}/workers", "q-admin", role="admin",
+                   json={"num": 4}))["requested"] == 3
+    for a, owner in ((actor, user), (big, "q-admin")):
+        ok(call(platform, small, "DELETE", f"/actors/{a['id']}", owner, role="admin"))
+
+
+def test_messages_past_the_mailbox_quota_are_429(platform, small):
+    user = "q-queue"
+    actor = ok(call(platform, small, "POST", "/actors", user,
+                    json={"image": "abaco/sleep:local", "default_environment": {"SLEEP_SECONDS": "300"}}))
+    platform.wait_for(lambda: ok(call(platform, small, "GET", f"/actors/{actor['id']}", user))["status"] == "READY",
+                      what="actor READY")
+    path = f"/actors/{actor['id']}/messages"
+    first = ok(call(platform, small, "POST", path, user, data={"message": "busy"}))["execution_id"]
+    platform.wait_for(lambda: platform.execution(actor["id"], first, user=user)["status"] == "RUNNING",
+                      what="the first execution RUNNING")
+    for i in range(3):                                # the worker is busy: these wait
+        ok(call(platform, small, "POST", path, user, data={"message": f"wait {i}"}))
+    refused(call(platform, small, "POST", path, user, data={"message": "one too many"}), 429,
+            "3 messages waiting", "[quotas] max_queued_messages")
+    refused(call(platform, small, "POST", path, user, json={"x": 1}), 429, "max_queued_messages")
+    assert ok(call(platform, small, "GET", path, user))["messages"] == 3
+    executions = ok(call(platform, small, "GET", f"/actors/{actor['id']}/executions", user))["executions"]
+    assert len(executions) == 4                       # the refused ones left no execution behind
+    # Once the mailbox drains, sending works again.
+    ok(call(platform, small, "DELETE", path, user))
+    ok(call(platform, small, "POST", path, user, data={"message": "room again"}))
+    ok(call(platform, small, "DELETE", f"/actors/{actor['id']}", user))
