@@ -110,13 +110,13 @@ class Limits:
     """Per-execution limits and the actor-wide quota, applied through the cgroup tree.
 
     Defaults for every actor; privileged users may raise them per actor. Zero or empty
-    means no limit.
+    means no limit; by default no ordinary actor runs without a memory, CPU and pids cap.
     """
-    memory_max: str = ""             # e.g. "1g": memory.max / memory.limit_in_bytes
+    memory_max: str = "2g"           # memory.max / memory.limit_in_bytes of one execution
     memory_high: str = ""            # v2 only: throttle above this
     memory_low: str = ""             # v2 only: protected below this
     memory_min: str = ""             # v2 only: hard protection
-    cpu_quota: float = 0.0           # CPUs an execution may use (0.5 = half a CPU)
+    cpu_quota: float = 1.0           # CPUs an execution may use (0.5 = half a CPU)
     cpu_period_us: int = 100000
     cpu_weight: int = 0              # 1..10000 (v1 shares are derived from it)
     pids_max: int = 1024

@@ -189,3 +189,26 @@ def test_messages_past_the_mailbox_quota_are_429(platform, small):
     ok(call(platform, small, "DELETE", path, user))
     ok(call(platform, small, "POST", path, user, data={"message": "room again"}))
     ok(call(platform, small, "DELETE", f"/actors/{actor['id']}", user))
+
+
+# ------------------------------------------------------------------ default memory and CPU limits
+
+def test_every_ordinary_execution_has_a_memory_and_cpu_limit_by_default(platform):
+    actor = platform.register("abaco/echo:local")
+    eid = platform.ok("POST", f"/actors/{actor['id']}/messages", data={"message": "bounded"})["execution_id"]
+    ex = platform.wait_execution(actor["id"], eid)
+    assert ex["status"] == "COMPLETE", ex
+    assert ex["limits"]["memory_max"] == 2 * 1024 ** 3 and ex["limits"]["cpu_quota"] == 1.0
+    assert ex["limits"]["pids_max"] == 1024
+    # Asking for no limit, or a higher one, needs a privileged user.
+    for fields in ({"mem_limit": "4g"}, {"max_cpus": 2_000_000_000}, {"max_cpus": 0}):
+        resp = platform.request("POST", "/actors", json={"image": "abaco/echo:local", **fields})
+        assert resp.status_code == 403, (fields, resp.text)
+        assert "above the default" in resp.json()["message"]
+    big = platform.register("abaco/echo:local", user="boss", role="privileged", mem_limit="4g",
+                            max_cpus=2_000_000_000)
+    eid = platform.ok("POST", f"/actors/{big['id']}/messages", user="boss", data={"message": "big"})["execution_id"]
+    ex = platform.wait_execution(big["id"], eid, user="boss")
+    assert ex["limits"]["memory_max"] == 4 * 1024 ** 3 and ex["limits"]["cpu_quota"] == 2.0
+    for a, owner in ((actor, "alice"), (big, "boss")):
+        platform.ok("DELETE", f"/actors/{a['id']}", user=owner, role="privileged" if owner == "boss" else "user")
