@@ -355,11 +355,12 @@ class ExecutionRun:
         began = time.monotonic()
         watch = _Watch(started=began)
         try:
+            reader = self.runtime.follow_logs(container, self.config.workers.max_log_length)
             self._wait(container, budget, watch, io)
             ended = time.monotonic()
             waited = ended - began
             container.reload()
-            logs, truncated = self.runtime.logs(container, self.config.workers.max_log_length)
+            logs, truncated = self.runtime.logs(container, self.config.workers.max_log_length, reader)
         except docker.errors.NotFound:
             self.notes.append("the container disappeared while running")
             return self._finish(ExecutionStatus.ERROR, "; ".join(self.notes), {})
@@ -384,7 +385,7 @@ class ExecutionRun:
         elif self.kill_reason:
             self.notes.append(self.kill_reason)
         if truncated:
-            self.notes.append(f"logs truncated at {self.config.workers.max_log_length} characters")
+            self.notes.append(f"logs truncated at {self.config.workers.max_log_length} bytes")
         if collector.dropped:
             self.notes.append(f"{collector.dropped} result(s) dropped past "
                               f"{self.config.workers.max_results_bytes} bytes")

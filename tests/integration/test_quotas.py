@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import requests
@@ -212,3 +213,38 @@ def test_every_ordinary_execution_has_a_memory_and_cpu_limit_by_default(platform
     assert ex["limits"]["memory_max"] == 4 * 1024 ** 3 and ex["limits"]["cpu_quota"] == 2.0
     for a, owner in ((actor, "alice"), (big, "boss")):
         platform.ok("DELETE", f"/actors/{a['id']}", user=owner, role="privileged" if owner == "boss" else "user")
+
+
+# ------------------------------------------------------------------ logs capped on disk and in memory
+
+def test_a_flood_of_output_stays_capped_on_disk_and_in_the_record(platform, tmp_path):
+    import docker
+
+    from actors.runtime.docker import log_file_bytes
+    image = "abaco-test/flood:local"
+    (tmp_path / "Dockerfile").write_text(
+        'FROM abaco/busybox:local\n'
+        'CMD ["sh", "-c", "yes 0123456789abcdef | head -c 30000000; echo; echo flooded; sleep 300"]\n')
+    client = docker.from_env()
+    client.images.build(path=str(tmp_path), tag=image, rm=True)
+    actor = platform.register(image)
+    eid = platform.ok("POST", f"/actors/{actor['id']}/messages", data={"message": "flood"})["execution_id"]
+    platform.wait_for(lambda: platform.execution(actor["id"], eid)["status"] == "RUNNING", what="RUNNING")
+    container = client.containers.get(platform.execution(actor["id"], eid)["container_id"])
+    cap = log_file_bytes(platform.config.workers.max_log_length)
+    assert container.attrs["HostConfig"]["LogConfig"] == {"Type": "json-file",
+                                                          "Config": {"max-size": str(cap), "max-file": "1"}}
+    log_path = Path(container.attrs["LogPath"])
+
+    def flooded() -> bool:      # 30 MB written, far past the cap: the file holds at most the cap
+        return b"flooded" in log_path.read_bytes()[-4096:]
+    platform.wait_for(flooded, timeout=120, what="the flood written")
+    assert log_path.stat().st_size <= cap
+    platform.ok("DELETE", f"/actors/{actor['id']}/executions/{eid}")
+    ex = platform.wait_execution(actor["id"], eid)
+    logs = platform.request("GET", f"/actors/{actor['id']}/executions/{eid}/logs").json()["result"]["logs"]
+    limit = platform.config.workers.max_log_length
+    assert ex["logs_truncated"] is True and len(logs.encode()) == limit
+    assert f"logs truncated at {limit} bytes" in ex["status_message"]
+    platform.ok("DELETE", f"/actors/{actor['id']}")
+
