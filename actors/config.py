@@ -63,7 +63,8 @@ class Store:
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_db: int = 0
-    logs_ttl: int = 0                # seconds execution logs are kept; 0 keeps them
+    logs_ttl: int = 30 * 86400       # seconds execution logs are kept (an actor's log_ex overrides); 0 keeps them
+    results_ttl: int = 7 * 86400     # seconds execution results are kept after the latest; 0 keeps them
     max_log_ex: int = 0              # the most an actor's log_ex may ask for; 0: no cap
 
 

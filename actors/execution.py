@@ -54,14 +54,14 @@ API_SOCKET_PATH = "/_abaco_api.sock"
 class ResultsCollector(threading.Thread):
     """Receives the datagrams a container sends to its results socket."""
 
-    def __init__(self, path: Path, stores: Stores, execution_id: str, max_bytes: int):
+    def __init__(self, path: Path, stores: Stores, execution_id: str, max_bytes: int, ttl: int = 0):
         super().__init__(daemon=True, name=f"results-{execution_id}")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.sock.bind(str(path))
         os.chmod(path, 0o666)          # containers may run as any user
         self.sock.settimeout(0.1)
-        self.stores, self.execution_id, self.max_bytes = stores, execution_id, max_bytes
+        self.stores, self.execution_id, self.max_bytes, self.ttl = stores, execution_id, max_bytes, ttl
         self.count = 0
         self.dropped = 0
         self._stop_flag = threading.Event()
@@ -76,7 +76,7 @@ class ResultsCollector(threading.Thread):
                 continue
             except OSError:
                 break
-            if self.stores.results.append_list(self.execution_id, data, self.max_bytes):
+            if self.stores.results.append_list(self.execution_id, data, self.max_bytes, self.ttl):
                 self.count += 1
             else:
                 self.dropped += 1
@@ -307,7 +307,7 @@ class ExecutionRun:
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True, mode=0o755)
         collector = ResultsCollector(self.scratch / "results.sock", self.stores, self.execution_id,
-                                     self.config.workers.max_results_bytes)
+                                     self.config.workers.max_results_bytes, self.config.store.results_ttl)
         collector.start()
         fifo = None
         if self.message.content_type == BINARY:

@@ -248,3 +248,27 @@ def test_a_flood_of_output_stays_capped_on_disk_and_in_the_record(platform, tmp_
     assert f"logs truncated at {limit} bytes" in ex["status_message"]
     platform.ok("DELETE", f"/actors/{actor['id']}")
 
+
+# ------------------------------------------------------------------ logs and results expire
+
+def test_logs_and_results_expire_by_default_and_log_ex_overrides(platform):
+    redis = RedisBackend(platform.config)
+    prefix = platform.config.general.instance
+    actor = platform.register("abaco/result:local")
+    short = platform.register("abaco/result:local", log_ex=60)
+    ids = {}
+    for a in (actor, short):
+        ids[a["id"]] = platform.ok("POST", f"/actors/{a['id']}/messages", data={"message": "abc"})["execution_id"]
+        ex = platform.wait_execution(a["id"], ids[a["id"]])
+        assert ex["status"] == "COMPLETE" and ex["has_results"], ex
+    eid = ids[actor["id"]]
+    logs_ttl, results_ttl = platform.config.store.logs_ttl, platform.config.store.results_ttl
+    assert (logs_ttl, results_ttl) == (30 * 86400, 7 * 86400)          # abaco.conf's defaults
+    assert 0 < redis.client.ttl(f"{prefix}:logs:{eid}") <= logs_ttl
+    assert 0 < redis.client.ttl(f"{prefix}:results:l:{eid}") <= results_ttl
+    assert 0 < redis.client.ttl(f"{prefix}:results:n:{eid}") <= results_ttl
+    assert 0 < redis.client.ttl(f"{prefix}:logs:{ids[short['id']]}") <= 60
+    # Until then they are there as before.
+    assert platform.request("GET", f"/actors/{actor['id']}/executions/{eid}/results").content
+    for a in (actor, short):
+        platform.ok("DELETE", f"/actors/{a['id']}")
