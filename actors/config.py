@@ -44,6 +44,7 @@ class Web:
     access_control: str = "jwt"
     max_message_bytes: int = 1048576
     max_body_bytes: int = 2097152
+    max_json_depth: int = 64         # arrays/objects nested deeper in a body, message or state: 400
     sync_timeout: int = 300          # seconds a ?_abaco_synchronous=true request may wait
     max_sync_waits_per_user: int = 2  # synchronous waits one user may hold in one API process (429 beyond)
     max_sync_waits: int = 0          # all synchronous waits of one API process; 0: half its threads
@@ -64,7 +65,8 @@ class Store:
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_db: int = 0
-    logs_ttl: int = 0                # seconds execution logs are kept; 0 keeps them
+    logs_ttl: int = 30 * 86400       # seconds execution logs are kept (an actor's log_ex overrides); 0 keeps them
+    results_ttl: int = 7 * 86400     # seconds execution results are kept after the latest; 0 keeps them
     max_log_ex: int = 0              # the most an actor's log_ex may ask for; 0: no cap
 
 
@@ -111,13 +113,13 @@ class Limits:
     """Per-execution limits and the actor-wide quota, applied through the cgroup tree.
 
     Defaults for every actor; privileged users may raise them per actor. Zero or empty
-    means no limit.
+    means no limit; by default no ordinary actor runs without a memory, CPU and pids cap.
     """
-    memory_max: str = ""             # e.g. "1g": memory.max / memory.limit_in_bytes
+    memory_max: str = "2g"           # memory.max / memory.limit_in_bytes of one execution
     memory_high: str = ""            # v2 only: throttle above this
     memory_low: str = ""             # v2 only: protected below this
     memory_min: str = ""             # v2 only: hard protection
-    cpu_quota: float = 0.0           # CPUs an execution may use (0.5 = half a CPU)
+    cpu_quota: float = 1.0           # CPUs an execution may use (0.5 = half a CPU)
     cpu_period_us: int = 100000
     cpu_weight: int = 0              # 1..10000 (v1 shares are derived from it)
     pids_max: int = 1024
@@ -137,6 +139,15 @@ class Limits:
     limited_cpu_quota: float = 0.5
     limited_pids_max: int = 256
     limited_max_run_time: int = 3600
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """What one user (or one actor's mailbox) may hold at once; 0 means no cap. Admins are exempt
+    from the per-user quotas (actors/quotas.py)."""
+    max_actors_per_user: int = 100   # actors a user owns, in a tenant
+    max_workers_per_user: int = 100  # live workers of all of a user's actors (each actor starts with one)
+    max_queued_messages: int = 10000  # messages waiting in one actor's mailbox; sending more: 429
 
 
 @dataclass(frozen=True)
@@ -208,6 +219,7 @@ class Config:
     workers: Workers = field(default_factory=Workers)
     health: Health = field(default_factory=Health)
     limits: Limits = field(default_factory=Limits)
+    quotas: Quotas = field(default_factory=Quotas)
     accounting: Accounting = field(default_factory=Accounting)
     auth: Auth = field(default_factory=Auth)
     events: Events = field(default_factory=Events)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from actors import channels, mailbox, times
 from actors.codes import ActorStatus
 from actors.config import Config
-from actors.errors import BadRequestError
+from actors.errors import BadRequestError, TooManyRequestsError
 from actors.store import Stores, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,8 @@ def fire_due(config: Config, stores: Stores, broker: channels.Broker, now: datet
                          "application/json", executor=actor["owner"])
             fired += 1
             log.info("cron: actor %s fired for %s; next at %s", actor_id, due, upcoming)
+        except TooManyRequestsError as exc:
+            log.warning("cron: actor %s not fired for %s: %s", actor_id, due, exc)   # next time it may be
         except (channels.ChannelUnavailable, StoreUnavailable) as exc:
             stores.actors.update(actor_id, {"cron_next_ex": due}, expect={"cron_next_ex": upcoming})
             log.warning("cron: actor %s not fired for %s (%s); trying again next round", actor_id, due, exc)

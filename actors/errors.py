@@ -39,6 +39,12 @@ class PayloadTooLargeError(AbacoError):
     status = 413
 
 
+class TooManyRequestsError(AbacoError):
+    """A quota or a cap ([quotas], synchronous waits) is used up; the message names it."""
+
+    status = 429
+
+
 class ServiceUnavailableError(AbacoError):
     """A backing service (store, queue) could not be reached; the request wrote nothing."""
 
@@ -47,7 +53,3 @@ class ServiceUnavailableError(AbacoError):
 
 class GatewayTimeoutError(AbacoError):
     status = 504
-
-
-class TooManyRequestsError(AbacoError):
-    status = 429

@@ -55,14 +55,14 @@ EXECUTION_TOKEN_TTL = 30 * 86400   # its end revokes it sooner (see actors/auth.
 class ResultsCollector(threading.Thread):
     """Receives the datagrams a container sends to its results socket."""
 
-    def __init__(self, path: Path, stores: Stores, execution_id: str, max_bytes: int):
+    def __init__(self, path: Path, stores: Stores, execution_id: str, max_bytes: int, ttl: int = 0):
         super().__init__(daemon=True, name=f"results-{execution_id}")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.sock.bind(str(path))
         os.chmod(path, 0o666)          # containers may run as any user
         self.sock.settimeout(0.1)
-        self.stores, self.execution_id, self.max_bytes = stores, execution_id, max_bytes
+        self.stores, self.execution_id, self.max_bytes, self.ttl = stores, execution_id, max_bytes, ttl
         self.count = 0
         self.dropped = 0
         self._stop_flag = threading.Event()
@@ -77,7 +77,7 @@ class ResultsCollector(threading.Thread):
                 continue
             except OSError:
                 break
-            if self.stores.results.append_list(self.execution_id, data, self.max_bytes):
+            if self.stores.results.append_list(self.execution_id, data, self.max_bytes, self.ttl):
                 self.count += 1
             else:
                 self.dropped += 1
@@ -317,7 +317,7 @@ class ExecutionRun:
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True, mode=0o755)
         collector = ResultsCollector(self.scratch / "results.sock", self.stores, self.execution_id,
-                                     self.config.workers.max_results_bytes)
+                                     self.config.workers.max_results_bytes, self.config.store.results_ttl)
         collector.start()
         fifo = None
         if self.message.content_type == BINARY:
@@ -365,11 +365,12 @@ class ExecutionRun:
         began = time.monotonic()
         watch = _Watch(started=began)
         try:
+            reader = self.runtime.follow_logs(container, self.config.workers.max_log_length)
             self._wait(container, budget, watch, io)
             ended = time.monotonic()
             waited = ended - began
             container.reload()
-            logs, truncated = self.runtime.logs(container, self.config.workers.max_log_length)
+            logs, truncated = self.runtime.logs(container, self.config.workers.max_log_length, reader)
         except docker.errors.NotFound:
             self.notes.append("the container disappeared while running")
             return self._finish(ExecutionStatus.ERROR, "; ".join(self.notes), {})
@@ -394,7 +395,7 @@ class ExecutionRun:
         elif self.kill_reason:
             self.notes.append(self.kill_reason)
         if truncated:
-            self.notes.append(f"logs truncated at {self.config.workers.max_log_length} characters")
+            self.notes.append(f"logs truncated at {self.config.workers.max_log_length} bytes")
         if collector.dropped:
             self.notes.append(f"{collector.dropped} result(s) dropped past "
                               f"{self.config.workers.max_results_bytes} bytes")

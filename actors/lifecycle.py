@@ -12,7 +12,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from actors import channels, commands, cron, fields, limits, links, models, nonces, permissions, times, webhooks
+from actors import (
+    channels,
+    commands,
+    cron,
+    fields,
+    limits,
+    links,
+    models,
+    nonces,
+    permissions,
+    quotas,
+    times,
+    webhooks,
+)
 from actors.auth import Identity
 from actors.codes import ActorStatus, Role
 from actors.config import Config
@@ -35,6 +48,7 @@ def check_request(config: Config, stores: Stores, who: Identity, given: dict, ac
         raise ForbiddenError("limited users may not set max_workers or resource limits "
                              f"({', '.join(fields.LIMIT_FIELDS)})")
     limits.check_request(config, who, given)
+    quotas.check_max_workers(config, who, given.get("max_workers"))
     if given.get("link"):
         links.check_link(stores, who, actor_id, given["link"])
     if given.get("webhook"):
@@ -46,12 +60,13 @@ def register(config: Config, stores: Stores, broker: channels.Broker, who: Ident
     given = fields.validate(body)
     given.pop("force", None)
     check_request(config, stores, who, given)
+    quotas.check_registration(config, stores, who)
     actor = models.new_actor(given, owner=who.user, tenant=who.tenant,
                              default_max_workers=config.workers.default_max_workers)
     actor.update(cron.fields_for(given.get("cron_schedule"), given.get("cron_on", True),
                                  config.health.cron_max_past_days))
     actor["owner_role"] = who.role          # limited users' actors get small quotas
-    stores.actors.put(actor["id"], actor)
+    stores.actors.put(actor["id"], actor, group=quotas.owner_group(who.tenant, who.user))
     try:
         commands.request_workers(config, stores, broker, actor, 1)
     except channels.ChannelUnavailable:

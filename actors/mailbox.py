@@ -16,6 +16,7 @@ import time
 from actors import channels, commands, models
 from actors.codes import ActorStatus
 from actors.config import Config
+from actors.errors import TooManyRequestsError
 from actors.message import Message
 from actors.store import Stores, StoreUnavailable
 
@@ -44,14 +45,44 @@ def _has_workers(stores: Stores, actor_id: str) -> bool:
     return True
 
 
+# The mailbox's length as last read (monotonic time, messages): while it is read within
+# QUEUE_SEEN_FOR seconds and below half the cap, a message need not read it again; near the
+# cap every message reads it.
+QUEUE_SEEN_FOR = 1.0
+_queued: dict[str, tuple[float, int]] = {}
+
+
+def check_queue(config: Config, broker: channels.Broker, actor_id: str) -> None:
+    """429 when the actor's mailbox already holds ``[quotas] max_queued_messages`` messages."""
+    cap = config.quotas.max_queued_messages
+    if cap <= 0:
+        return
+    now = time.monotonic()
+    with _seen_lock:
+        seen_at, count = _queued.get(actor_id, (-QUEUE_SEEN_FOR, 0))
+        if now - seen_at < QUEUE_SEEN_FOR and count + 1 < cap // 2:
+            _queued[actor_id] = (seen_at, count + 1)
+            return
+    count = broker.queue_length(channels.actor_queue(config, actor_id))
+    with _seen_lock:
+        if len(_queued) > 10000:
+            _queued.clear()
+        _queued[actor_id] = (now, count + 1)
+    if count >= cap:
+        raise TooManyRequestsError(f"actor {actor_id} already has {count} messages waiting; the quota is {cap} "
+                                   f"([quotas] max_queued_messages): wait for them to run, or add workers")
+
+
 def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, body: bytes, kind: str,
          executor: str, env: dict | None = None, link_depth: int = 0) -> dict:
     """Queue ``body`` for ``actor``; returns the new execution record.
 
     ``link_depth`` counts the links a message sent by the events process has crossed; it is
     kept on the execution and travels in the message's headers, so the worker passes it on
-    with the execution's events.
+    with the execution's events. A full mailbox is a TooManyRequestsError (429) and nothing
+    is written.
     """
+    check_queue(config, broker, actor["id"])
     execution = models.new_execution(actor, executor, kind, len(body))
     if link_depth:
         execution["link_depth"] = link_depth

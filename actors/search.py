@@ -248,7 +248,7 @@ def _json_key(key) -> str:
     return json.dumps(key if isinstance(key, str) else _json_scalar(key))
 
 
-def _json_text(doc) -> str:
+def json_text(doc) -> str:
     """``json.dumps(doc, default=str)``; done iteratively when the document is too deep for it."""
     try:
         return json.dumps(doc, default=str)
@@ -279,7 +279,7 @@ def run(docs: list[dict], args) -> dict:
     _check_paths(docs, filters)
     hits = []
     for doc in docs:
-        if text and text.lower() not in _json_text(doc).lower():
+        if text and text.lower() not in json_text(doc).lower():
             continue
         if exact is not None and not any(str(v) == exact for v in _values(doc)):
             continue

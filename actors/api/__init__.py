@@ -168,6 +168,14 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
             message = f"method {request.method} is not allowed on {request.path}"
         return envelope(None, message, status=exc.code or 500)
 
+    @app.errorhandler(RecursionError)
+    def too_deep(exc: RecursionError):
+        # New JSON is refused past [web] max_json_depth; only an older stored document gets here.
+        log.warning("a document too deeply nested on %s %s: %s", request.method, request.path, exc)
+        return envelope(None, f"a stored document is nested too deeply to be read here (new JSON may nest at "
+                              f"most {config.web.max_json_depth} levels, [web] max_json_depth); its owner can "
+                              f"replace it, e.g. with POST /actors/{{id}}/state", status=400)
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)

@@ -8,7 +8,7 @@ from typing import Collection
 
 from flask import Response, current_app, g, request
 
-from actors import __version__, links, models, nonces, permissions
+from actors import __version__, jsondepth, links, models, nonces, permissions, search
 from actors.auth import Authenticator, Identity
 from actors.channels import Broker
 from actors.config import Config
@@ -37,8 +37,11 @@ def identity() -> Identity:
 def envelope(result, message: str, status: int = 200):
     body = {"status": "success" if status < 400 else "error", "message": message,
             "result": result, "version": __version__}
-    return Response(json.dumps(body, separators=(",", ":"), default=str), status=status,
-                    mimetype="application/json")
+    try:
+        text = json.dumps(body, separators=(",", ":"), default=str)
+    except RecursionError:      # a document stored before [web] max_json_depth existed
+        text = search.json_text(body)
+    return Response(text, status=status, mimetype="application/json")
 
 
 def ok(result, message: str = "success", status: int = 200):
@@ -113,6 +116,7 @@ def json_body(required: bool = True):
             if required:
                 raise BadRequestError("the request body is empty; send a JSON object")
             return {}
+        jsondepth.check(raw, services().config.web.max_json_depth, "the request body")
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:

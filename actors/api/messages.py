@@ -14,7 +14,7 @@ import logging
 
 from flask import Blueprint, Response, request
 
-from actors import channels, configs, mailbox, message_env, times
+from actors import channels, configs, jsondepth, mailbox, message_env, times
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, ExecutionStatus, Level
 from actors.errors import BadRequestError, PayloadTooLargeError
@@ -40,6 +40,7 @@ def _read_message() -> tuple[bytes, str]:
     mimetype = request.mimetype
     if mimetype == "application/json":
         raw = request.get_data(cache=True)
+        jsondepth.check(raw, sv.config.web.max_json_depth, "the JSON message")
         try:
             json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:

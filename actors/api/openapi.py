@@ -47,7 +47,7 @@ def _responses(result: dict | None = None, raw: str | None = None) -> dict:
     error = {"description": "an error, in the envelope",
              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}}
     return {"200": {"description": "success", **ok}, "400": error, "401": error, "403": error,
-            "404": error, "413": error, "503": error}
+            "404": error, "413": error, "429": error, "503": error}
 
 
 def _path_params(*names: str) -> list[dict]:

@@ -6,7 +6,7 @@ import json
 
 from flask import Blueprint, request
 
-from actors import times
+from actors import jsondepth, times
 from actors.api.common import load_actor, ok, services
 from actors.codes import Level
 from actors.errors import BadRequestError, NotFoundError, PayloadTooLargeError
@@ -41,6 +41,7 @@ def set_state(actor_id: str):
                                    f"(it travels to the container in an environment variable)")
     if not raw.strip():
         raise BadRequestError("the state is empty: send a JSON value")
+    jsondepth.check(raw, services().config.web.max_json_depth, "the state")
     try:
         state = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

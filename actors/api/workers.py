@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from actors import commands, fields
+from actors import commands, fields, quotas
 from actors.api.common import identity, json_body, load_actor, ok, services, show
 from actors.codes import ActorStatus, Level
 from actors.errors import BadRequestError, NotFoundError
@@ -33,6 +33,8 @@ def add_workers(actor_id: str):
         raise BadRequestError(f"'num' is {num} but the actor's max_workers is {actor.get('max_workers')}")
     if actor.get("status") == ActorStatus.ERROR:
         raise BadRequestError(f"actor {actor['id']} is in ERROR ({actor.get('status_message')})")
+    more = min(num, actor.get("max_workers") or 1) - len(commands.live_workers(sv.stores, actor["id"], actor["revision"]))
+    quotas.check_more_workers(sv.config, sv.stores, identity(), actor.get("tenant", "default"), actor["owner"], more)
     started = commands.ensure_workers(sv.config, sv.stores, sv.broker, actor, num)
     return ok({"requested": len(started), "worker_ids": started},
               f"Requested {len(started)} new worker(s); the actor now has (or will have) {num}.")

@@ -6,7 +6,9 @@ worker and execution, so whatever a crash leaves behind can be found and removed
 
 from __future__ import annotations
 
+import codecs
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -52,11 +54,71 @@ class ContainerSpec:
     tmpfs: dict = field(default_factory=dict)
 
 
+def log_file_bytes(max_log_length: int) -> int:
+    """The most Docker keeps of one container's json-file log on disk.
+
+    Room for ``max_log_length`` bytes of output in json-file's wrapping (about 70 bytes a
+    line): ten times it, at least 1 MiB, so output of lines of 8 bytes or more is kept
+    from its start up to the cut. Past it Docker starts the file again (max-file=1): no
+    container ever holds more than this on the disk.
+    """
+    return max(10 * max_log_length, 1 << 20)
+
+
 def client(config: Config) -> docker.DockerClient:
     try:
         return docker.from_env(timeout=120)
     except docker.errors.DockerException as exc:
         raise RuntimeUnavailable(f"the Docker engine is unreachable: {exc}") from exc
+
+
+def read_capped(stream, limit: int) -> tuple[str, bool]:
+    """Text from a stream of byte chunks, up to ``limit`` bytes; (text, truncated).
+
+    The stream is closed as soon as the limit is passed; a character cut in two at the
+    limit is left out rather than mangled.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    parts: list[str] = []
+    taken, truncated = 0, False
+    try:
+        for chunk in stream:
+            room = limit - taken
+            if len(chunk) > room:
+                parts.append(decoder.decode(chunk[:room], final=False))
+                truncated = True
+                break
+            parts.append(decoder.decode(chunk, final=False))
+            taken += len(chunk)
+        if not truncated:
+            parts.append(decoder.decode(b"", final=True))
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    return "".join(parts), truncated
+
+
+class LogReader(threading.Thread):
+    """Reads a running container's output as it comes, up to a limit.
+
+    Following from the start keeps the first ``limit`` bytes even when Docker's capped
+    log file (max-file=1) has started again under a flood of output; once the limit is
+    reached the stream is closed and nothing more is held.
+    """
+
+    def __init__(self, container, limit: int):
+        super().__init__(daemon=True, name=f"logs-{container.id[:12]}")
+        self.container, self.limit = container, limit
+        self.text, self.truncated = "", False
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            stream = self.container.logs(stdout=True, stderr=True, stream=True, follow=True)
+            self.text, self.truncated = read_capped(stream, self.limit)
+        except Exception as exc:       # the engine went away, or a long silence timed the stream out
+            self.error = exc
 
 
 class DockerRuntime:
@@ -85,7 +147,8 @@ class DockerRuntime:
             image=spec.image, environment=spec.environment, labels=spec.labels,
             cgroup_parent=spec.cgroup_parent, network_mode=spec.network_mode, mounts=mounts,
             detach=True, privileged=spec.privileged, stdin_open=False, tty=False,
-            log_config={"type": "json-file", "config": {}},
+            log_config={"type": "json-file", "config": {
+                "max-size": str(log_file_bytes(self.config.workers.max_log_length)), "max-file": "1"}},
         )
         if spec.mem_limit:
             kwargs["mem_limit"] = spec.mem_limit
@@ -115,13 +178,23 @@ class DockerRuntime:
             raise
         return container
 
-    def logs(self, container, limit: int) -> tuple[str, bool]:
-        """Stdout and stderr as text, cut at ``limit`` characters; (text, truncated)."""
-        raw = container.logs(stdout=True, stderr=True)
-        text = raw.decode("utf-8", errors="replace")
-        if len(text) > limit:
-            return text[:limit], True
-        return text, False
+    def follow_logs(self, container, limit: int) -> LogReader:
+        """Start reading the container's output as it runs (see ``logs``)."""
+        reader = LogReader(container, limit)
+        reader.start()
+        return reader
+
+    def logs(self, container, limit: int, reader: LogReader | None = None) -> tuple[str, bool]:
+        """Stdout and stderr of an exited container as text, cut at ``limit`` bytes; (text, truncated).
+
+        What ``reader`` followed, when it read to the end; else the log read now as a
+        stream (follow=False). Never more than ``limit`` bytes (and one chunk) are held.
+        """
+        if reader is not None:
+            reader.join(timeout=10)
+            if not reader.is_alive() and reader.error is None:
+                return reader.text, reader.truncated
+        return read_capped(container.logs(stdout=True, stderr=True, stream=True, follow=False), limit)
 
     def remove(self, container_id: str) -> None:
         try:

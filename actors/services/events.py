@@ -28,6 +28,7 @@ import threading
 from actors import channels, links, mailbox, webhooks
 from actors.codes import ActorStatus
 from actors.config import Config
+from actors.errors import TooManyRequestsError
 from actors.services import command_line, start, stop_event
 from actors.store import Stores, StoreUnavailable, open_stores
 
@@ -83,8 +84,12 @@ class Events:
         if target.get("status") == ActorStatus.ERROR:
             log.warning("linked actor %s is in ERROR; event of %s dropped", target["id"], actor["id"])
             return
-        sent = mailbox.send(self.config, self.stores, self.broker, target, json.dumps(message).encode(),
-                            "application/json", executor=actor["owner"], link_depth=depth)
+        try:
+            sent = mailbox.send(self.config, self.stores, self.broker, target, json.dumps(message).encode(),
+                                "application/json", executor=actor["owner"], link_depth=depth)
+        except TooManyRequestsError as exc:
+            log.warning("event %s of actor %s dropped: %s", message["event_type"], actor["id"], exc)
+            return
         log.info("event %s of actor %s sent to linked actor %s (execution %s, link depth %s)",
                  message["event_type"], actor["id"], target["id"], sent["id"], depth)
 

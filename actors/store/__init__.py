@@ -94,8 +94,11 @@ class BlobStore(abc.ABC):
     def get(self, key: str) -> bytes | None: ...
 
     @abc.abstractmethod
-    def append_list(self, key: str, value: bytes, max_bytes: int) -> bool:
-        """Append to a list value; False (and nothing written) past ``max_bytes`` in all."""
+    def append_list(self, key: str, value: bytes, max_bytes: int, ttl: int = 0) -> bool:
+        """Append to a list value; False (and nothing written) past ``max_bytes`` in all.
+
+        With ``ttl`` the whole list expires that many seconds after its latest append.
+        """
 
     @abc.abstractmethod
     def pop_list(self, key: str) -> bytes | None:
@@ -113,7 +116,7 @@ class Stores:
     workers: Store        # grouped by actor id
     executions: Store     # grouped by actor id
     logs: BlobStore       # execution id -> log text
-    results: BlobStore    # execution id -> list of result datagrams
+    results: BlobStore    # execution id -> list of result datagrams (expire after [store] results_ttl)
     parked: BlobStore  # execution id -> a duplicate delivery kept while its first runs
     accounting: Store  # execution id -> accounting record (grouped by tenant/owner)
     clients: Store     # OAuth client id -> client (grouped by tenant/owner)

@@ -131,6 +131,7 @@ class MemoryBlobStore(BlobStore):
         self.values: dict[str, tuple[bytes, float]] = {}     # key -> (value, expiry or 0)
         self.lists: dict[str, list[bytes]] = {}
         self.sizes: dict[str, int] = {}
+        self.list_expiry: dict[str, float] = {}       # key -> monotonic time a list expires
 
     def set(self, key: str, value: bytes, ttl: int = 0) -> None:
         self.backend.check()
@@ -146,20 +147,31 @@ class MemoryBlobStore(BlobStore):
                 return None
             return value
 
-    def append_list(self, key: str, value: bytes, max_bytes: int) -> bool:
+    def append_list(self, key: str, value: bytes, max_bytes: int, ttl: int = 0) -> bool:
         self.backend.check()
         with self.backend.lock:
+            self._expire_list(key)
             if self.sizes.get(key, 0) + len(value) > max_bytes:
                 return False
             self.lists.setdefault(key, []).append(bytes(value))
             self.sizes[key] = self.sizes.get(key, 0) + len(value)
+            if ttl > 0:
+                self.list_expiry[key] = time.monotonic() + ttl
             return True
 
     def pop_list(self, key: str) -> bytes | None:
         self.backend.check()
         with self.backend.lock:
+            self._expire_list(key)
             items = self.lists.get(key)
             return items.pop(0) if items else None
+
+    def _expire_list(self, key: str) -> None:
+        """Forget a list whose time is up (the caller holds the lock)."""
+        expiry = self.list_expiry.get(key)
+        if expiry is not None and time.monotonic() > expiry:
+            for table in (self.lists, self.sizes, self.list_expiry):
+                table.pop(key, None)
 
     def delete(self, key: str) -> None:
         self.backend.check()
@@ -167,6 +179,7 @@ class MemoryBlobStore(BlobStore):
             self.values.pop(key, None)
             self.lists.pop(key, None)
             self.sizes.pop(key, None)
+            self.list_expiry.pop(key, None)
 
 
 def memory_stores() -> Stores:

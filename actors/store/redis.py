@@ -53,6 +53,11 @@ local size = tonumber(redis.call('GET', KEYS[2]) or '0')
 if size + string.len(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('INCRBY', KEYS[2], string.len(ARGV[1]))
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
 return 1
 """
 
@@ -243,9 +248,9 @@ class RedisBlobStore(BlobStore):
         return _bytes(self.r.get(f"{self.base}:{key}"))
 
     @_translate_errors
-    def append_list(self, key: str, value: bytes, max_bytes: int) -> bool:
+    def append_list(self, key: str, value: bytes, max_bytes: int, ttl: int = 0) -> bool:
         keys = [f"{self.base}:l:{key}", f"{self.base}:n:{key}"]
-        return bool(self.backend._append(keys=keys, args=[value, max_bytes]))
+        return bool(self.backend._append(keys=keys, args=[value, max_bytes, max(0, int(ttl))]))
 
     @_translate_errors
     def pop_list(self, key: str) -> bytes | None:

@@ -22,7 +22,7 @@ def test_actor_values_override_defaults():
     assert lim.memory_max == 256 << 20 and lim.cpu_quota == 0.5 and lim.pids_max == 100
     assert budget.cpu_seconds == 60 and budget.max_run_time == 30
     lim, budget = limits.for_execution(c, {})
-    assert lim.memory_max == 1 << 30 and lim.cpu_quota == 0
+    assert lim.memory_max == 1 << 30 and lim.cpu_quota == c.limits.cpu_quota == 1.0
 
 
 def test_limited_users_get_the_small_quotas_whichever_is_tighter():
@@ -34,7 +34,7 @@ def test_limited_users_get_the_small_quotas_whichever_is_tighter():
     lim, budget = limits.for_execution(c, {"owner_role": "limited", "mem_limit": "64m", "max_run_time": 30})
     assert lim.memory_max == 64 << 20 and budget.max_run_time == 30
     lim, budget = limits.for_execution(c, {"owner_role": "user"})
-    assert lim.memory_max == 1 << 30 and lim.cpu_quota == 0 and budget.max_run_time == 0
+    assert lim.memory_max == 1 << 30 and lim.cpu_quota == 1.0 and budget.max_run_time == 0
 
 
 def test_only_privileged_users_raise_limits():
