@@ -293,7 +293,8 @@ require_redis_password() {
         return 0
     fi
     log "redis: setting the password of the running server"
-    printf '%s' "$REDIS_PASSWORD" | redis_cli 10 -x config set requirepass > /dev/null \
+    # (redis-cli says its AUTH failed: the server has no password yet.)
+    printf '%s' "$REDIS_PASSWORD" | redis_cli 10 -x config set requirepass 2> /dev/null | grep -qx OK \
         || die "cannot set the password of the Redis on $REDIS_HOST:$REDIS_PORT"
 }
 
