@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from actors import credentials
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -65,6 +67,8 @@ class Store:
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_db: int = 0
+    # '' : the password in <data_dir>/keys/redis.password, if any (see resolve_credentials)
+    redis_password: str = field(default="", repr=False)
     logs_ttl: int = 30 * 86400       # seconds execution logs are kept (an actor's log_ex overrides); 0 keeps them
     results_ttl: int = 7 * 86400     # seconds execution results are kept after the latest; 0 keeps them
     max_log_ex: int = 0              # the most an actor's log_ex may ask for; 0: no cap
@@ -74,8 +78,9 @@ class Store:
 class Rabbit:
     host: str = "127.0.0.1"
     port: int = 5672
-    user: str = "guest"
-    password: str = "guest"
+    # '' and '': the user and password in <data_dir>/keys/rabbit.credentials (see resolve_credentials)
+    user: str = ""
+    password: str = field(default="", repr=False)
     vhost: str = "/"
     heartbeat: int = 60
     publish_lanes: int = 8           # connections a process publishes on at once (each waits for its confirm)
@@ -365,7 +370,7 @@ def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
         sections[name] = dataclasses.replace(default, **values)
     for unknown in set(parser.sections()) - set(_SECTIONS):
         raise ConfigError(f"unknown section [{unknown}] in {conf_file}")
-    config = Config(**sections, source=str(conf_file or "defaults"))
+    config = resolve_credentials(Config(**sections, source=str(conf_file or "defaults")))
     _validate(config)
     return config
 
@@ -374,6 +379,24 @@ def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
 # lets a process leave its container (no SYS_ADMIN, SYS_PTRACE, SYS_MODULE, NET_ADMIN, ...).
 CAP_ADD_ALLOWED = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
                    "NET_BIND_SERVICE")
+
+
+def resolve_credentials(config: Config) -> Config:
+    """Fill in the Redis and RabbitMQ credentials that no setting gave.
+
+    A setting (abaco.conf or ABACO_*) wins; else the files `make up` made in the keys
+    directory (actors/credentials.py); else no Redis password and RabbitMQ's guest/guest.
+    """
+    rabbit = config.rabbit
+    if bool(rabbit.user) != bool(rabbit.password):
+        raise ConfigError("[rabbit] user and password are set together (or both left empty)")
+    store = config.store
+    if not store.redis_password:
+        store = dataclasses.replace(store, redis_password=credentials.redis_password(config.keys_dir))
+    if not rabbit.user:
+        user, password = credentials.rabbit_credentials(config.keys_dir) or ("guest", "guest")
+        rabbit = dataclasses.replace(rabbit, user=user, password=password)
+    return dataclasses.replace(config, store=store, rabbit=rabbit)
 
 
 def _validate(config: Config) -> None:

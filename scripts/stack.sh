@@ -65,6 +65,23 @@ ensure_dirs() {
     [ -d "$DATA/keys" ] || mkdir -m 700 "$DATA/keys"  # signing keys: owner only
 }
 
+# make_credentials: the Redis password and the RabbitMQ user of this data directory,
+# made once (0600, in keys/; actors/credentials.py) and never replaced.
+make_credentials() {
+    "$VENV/bin/python" -m actors.credentials || die "cannot make the service credentials in $DATA/keys"
+}
+
+# load_credentials: REDIS_PASSWORD, RABBIT_USER, RABBIT_PASSWORD, RABBIT_VHOST as every
+# process resolves them (abaco.conf or ABACO_* settings, else the files in keys/).
+# They stay in shell variables: commands get them on stdin or in their environment,
+# never on a command line that `ps` shows.
+load_credentials() {
+    local out
+    out="$("$VENV/bin/python" -m actors.config store.redis_password rabbit.user rabbit.password rabbit.vhost)" \
+        || die "cannot read the service credentials"
+    { read -r REDIS_PASSWORD; read -r RABBIT_USER; read -r RABBIT_PASSWORD; read -r RABBIT_VHOST; } <<< "$out"
+}
+
 # ----------------------------------------------------------------------------- processes
 
 # pid_alive PID [PATTERN]: the process exists, is not a zombie (a child that died at
@@ -205,26 +222,80 @@ remove_containers() {
 
 # ---------------------------------------------------------------------------------- redis
 
-redis_answers() {
+# redis_cli SECONDS ARGS...: redis-cli against the stack's Redis, with the password in
+# its environment (REDISCLI_AUTH), not on its command line.
+redis_cli() {
+    local seconds="$1"
+    shift
+    if [ -n "$REDIS_PASSWORD" ]; then
+        REDISCLI_AUTH="$REDIS_PASSWORD" timeout "$seconds" redis-cli --no-auth-warning \
+            -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"
+    else
+        timeout "$seconds" redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"
+    fi
+}
+
+redis_answers() { [ "$(redis_cli 5 ping 2>/dev/null)" = PONG ]; }
+
+# redis_open: a client without the password gets answers (no requirepass).
+redis_open() {
     [ "$(timeout 5 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]
+}
+
+# redis_conf_value VALUE: VALUE in double quotes, as redis.conf reads it.
+redis_conf_value() {
+    local value="${1//\\/\\\\}"
+    echo "\"${value//\"/\\\"}\""
+}
+
+# write_redis_conf: redis.conf in the data directory (0600: it holds the password),
+# rewritten on every 'up'. Append-only file, fsynced before each write is acknowledged:
+# every acknowledged write survives a shutdown or a crash (kill -9, power loss). Not
+# daemonized, so that LAUNCHED_PID is redis itself.
+write_redis_conf() {
+    local conf="$DATA/redis/redis.conf"
+    (umask 077; : > "$conf")
+    chmod 600 "$conf"
+    {
+        echo "# written by scripts/stack.sh on every 'up'; edit abaco.conf instead"
+        echo "bind $REDIS_HOST"
+        echo "port $REDIS_PORT"
+        echo "appendonly yes"
+        echo "appendfsync always"
+        echo "dir $(redis_conf_value "$DATA/redis")"
+        echo "daemonize no"
+        echo "pidfile $(redis_conf_value "$PIDS/redis.pid")"
+        [ -z "$REDIS_PASSWORD" ] || echo "requirepass $(redis_conf_value "$REDIS_PASSWORD")"
+    } > "$conf"
 }
 
 redis_pid() { pidfile_pid "$PIDS/redis.pid" 'redis-server'; }
 
 ensure_redis() {
+    write_redis_conf
     if redis_answers; then
         log "redis: running on $REDIS_HOST:$REDIS_PORT ($(redis_pid > /dev/null && echo started by this project || echo external))"
+        require_redis_password
         return 0
     fi
-    # Append-only file, fsynced before each write is acknowledged: every acknowledged
-    # write survives a shutdown or a crash (kill -9, power loss).
-    # Not daemonized, so that LAUNCHED_PID is redis itself.
-    launch "$LOG_DIR/redis.log" redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" \
-        --appendonly yes --appendfsync always --dir "$DATA/redis" --daemonize no \
-        --pidfile "$PIDS/redis.pid"
+    launch "$LOG_DIR/redis.log" redis-server "$DATA/redis/redis.conf"
     log "redis: starting on $REDIS_HOST:$REDIS_PORT (pid $LAUNCHED_PID)"
     wait_until "$START_TIMEOUT" "$LAUNCHED_PID" redis_answers \
         || fail_start redis "$LAUNCHED_PID" "$LOG_DIR/redis.log"
+}
+
+# require_redis_password: our Redis, started by an older version without a password,
+# takes it now (on stdin); an external one is only warned about.
+require_redis_password() {
+    [ -n "$REDIS_PASSWORD" ] && redis_open || return 0
+    if ! redis_pid > /dev/null; then
+        warn "the external Redis on $REDIS_HOST:$REDIS_PORT needs no password"
+        return 0
+    fi
+    log "redis: setting the password of the running server"
+    # (redis-cli says its AUTH failed: the server has no password yet.)
+    printf '%s' "$REDIS_PASSWORD" | redis_cli 10 -x config set requirepass 2> /dev/null | grep -qx OK \
+        || die "cannot set the password of the Redis on $REDIS_HOST:$REDIS_PORT"
 }
 
 # SHUTDOWN through the port when our redis is the one listening there (settings may
@@ -236,9 +307,8 @@ stop_redis() {
         return 0
     fi
     log "stopping redis (pid $pid)"
-    if [ "$(timeout 5 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" info server 2>/dev/null \
-            | tr -d '\r' | sed -n 's/^process_id://p')" = "$pid" ]; then
-        timeout 30 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" shutdown > /dev/null 2>&1 || true
+    if [ "$(redis_cli 5 info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" = "$pid" ]; then
+        redis_cli 30 shutdown > /dev/null 2>&1 || true
     else
         kill -TERM "$pid" 2>/dev/null || true
     fi
@@ -311,6 +381,31 @@ ensure_rabbitmq() {
     # The listener opens late in the boot; `wait` also confirms the broker app is up.
     rabbit_env timeout 60 rabbitmqctl -q wait "$RABBIT_PIDFILE" --timeout 60 > /dev/null \
         || fail_start rabbitmq "$LAUNCHED_PID" "$LOG_DIR/rabbitmq.log"
+}
+
+# ensure_rabbit_user: on our node (new, restarted, or made by an older version), at every
+# 'up': the platform's user with its current password (given on stdin) and every
+# permission on the vhost, and no guest user. An external broker is left as it is.
+ensure_rabbit_user() {
+    local users verb
+    rabbit_pid > /dev/null || return 0
+    [ "$RABBIT_USER" != guest ] || die "[rabbit] user is guest; set another one or leave it empty"
+    users="$(rabbit_env timeout 60 rabbitmqctl -s list_users | cut -f1)" \
+        || die "cannot list the RabbitMQ users"
+    verb=add_user
+    ! grep -qxF -- "$RABBIT_USER" <<< "$users" || verb=change_password
+    printf '%s\n' "$RABBIT_PASSWORD" | rabbit_env timeout 60 rabbitmqctl -q "$verb" -- "$RABBIT_USER" > /dev/null \
+        || die "cannot set the RabbitMQ user $RABBIT_USER"
+    if ! rabbit_env timeout 60 rabbitmqctl -s list_vhosts name | grep -qxF -- "$RABBIT_VHOST"; then
+        rabbit_env timeout 60 rabbitmqctl -q add_vhost -- "$RABBIT_VHOST" > /dev/null \
+            || die "cannot add the vhost $RABBIT_VHOST"
+    fi
+    rabbit_env timeout 60 rabbitmqctl -q set_permissions -p "$RABBIT_VHOST" -- "$RABBIT_USER" '.*' '.*' '.*' \
+        > /dev/null || die "cannot give $RABBIT_USER the vhost $RABBIT_VHOST"
+    if grep -qxF guest <<< "$users"; then
+        log "rabbitmq: deleting the default guest user"
+        rabbit_env timeout 60 rabbitmqctl -q delete_user guest > /dev/null || die "cannot delete the guest user"
+    fi
 }
 
 stop_rabbitmq() {
@@ -494,9 +589,12 @@ up() {
     local name
     STARTED=()
     ensure_dirs
+    make_credentials
+    load_credentials
     ensure_dockerd
     ensure_redis
     ensure_rabbitmq
+    ensure_rabbit_user
     for name in "${PLATFORM[@]}"; do
         start_platform "$name"
     done
@@ -520,8 +618,8 @@ down() {
 main() {
     case "${1:-}" in
         up) load_config; up; status ;;
-        down) load_config; down ;;
-        status) load_config; status ;;
+        down) load_config; load_credentials; down ;;
+        status) load_config; load_credentials; status ;;
         docker) load_config; ensure_dirs; ensure_dockerd ;;
         rabbitmqctl) shift; load_config; rabbit_env rabbitmqctl "$@" ;;
         -h|--help|help) usage ;;

@@ -134,8 +134,13 @@ class Platform:
 
 
 def _service_env() -> dict:
-    """Where the stack's Redis and RabbitMQ are (the defaults, or ABACO_* overrides)."""
-    return {k: v for k, v in os.environ.items()}
+    """Where the stack's Redis and RabbitMQ are (the defaults, or ABACO_* overrides), and their
+    credentials: a test instance has a data directory of its own, without the stack's keys."""
+    env = dict(os.environ)
+    stack = config_mod.load(environ=env)
+    env.update({"ABACO_STORE_REDIS_PASSWORD": stack.store.redis_password,
+                "ABACO_RABBIT_USER": stack.rabbit.user, "ABACO_RABBIT_PASSWORD": stack.rabbit.password})
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -94,6 +94,7 @@ class RedisBackend:
         self.prefix = config.general.instance
         self.client = redis.Redis(
             host=config.store.redis_host, port=config.store.redis_port, db=config.store.redis_db,
+            password=config.store.redis_password or None,
             socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
             retry=Retry(ExponentialBackoff(cap=2, base=0.05), 6),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError])

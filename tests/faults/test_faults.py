@@ -106,6 +106,7 @@ def stack():
     st = Stack(data)
     try:
         st.sh("up")
+        st.config = config_mod.load(environ=st.env)   # with the credentials `up` made
         st.token = auth.issue_token(st.config, "fault-user", "user")
         yield st
     finally:
