@@ -72,6 +72,23 @@ def _only_execution_routes() -> None:
                              "and sending messages to it or to the actor it links to; not this route")
 
 
+# Abaco's clients call /actors/v2/... (agavepy) and Tapis v3's /v3/actors/...: the same
+# routes as /actors/..., in every access mode.
+PATH_PREFIXES = (("/actors/v2", "/actors"), ("/v3/actors", "/actors"))
+
+
+def versioned_paths(wsgi_app):
+    """WSGI middleware serving each of PATH_PREFIXES as the path it stands for."""
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        for prefix, target in PATH_PREFIXES:
+            if path == prefix or path.startswith(prefix + "/"):
+                environ["PATH_INFO"] = target + path[len(prefix):]
+                break
+        return wsgi_app(environ, start_response)
+    return app
+
+
 def create_app(config: Config | None = None, stores: Stores | None = None,
                broker: Broker | None = None) -> Flask:
     config = config or config_mod.load()
@@ -182,4 +199,5 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
         return envelope(None, f"internal error: {type(exc).__name__}", status=500)
 
     app.config["VERSION"] = __version__
+    app.wsgi_app = versioned_paths(app.wsgi_app)  # type: ignore[method-assign]
     return app

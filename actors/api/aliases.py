@@ -14,7 +14,7 @@ from actors.errors import BadRequestError, ConflictError, NotFoundError
 bp = Blueprint("aliases", __name__)
 
 ALIAS = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
-RESERVED = {"aliases", "search", "configs", "utilization", "admin"}
+RESERVED = {"aliases", "search", "configs", "utilization", "admin", "v2"}   # /actors/v2 is a path prefix
 
 
 def load_alias(alias: str, level: int) -> dict:
