@@ -13,7 +13,7 @@ message's, so a message never replaces them (see ``actors/execution.py``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from actors.errors import BadRequestError
 
@@ -50,15 +50,20 @@ def is_strict(actor: Mapping, has_secrets: bool) -> bool:
     return bool(actor.get("token") or actor.get("privileged") or has_secrets)
 
 
-def accept(params: Iterable[tuple[str, str]], actor: Mapping, has_secrets: bool) -> dict[str, str]:
-    """The message's variables, or a 400 naming every parameter that may not be one."""
+def accept(params: Iterable[tuple[str, str]], actor: Mapping, has_secrets: Callable[[], bool]) -> dict[str, str]:
+    """The message's variables, or a 400 naming every parameter that may not be one.
+
+    ``has_secrets`` is asked only when a variable is given (most messages carry none).
+    """
     declared = set((actor.get("default_environment") or {}).keys())
-    strict = is_strict(actor, has_secrets)
+    strict: bool | None = None
     env: dict[str, str] = {}
     refused: list[str] = []
     for name, value in params:
         if name in IGNORED:
             continue
+        if strict is None:
+            strict = is_strict(actor, has_secrets())
         reason = refusal(name)
         if reason is None and strict and name not in declared:
             reason = ("this actor holds a token, secrets or privileges and takes only the variables its "

@@ -9,7 +9,7 @@ PLAIN = {"id": "a", "owner": "alice", "default_environment": {"COLOR": "red"}}
 
 
 def accept(params, actor=PLAIN, secrets=False):
-    return message_env.accept(list(params.items()), actor, secrets)
+    return message_env.accept(list(params.items()), actor, lambda: secrets)
 
 
 def test_ordinary_names_become_variables():
@@ -40,3 +40,9 @@ def test_the_worker_drops_what_the_api_would_refuse():
     queued = {"COLOR": "blue", "LD_PRELOAD": "/tmp/x.so", "OTHER": "1"}
     assert message_env.keep(queued, PLAIN, False) == {"COLOR": "blue", "OTHER": "1"}
     assert message_env.keep(queued, PLAIN, True) == {"COLOR": "blue"}
+
+
+def test_secrets_are_looked_up_only_when_a_variable_is_given():
+    asked = []
+    message_env.accept([("x-nonce", "n")], PLAIN, lambda: asked.append(1) or False)
+    assert asked == []
