@@ -45,11 +45,16 @@ def _has_workers(stores: Stores, actor_id: str) -> bool:
     return True
 
 
-# The mailbox's length as last read (monotonic time, messages): while it is read within
-# QUEUE_SEEN_FOR seconds and below half the cap, a message need not read it again; near the
-# cap every message reads it.
+# The mailbox's length as last read (monotonic time, messages, plus this process's sends
+# since): while it was read within QUEUE_SEEN_FOR seconds and stays below the cap by more
+# than its headroom (a tenth of the cap), a message need not read it again;
+# within the headroom every message reads it.
 QUEUE_SEEN_FOR = 1.0
 _queued: dict[str, tuple[float, int]] = {}
+
+
+def headroom(cap: int) -> int:
+    return max(1, cap // 10)
 
 
 def check_queue(config: Config, broker: channels.Broker, actor_id: str) -> None:
@@ -60,7 +65,7 @@ def check_queue(config: Config, broker: channels.Broker, actor_id: str) -> None:
     now = time.monotonic()
     with _seen_lock:
         seen_at, count = _queued.get(actor_id, (-QUEUE_SEEN_FOR, 0))
-        if now - seen_at < QUEUE_SEEN_FOR and count + 1 < cap // 2:
+        if now - seen_at < QUEUE_SEEN_FOR and count + 1 < cap - headroom(cap):
             _queued[actor_id] = (seen_at, count + 1)
             return
     count = broker.queue_length(channels.actor_queue(config, actor_id))

@@ -36,7 +36,7 @@ def test_the_mailbox_takes_exactly_max_queued_messages_and_reads_its_length_only
                                                    r"\(\[quotas\] max_queued_messages\)"):
         mailbox.send(config, stores, broker, actor, b"m", "str", "ann")
     assert len(stores.executions.group(actor["id"])) == 100        # the refused one wrote nothing
-    assert broker.length_reads < 60          # below half the cap, at most one read a second
+    assert broker.length_reads < 20          # far from the cap at most one read a second; within a tenth, each
     broker.purge(channels.actor_queue(config, actor["id"]))         # the mailbox drained: room again
     mailbox.send(config, stores, broker, actor, b"m", "str", "ann")
 
