@@ -25,12 +25,12 @@ def main() -> int:
     client = Client(url, auth.issue_token(cfg, "demo", "user"))
     try:
         wait_until(lambda: api_answers(url), 120, f"the API at {url}", logs=[cfg.log_dir / "api.log"])
-        return run(client, url, args.cleanup)
+        return run(cfg, client, url, args.cleanup)
     except (ClientError, TimeoutError, NotReady) as exc:
         sys.exit(f"demo failed: {exc}")
 
 
-def run(client: Client, url: str, cleanup: bool) -> int:
+def run(cfg: config_mod.Config, client: Client, url: str, cleanup: bool) -> int:
     print(f"== registering the sample Python actor (image abaco/pyactor:local) at {url}")
     actor = client.create_actor("abaco/pyactor:local", name="demo-actor", description="make demo",
                                 stateless=False, default_environment={"GREETING": "hello"})
@@ -67,7 +67,7 @@ def run(client: Client, url: str, cleanup: bool) -> int:
     print(f"   executions {totals['executions']}, cpu {totals['cpu_seconds']:.3f} s, "
           f"runtime {totals['runtime_seconds']:.3f} s, memory peak {totals['memory_peak_max']} bytes, "
           f"io {totals['io_bytes']} bytes")
-    print("   SGE accounting(5) file: .data/accounting/accounting, CSV: .data/accounting/accounting.csv")
+    print(f"   SGE accounting(5) file: {cfg.accounting_file}, CSV: {cfg.accounting_csv}")
     if cleanup:
         client.delete_actor(actor["id"])
         print(f"\nDeleted the demo actor {actor['id']}.")
