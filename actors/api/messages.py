@@ -15,6 +15,7 @@ import logging
 from flask import Blueprint, Response, request
 
 from actors import channels, configs, jsondepth, mailbox, message_env, times
+from actors.api import hypermedia
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, ExecutionStatus, Level
 from actors.errors import BadRequestError, PayloadTooLargeError
@@ -118,7 +119,7 @@ def send_message(actor_id: str):
     base = base_url()
     return ok({"execution_id": execution["id"], "executionId": execution["id"], "msg": text,
                "_links": {"self": f"{base}/actors/{actor['id']}/executions/{execution['id']}",
-                          "owner": actor["owner"],
+                          "owner": hypermedia.owner(base, actor["owner"]),
                           "messages": f"{base}/actors/{actor['id']}/messages"}},
               "The request was successful")
 
