@@ -469,6 +469,9 @@ prepare_tls() {
     (umask 077; "$VENV/bin/python" -m actors.tls_proxy > "$RUN_DIR/nginx.conf.new") \
         || die "cannot render nginx's configuration (see above)"
     mv "$RUN_DIR/nginx.conf.new" "$RUN_DIR/nginx.conf"
+    # nginx would create its logs 0644; they hold request lines and addresses: the platform's only.
+    (umask 077; : >> "$LOG_DIR/nginx-access.log"; : >> "$LOG_DIR/nginx-error.log")
+    chmod 600 "$LOG_DIR/nginx-access.log" "$LOG_DIR/nginx-error.log"
 }
 
 # A process that cannot import its module or read its settings dies within a second.
