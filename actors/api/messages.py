@@ -1,7 +1,8 @@
 """/actors/{id}/messages: send a message (one execution), read the queue length.
 
-A message is a raw string (form field ``message``), a JSON document
-(``Content-Type: application/json``) or raw bytes (``application/octet-stream``).
+A message is a raw string (form field ``message``, or a JSON body's ``message`` string
+field, as in Abaco), a JSON document (``Content-Type: application/json``) or raw bytes
+(``application/octet-stream``).
 Query parameters other than the reserved ones become environment variables of that
 execution. The execution record is written before the message is published, and the
 publish waits for RabbitMQ's confirm: a 200 means the message is durably queued.
@@ -19,7 +20,7 @@ from actors.api import hypermedia
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, ExecutionStatus, Level
 from actors.errors import BadRequestError, PayloadTooLargeError
-from actors.message import BINARY
+from actors.message import BINARY, message_field
 
 log = logging.getLogger("api")
 bp = Blueprint("messages", __name__)
@@ -43,10 +44,11 @@ def _read_message() -> tuple[bytes, str]:
         raw = request.get_data(cache=True)
         jsondepth.check(raw, sv.config.web.max_json_depth, "the JSON message")
         try:
-            json.loads(raw)
+            doc = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequestError(f"the message is declared application/json but is not valid JSON: {exc}") from None
-        body, kind = raw, "application/json"
+        text = message_field(doc)
+        body, kind = (raw, "application/json") if text is None else (text.encode("utf-8"), "str")
     elif mimetype == BINARY:
         body, kind = request.get_data(cache=True), BINARY
     else:
