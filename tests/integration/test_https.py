@@ -68,3 +68,21 @@ def test_the_proxy_config_of_the_jwt_mode_carries_no_secret(platform, https):
     assert not secret_file.exists()
     assert "ssl_client_certificate" not in conf
     assert 'proxy_set_header X-Abaco-Proxy-Secret "";' in conf
+
+
+def test_a_gateway_assertion_passes_through_unchanged(platform, https, tmp_path):
+    """jwt_header mode behind the proxy: X-Jwt-Assertion-<TENANT> reaches the API as sent."""
+    from test_access_modes import assertion, pem_public, rsa_key
+    key = rsa_key()
+    pub = tmp_path / "gateway.pub.pem"
+    pub.write_bytes(pem_public(key))
+    api = platform.start_api("api-https-gateway", {"ABACO_WEB_ACCESS_CONTROL": "jwt_header",
+                                                   "ABACO_AUTH_JWT_HEADER_PUBLIC_KEY": str(pub)})
+    url = platform.start_tls_proxy("nginx-gateway", api, https["certs"], mode="jwt_header")
+    made = requests.post(url + "/actors", json={"image": "abaco/echo:local"}, verify=https["ca"], timeout=30,
+                         headers={"X-Jwt-Assertion-DEFAULT": assertion(key, user="gwen@carbon.super")})
+    assert made.status_code == 200, made.text
+    assert made.json()["result"]["owner"] == "gwen"
+    forged = requests.get(url + "/actors", verify=https["ca"], timeout=30,
+                          headers={"X-Jwt-Assertion-DEFAULT": assertion(rsa_key(), user="gwen")})
+    assert forged.status_code == 401
