@@ -42,11 +42,11 @@ load_config() {
     [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV; run 'make install' first"
     out="$("$VENV/bin/python" -m actors.config data_dir run_dir log_dir general.instance \
         store.redis_host store.redis_port rabbit.host rabbit.port \
-        web.host web.port tls_cert_dir)" \
+        web.host web.port tls_cert_dir auth.tls_listen)" \
         || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
     { read -r DATA; read -r RUN_DIR; read -r LOG_DIR; read -r INSTANCE
       read -r REDIS_HOST; read -r REDIS_PORT; read -r RABBIT_HOST; read -r RABBIT_PORT
-      read -r WEB_HOST; read -r WEB_PORT; read -r TLS_DIR; } <<< "$out"
+      read -r WEB_HOST; read -r WEB_PORT; read -r TLS_DIR; read -r TLS_LISTEN; } <<< "$out"
     PIDS="$DATA/pids"
     # The one list of platform processes lives in actors/services/__init__.py.
     out="$("$VENV/bin/python" -m actors.services)" || die "cannot list the platform processes"
@@ -453,6 +453,9 @@ start_platform() {
     if [ "$name" = api ] && port_listens "$WEB_PORT"; then
         die "port $WEB_PORT is taken (by pid $(listener_pid "$WEB_PORT")); stop it or set [web] port"
     fi
+    if [ "$name" = tls ] && port_listens "${TLS_LISTEN##*:}"; then
+        die "port ${TLS_LISTEN##*:} is taken (by pid $(listener_pid "${TLS_LISTEN##*:}")); stop it or set [auth] tls_listen"
+    fi
     platform_command "$name"
     launch "$LOG_DIR/$name.log" "${CMD[@]}"
     echo "$LAUNCHED_PID" > "$PIDS/$name.pid"
@@ -568,7 +571,7 @@ status() {
         address=-
         [ "$name" != api ] || address="$(api_url) unix:$RUN_DIR/api.sock"
         if [ "$name" = tls ]; then
-            address="https://$("$VENV/bin/python" -m actors.config auth.tls_listen)"
+            address="https://$TLS_LISTEN"
         fi
         if pid="$(platform_pid "$name")"; then
             row "$name" running "$pid" project "$address"
