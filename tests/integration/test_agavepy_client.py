@@ -148,6 +148,14 @@ def test_nonces(platform, ag, actor, server):
     assert nonce["id"] not in [n["id"] for n in ag.actors.listNonces(actorId=actor["id"])]
 
 
+def test_state_of_a_stateful_actor(ag):
+    made = ag.actors.add(body={"image": "abaco/echo:local", "stateless": False})
+    assert ag.actors.getState(actorId=made["id"])["state"] == {}
+    assert ag.actors.updateState(actorId=made["id"], body={"count": 1})["state"] == {"count": 1}
+    assert ag.actors.getState(actorId=made["id"])["state"] == {"count": 1}
+    ag.actors.delete(actorId=made["id"])
+
+
 def test_errors_arrive_as_agave_exceptions(ag):
     with pytest.raises(requests.exceptions.HTTPError) as caught:
         ag.actors.get(actorId="no-such-actor")
