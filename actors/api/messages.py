@@ -1,8 +1,7 @@
 """/actors/{id}/messages: send a message (one execution), read the queue length.
 
-A message is a raw string (form field ``message``, or a JSON body's ``message`` string
-field, as in Abaco), a JSON document (``Content-Type: application/json``) or raw bytes
-(``application/octet-stream``).
+A message is a raw string (form field ``message``), a JSON document
+(``Content-Type: application/json``) or raw bytes (``application/octet-stream``).
 Query parameters other than the reserved ones become environment variables of that
 execution. The execution record is written before the message is published, and the
 publish waits for RabbitMQ's confirm: a 200 means the message is durably queued.

@@ -148,3 +148,14 @@ def test_camel_case_keeps_links_and_renames_fields(tmp_path):
     assert nonce["actorId"] == actor["id"] and nonce["maxUses"] == 2 and nonce["roles"] == ["user"]
     hit = http.get("/actors/search/workers", headers=headers).get_json()["result"]["search"][0]
     assert "_links" in hit and "chName" in hit and "tenant" not in hit
+
+
+def test_a_json_message_field_is_sent_as_a_raw_string(client):
+    """agavepy's sendMessage(body={"message": "..."}) is a string message, as in Abaco."""
+    http, headers, stores = client
+    actor = register(http, headers)
+    raw = http.post(f"/actors/{actor['id']}/messages", json={"message": "hello"}, headers=headers).get_json()
+    assert raw["result"]["msg"] == "hello"
+    assert stores.executions.find(raw["result"]["execution_id"])["content_type"] == "str"
+    doc = http.post(f"/actors/{actor['id']}/messages", json={"x": 1}, headers=headers).get_json()
+    assert stores.executions.find(doc["result"]["execution_id"])["content_type"] == "application/json"
