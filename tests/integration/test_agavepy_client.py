@@ -148,6 +148,16 @@ def test_nonces(platform, ag, actor, server):
     assert nonce["id"] not in [n["id"] for n in ag.actors.listNonces(actorId=actor["id"])]
 
 
+def test_a_new_actor_lists_its_worker_at_once(platform, ag):
+    made = ag.actors.add(body={"image": "abaco/echo:local"})
+    workers = ag.actors.listWorkers(actorId=made["id"])
+    assert len(workers) == 1 and workers[0]["status"] in ("REQUESTED", "SPAWNER SETUP", "READY")
+    platform.wait_for(lambda: ag.actors.listWorkers(actorId=made["id"])[0]["status"] == "READY",
+                      what="the first worker to be READY")
+    assert len(ag.actors.listWorkers(actorId=made["id"])) == 1
+    ag.actors.delete(actorId=made["id"])
+
+
 def test_state_of_a_stateful_actor(ag):
     made = ag.actors.add(body={"image": "abaco/echo:local", "stateless": False})
     assert ag.actors.getState(actorId=made["id"])["state"] == {}
