@@ -38,22 +38,23 @@ def proxy_secret(config: Config) -> str:
     return path.read_text().strip()
 
 
-# The headers the API trusts from nginx in the mtls mode (actors/auth.py reads them).
-MTLS_HEADERS = (("X-Ssl-Client-Verify", "$ssl_client_verify"), ("X-Ssl-Client-S-Dn", "$ssl_client_s_dn"),
-                ("X-Abaco-Proxy-Secret", None))
 CLIENT_TLS = """        ssl_client_certificate {cert_dir}/ca.pem;
         # Checked here, refused by the API (a 401 in its JSON envelope) unless SUCCESS.
         ssl_verify_client optional_no_ca;
         ssl_verify_depth 2;"""
 
 
-def _identity_headers(mtls: bool, secret: str) -> str:
-    """nginx lines setting the mtls headers (with the secret), or clearing them in other modes."""
-    lines = []
-    for name, value in MTLS_HEADERS:
-        shown = (f'"{secret}"' if value is None else value) if mtls else '""'
-        lines.append(f"            proxy_set_header {name} {shown};")
-    return "\n".join(lines)
+def _identity_headers(config: Config, mtls: bool) -> str:
+    """nginx lines setting the headers the API trusts from nginx in the mtls mode (the verified
+    certificate and the shared secret), or clearing them, so a client cannot send them, in the
+    other modes."""
+    from actors.auth import PROXY_SECRET_HEADER  # auth imports this module
+    if not mtls:
+        values = ('""', '""', '""')           # an empty value: nginx drops the header
+    else:
+        values = ("$ssl_client_verify", "$ssl_client_s_dn", f'"{proxy_secret(config)}"')
+    names = (config.auth.mtls_verify_header, config.auth.mtls_dn_header, PROXY_SECRET_HEADER)
+    return "\n".join(f"            proxy_set_header {name} {value};" for name, value in zip(names, values, strict=True))
 
 
 def _check_none_mode(config: Config, listen: str) -> None:
@@ -80,7 +81,7 @@ def render(config: Config, listen: str | None = None, cert_dir: Path | None = No
         "MAX_BODY": str(config.web.max_body_bytes),
         "READ_TIMEOUT": str(config.web.sync_timeout + 30),
         "CLIENT_TLS": CLIENT_TLS.format(cert_dir=certs) if mtls else "",
-        "IDENTITY_HEADERS": _identity_headers(mtls, proxy_secret(config) if mtls else ""),
+        "IDENTITY_HEADERS": _identity_headers(config, mtls),
     }
     text = TEMPLATE.read_text()
     for key, value in values.items():
