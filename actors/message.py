@@ -55,6 +55,14 @@ class Message:
                    revision=int(headers.get("revision") or 0), link_depth=nonneg_int(headers.get("link_depth")))
 
 
+def message_field(doc: object) -> str | None:
+    """The text of a JSON body's ``message`` field, read as a raw string message, as Abaco does
+    (agavepy's ``sendMessage(body={"message": "..."})``); None for any other JSON (a JSON message)."""
+    if isinstance(doc, dict) and isinstance(doc.get("message"), str) and doc["message"]:
+        return doc["message"]
+    return None
+
+
 def nonneg_int(value: object) -> int:
     """A whole number from a header or an event; 0 when it is missing, negative or malformed."""
     try:

@@ -116,3 +116,19 @@ def new_worker(actor: dict, host_id: str) -> dict:
         "execution_id": None,
         "cid": None,
     }
+
+
+def worker_view(worker: dict) -> dict:
+    """A worker as Abaco shows it: ``cid`` is the running container's id, else the worker's own."""
+    return dict(worker, cid=worker.get("cid") or worker["id"])
+
+
+# ---------------------------------------------------------------- nonces
+
+def nonce_view(nonce: dict) -> dict:
+    """A nonce as Abaco shows it: ``actor_id`` or ``alias`` (not our kind/object_id), ``roles``."""
+    out = {k: v for k, v in nonce.items() if k not in ("kind", "object_id", "role")}
+    out["actor_id" if nonce.get("kind") != "alias" else "alias"] = nonce.get("object_id")
+    out.setdefault("roles", [nonce["role"]] if nonce.get("role") else [])
+    out.setdefault("description", "")
+    return out

@@ -46,12 +46,16 @@ def new(stores: Stores, who: Identity, kind: str, obj: dict, body: dict, held: i
         max_uses = int(max_uses)
     if isinstance(max_uses, bool) or not isinstance(max_uses, int) or (max_uses < 1 and max_uses != -1):
         raise BadRequestError(f"'max_uses' must be a whole number of at least 1, or -1 for no limit; got {max_uses!r}")
+    description = body.get("description", "")
+    if not isinstance(description, str) or len(description) > 1024:
+        raise BadRequestError("'description' must be text of at most 1024 characters")
     if level > held:
         raise ForbiddenError(f"a nonce cannot give more than the {Level(held).name} its maker holds")
     nonce: dict[str, Any] = {
         "id": models.new_id(20), "kind": kind, "object_id": permissions.object_id(obj), "level": level.name,
         "max_uses": max_uses, "remaining_uses": max_uses, "current_uses": 0, "owner": who.user,
-        "role": who.role, "tenant": who.tenant, "create_time": times.now(), "last_use_time": None}
+        "role": who.role, "roles": [who.role], "tenant": who.tenant, "description": description,
+        "create_time": times.now(), "last_use_time": None}
     stores.nonces.put(nonce["id"], nonce, group=permissions.scope(kind, obj))
     return nonce
 

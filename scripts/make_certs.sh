@@ -6,6 +6,7 @@
 #
 # DIR gets ca.pem/ca.key, server.pem/server.key and <cn>.pem/<cn>.key for each client.
 # An existing CA in DIR is reused, so more clients can be added later. Keys are 0600.
+# SERVER_SANS adds names to the server certificate (e.g. SERVER_SANS="DNS:abaco.lab,IP:10.0.0.5").
 set -euo pipefail
 
 dir="${1:?usage: scripts/make_certs.sh DIR [CLIENT_CN ...]}"
@@ -32,7 +33,7 @@ sign() {
 }
 
 [ -f server.pem ] || sign server "/O=Abaco test/CN=localhost" \
-    "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
+    "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1${SERVER_SANS:+,$SERVER_SANS}
 extendedKeyUsage=serverAuth"
 for cn in "${clients[@]}"; do
     sign "$cn" "/O=Abaco test/CN=$cn" "extendedKeyUsage=clientAuth"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Start, stop and inspect the local stack: the Docker engine, Redis, RabbitMQ and the
-# platform processes (api, spawner, health, accounting, clientg, events; and nginx as `tls` when
-# [web] access_control = mtls).
+# platform processes (api, spawner, health, accounting, clientg, events; and nginx as `tls`, the
+# HTTPS listener on [auth] tls_listen in every access mode).
 #
 #   scripts/stack.sh up       start whatever is not running yet, wait until the API answers
 #   scripts/stack.sh down     stop what this script started (never anything else)
@@ -19,7 +19,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
-PLATFORM=()              # filled by load_config from `python -m actors.services`, then tls (mtls mode only)
+PLATFORM=()              # filled by load_config from `python -m actors.services`, then tls (nginx, every mode)
 START_TIMEOUT="${STACK_START_TIMEOUT:-120}"  # seconds dockerd, RabbitMQ or the API may take to answer (one deadline each)
 STOP_TIMEOUT=20         # seconds a platform process gets between SIGTERM and SIGKILL
 WORKER_STOP_TIMEOUT=15  # seconds the workers get between SIGTERM and SIGKILL
@@ -42,11 +42,11 @@ load_config() {
     [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV; run 'make install' first"
     out="$("$VENV/bin/python" -m actors.config data_dir run_dir log_dir general.instance \
         store.redis_host store.redis_port rabbit.host rabbit.port \
-        web.host web.port web.access_control tls_cert_dir)" \
+        web.host web.port tls_cert_dir auth.tls_listen)" \
         || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
     { read -r DATA; read -r RUN_DIR; read -r LOG_DIR; read -r INSTANCE
       read -r REDIS_HOST; read -r REDIS_PORT; read -r RABBIT_HOST; read -r RABBIT_PORT
-      read -r WEB_HOST; read -r WEB_PORT; read -r ACCESS; read -r TLS_DIR; } <<< "$out"
+      read -r WEB_HOST; read -r WEB_PORT; read -r TLS_DIR; read -r TLS_LISTEN; } <<< "$out"
     PIDS="$DATA/pids"
     # The one list of platform processes lives in actors/services/__init__.py.
     out="$("$VENV/bin/python" -m actors.services)" || die "cannot list the platform processes"
@@ -443,7 +443,6 @@ platform_command() {
 start_platform() {
     local name="$1" pid
     if [ "$name" = tls ]; then
-        [ "$ACCESS" = mtls ] || return 0
         prepare_tls
     fi
     if pid="$(platform_pid "$name")"; then
@@ -454,6 +453,9 @@ start_platform() {
     if [ "$name" = api ] && port_listens "$WEB_PORT"; then
         die "port $WEB_PORT is taken (by pid $(listener_pid "$WEB_PORT")); stop it or set [web] port"
     fi
+    if [ "$name" = tls ] && port_listens "${TLS_LISTEN##*:}"; then
+        die "port ${TLS_LISTEN##*:} is taken (by pid $(listener_pid "${TLS_LISTEN##*:}")); stop it or set [auth] tls_listen"
+    fi
     platform_command "$name"
     launch "$LOG_DIR/$name.log" "${CMD[@]}"
     echo "$LAUNCHED_PID" > "$PIDS/$name.pid"
@@ -462,12 +464,17 @@ start_platform() {
 }
 
 # prepare_tls: a test CA with server and client (`admin`) certificates unless the
-# certificate directory has them, and nginx's configuration (0600: it holds the secret
-# nginx shows the API).
+# certificate directory has them, and nginx's configuration (0600: in the mtls mode it holds
+# the secret nginx shows the API).
 prepare_tls() {
     [ -f "$TLS_DIR/ca.pem" ] && [ -f "$TLS_DIR/server.pem" ] \
         || "$REPO/scripts/make_certs.sh" "$TLS_DIR" admin
-    (umask 077; "$VENV/bin/python" -m actors.tls_proxy > "$RUN_DIR/nginx.conf")
+    (umask 077; "$VENV/bin/python" -m actors.tls_proxy > "$RUN_DIR/nginx.conf.new") \
+        || die "cannot render nginx's configuration (see above)"
+    mv "$RUN_DIR/nginx.conf.new" "$RUN_DIR/nginx.conf"
+    # nginx would create its logs 0644; they hold request lines and addresses: the platform's only.
+    (umask 077; : >> "$LOG_DIR/nginx-access.log"; : >> "$LOG_DIR/nginx-error.log")
+    chmod 600 "$LOG_DIR/nginx-access.log" "$LOG_DIR/nginx-error.log"
 }
 
 # A process that cannot import its module or read its settings dies within a second.
@@ -564,8 +571,7 @@ status() {
         address=-
         [ "$name" != api ] || address="$(api_url) unix:$RUN_DIR/api.sock"
         if [ "$name" = tls ]; then
-            [ "$ACCESS" = mtls ] || continue
-            address="https://$("$VENV/bin/python" -m actors.config auth.tls_listen)"
+            address="https://$TLS_LISTEN"
         fi
         if pid="$(platform_pid "$name")"; then
             row "$name" running "$pid" project "$address"

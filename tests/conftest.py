@@ -76,6 +76,32 @@ class Platform:
         self.wait_ready(name, lambda: api_answers(url))
         return url
 
+    def start_tls_proxy(self, name: str, api_url: str, cert_dir: Path, mode: str = "jwt",
+                        host: str = "127.0.0.1", port: int | None = None) -> str:
+        """nginx (the platform's TLS proxy, rendered for access mode ``mode``) in front of
+        ``api_url``, with the certificates in ``cert_dir`` (scripts/make_certs.sh), on
+        ``host:port`` (a free port by default); its URL."""
+        from actors import tls_proxy
+        port = port or free_port()
+        cfg = self.config.replace(web={"access_control": mode}, auth={"tls_cert_dir": str(cert_dir)})
+        conf_dir = self.config.log_dir / name
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        conf = conf_dir / "nginx.conf"
+        conf.write_text(tls_proxy.render(cfg, listen=f"{host}:{port}", upstream=api_url.removeprefix("http://"),
+                                         log_dir=conf_dir, run_dir=conf_dir))
+        conf.chmod(0o600)
+        log = open(conf_dir / "nginx.out", "ab")
+        proc = subprocess.Popen(["nginx", "-c", str(conf)], stdout=log, stderr=log, start_new_session=True)
+        self.procs[name] = proc
+
+        def listening():
+            if proc.poll() is not None:
+                raise AssertionError("nginx exited: " + (conf_dir / "nginx-error.log").read_text()[-2000:])
+            with socket.socket() as s:
+                return s.connect_ex((host, port)) == 0
+        self.wait_for(listening, timeout=20, what=f"{name} to listen")
+        return f"https://{host}" + ("" if port == 443 else f":{port}")
+
     def wait_ready(self, name: str, probe, timeout: float = START_TIMEOUT) -> None:
         """Wait for process ``name`` to answer ``probe``; fail with its log if it exits or never does."""
         proc = self.procs[name]

@@ -40,7 +40,7 @@ NONCE_ENDPOINTS = frozenset({
     "messages.queue_length", "messages.send_message", "messages.purge_messages",
     "executions.list_executions", "executions.get_execution", "executions.force_quit",
     "executions.get_logs", "executions.get_results",
-    "workers.list_workers", "state.get_state", "state.set_state",
+    "workers.list_workers", "workers.get_worker", "state.get_state", "state.set_state",
 })
 # The only routes an execution's own token opens: its actor's settings and state, its
 # executions, and sending messages (to its own actor and to the one it links to).

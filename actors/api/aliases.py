@@ -7,6 +7,7 @@ import re
 from flask import Blueprint
 
 from actors import fields, nonces, permissions, times
+from actors.api import hypermedia
 from actors.api.common import base_url, identity, json_body, load_actor, ok, services, show
 from actors.codes import Level
 from actors.errors import BadRequestError, ConflictError, NotFoundError
@@ -31,7 +32,8 @@ def load_alias(alias: str, level: int) -> dict:
 def _display(doc: dict) -> dict:
     out = show(doc)
     out["_links"] = {"self": f"{base_url()}/actors/aliases/{doc['alias']}",
-                     "actor": f"{base_url()}/actors/{doc['actor_id']}", "owner": doc["owner"]}
+                     "actor": f"{base_url()}/actors/{doc['actor_id']}",
+                     "owner": hypermedia.owner(base_url(), doc["owner"])}
     return out
 
 

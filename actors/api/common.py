@@ -9,6 +9,7 @@ from typing import Collection
 from flask import Response, current_app, g, request
 
 from actors import __version__, jsondepth, links, models, nonces, permissions, search
+from actors.api import hypermedia
 from actors.auth import Authenticator, Identity
 from actors.channels import Broker
 from actors.config import Config
@@ -132,11 +133,31 @@ def json_body(required: bool = True):
 
 
 def base_url() -> str:
-    return services().config.web.api_server.rstrip("/")
+    """The scheme and host the caller used (Abaco's links are absolute, on the request's host).
+
+    Behind the platform's TLS proxy (a ``[auth] trusted_proxies`` address) the scheme is the
+    one nginx names in X-Forwarded-Proto; from anyone else the header is ignored.
+    """
+    scheme = request.scheme
+    forwarded = request.headers.get("X-Forwarded-Proto", "")
+    if forwarded in ("http", "https") and request.remote_addr in services().config.auth.trusted_proxies:
+        scheme = forwarded
+    return f"{scheme}://{request.host}"
 
 
 def actor_links(actor: dict) -> dict:
-    base = base_url()
-    return {"self": f"{base}/actors/{actor['id']}",
-            "executions": f"{base}/actors/{actor['id']}/executions",
-            "owner": actor.get("owner")}
+    return hypermedia.actor(base_url(), actor)
+
+
+def show_worker(worker: dict, actor: dict) -> dict:
+    """A worker record as Abaco shows it (an admin-style record: its tenant included)."""
+    out = show(models.worker_view(worker))
+    out["tenant"] = worker.get("tenant", "default")
+    out["_links"] = hypermedia.worker(base_url(), worker, actor.get("owner"))
+    return out
+
+
+def show_nonce(nonce: dict) -> dict:
+    out = show(models.nonce_view(nonce))
+    out["_links"] = hypermedia.nonce(base_url(), nonce)
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from actors import commands, models, times
+from actors.api import hypermedia
 from actors.api.common import base_url, load_actor, load_execution, ok, services, show
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, Level
 from actors.errors import BadRequestError
@@ -39,6 +40,8 @@ def list_executions(actor_id: str):
     summaries = [show(models.execution_summary(d)) for d in docs[offset:offset + limit]]
     result = show({"actor_id": actor["id"], "api_server": base_url(), "owner": actor["owner"],
                    **totals, "executions": summaries})
+    result["_links"] = {"self": f"{base_url()}/actors/{actor['id']}/executions",
+                        "owner": hypermedia.owner(base_url(), actor["owner"])}
     return ok(result, "Actor executions retrieved successfully.")
 
 
@@ -47,9 +50,8 @@ def get_execution(actor_id: str, execution_id: str):
     actor = load_actor(actor_id, Level.READ)
     execution = load_execution(actor, execution_id)
     out = show(execution)
-    base = f"{base_url()}/actors/{actor['id']}/executions/{execution_id}"
-    out["_links"] = {"self": base, "logs": f"{base}/logs", "results": f"{base}/results",
-                     "owner": actor["owner"]}
+    links = hypermedia.execution(base_url(), execution)
+    out["_links"] = dict(links, results=f"{links['self']}/results")
     return ok(out, "Actor execution retrieved successfully.")
 
 
@@ -82,7 +84,8 @@ def get_logs(actor_id: str, execution_id: str):
     logs = services().stores.logs.get(execution_id)
     base = f"{base_url()}/actors/{actor['id']}/executions/{execution_id}"
     return ok({"logs": (logs or b"").decode("utf-8", errors="replace"),
-               "_links": {"self": f"{base}/logs", "execution": base, "owner": actor["owner"]}},
+               "_links": {"self": f"{base}/logs", "execution": base,
+                          "owner": hypermedia.owner(base_url(), actor["owner"])}},
               "Logs retrieved successfully.")
 
 

@@ -15,10 +15,11 @@ import logging
 from flask import Blueprint, Response, request
 
 from actors import channels, configs, jsondepth, mailbox, message_env, times
+from actors.api import hypermedia
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, ExecutionStatus, Level
 from actors.errors import BadRequestError, PayloadTooLargeError
-from actors.message import BINARY
+from actors.message import BINARY, message_field
 
 log = logging.getLogger("api")
 bp = Blueprint("messages", __name__)
@@ -42,10 +43,11 @@ def _read_message() -> tuple[bytes, str]:
         raw = request.get_data(cache=True)
         jsondepth.check(raw, sv.config.web.max_json_depth, "the JSON message")
         try:
-            json.loads(raw)
+            doc = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequestError(f"the message is declared application/json but is not valid JSON: {exc}") from None
-        body, kind = raw, "application/json"
+        text = message_field(doc)
+        body, kind = (raw, "application/json") if text is None else (text.encode("utf-8"), "str")
     elif mimetype == BINARY:
         body, kind = request.get_data(cache=True), BINARY
     else:
@@ -118,7 +120,7 @@ def send_message(actor_id: str):
     base = base_url()
     return ok({"execution_id": execution["id"], "executionId": execution["id"], "msg": text,
                "_links": {"self": f"{base}/actors/{actor['id']}/executions/{execution['id']}",
-                          "owner": actor["owner"],
+                          "owner": hypermedia.owner(base, actor["owner"]),
                           "messages": f"{base}/actors/{actor['id']}/messages"}},
               "The request was successful")
 

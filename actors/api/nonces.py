@@ -6,7 +6,7 @@ from flask import Blueprint
 
 from actors import fields, nonces, permissions
 from actors.api.aliases import load_alias
-from actors.api.common import identity, json_body, load_actor, ok, services, show
+from actors.api.common import identity, json_body, load_actor, ok, services, show_nonce
 from actors.codes import Level
 from actors.errors import ForbiddenError
 
@@ -20,7 +20,7 @@ def _create(kind: str, obj: dict, held: int):
             (Level.named(body.get("level", "EXECUTE")) or Level.NONE) >= Level.UPDATE:
         raise ForbiddenError("only privileged users may make an UPDATE nonce on a privileged actor")
     nonce = nonces.new(sv.stores, who, kind, obj, body, held)
-    return ok(show(nonce), "Nonce created successfully.")
+    return ok(show_nonce(nonce), "Nonce created successfully.")
 
 
 def _held(kind: str, obj: dict) -> Level:
@@ -30,7 +30,7 @@ def _held(kind: str, obj: dict) -> Level:
 @bp.get("/actors/<actor_id>/nonces")
 def list_actor_nonces(actor_id: str):
     actor = load_actor(actor_id, Level.UPDATE)
-    return ok([show(n) for n in nonces.of(services().stores, "actor", actor)], "Nonces retrieved successfully.")
+    return ok([show_nonce(n) for n in nonces.of(services().stores, "actor", actor)], "Nonces retrieved successfully.")
 
 
 @bp.post("/actors/<actor_id>/nonces")
@@ -42,7 +42,7 @@ def create_actor_nonce(actor_id: str):
 @bp.get("/actors/<actor_id>/nonces/<nonce_id>")
 def get_actor_nonce(actor_id: str, nonce_id: str):
     actor = load_actor(actor_id, Level.UPDATE)
-    return ok(show(nonces.find(services().stores, "actor", actor, nonce_id)), "Nonce retrieved successfully.")
+    return ok(show_nonce(nonces.find(services().stores, "actor", actor, nonce_id)), "Nonce retrieved successfully.")
 
 
 @bp.delete("/actors/<actor_id>/nonces/<nonce_id>")
@@ -55,7 +55,7 @@ def delete_actor_nonce(actor_id: str, nonce_id: str):
 @bp.get("/actors/aliases/<alias>/nonces")
 def list_alias_nonces(alias: str):
     doc = load_alias(alias, Level.UPDATE)
-    return ok([show(n) for n in nonces.of(services().stores, "alias", doc)], "Nonces retrieved successfully.")
+    return ok([show_nonce(n) for n in nonces.of(services().stores, "alias", doc)], "Nonces retrieved successfully.")
 
 
 @bp.post("/actors/aliases/<alias>/nonces")
@@ -70,7 +70,7 @@ def create_alias_nonce(alias: str):
 @bp.get("/actors/aliases/<alias>/nonces/<nonce_id>")
 def get_alias_nonce(alias: str, nonce_id: str):
     doc = load_alias(alias, Level.UPDATE)
-    return ok(show(nonces.find(services().stores, "alias", doc, nonce_id)), "Nonce retrieved successfully.")
+    return ok(show_nonce(nonces.find(services().stores, "alias", doc, nonce_id)), "Nonce retrieved successfully.")
 
 
 @bp.delete("/actors/aliases/<alias>/nonces/<nonce_id>")

@@ -31,7 +31,8 @@ EXECUTION = _obj({"id": STR, "actor_id": STR, "worker_id": STR, "executor": STR,
                   "finish_time": TIME, "runtime": NUM, "cpu": INT, "io": INT, "memory_peak": INT,
                   "exit_code": INT, "attempts": INT, "final_state": {"type": "object"}})
 WORKER = _obj({"id": STR, "actor_id": STR, "status": STR, "host_id": STR, "create_time": TIME,
-               "last_health_check_time": TIME})
+               "last_health_check_time": TIME, "last_execution_time": TIME, "cid": STR, "image": STR,
+               "location": STR, "ch_name": STR, "tenant": STR})
 TOTALS = _obj({"executions": INT, "complete": INT, "error": INT, "cpu_seconds": NUM,
                "runtime_seconds": NUM, "memory_peak_max": INT, "io_bytes": INT})
 
@@ -146,6 +147,7 @@ PATHS = {
                    _json_body(_obj({"num": {"type": "integer", "minimum": 1}}), required=False)),
     },
     "/actors/{actor_id}/workers/{worker_id}": {
+        "get": op("One worker.", WORKER, _path_params("actor_id", "worker_id")),
         "delete": op("Stop one worker cleanly.", WORKER, _path_params("actor_id", "worker_id")),
     },
     **_sharing("/actors/{actor_id}", "actor_id", "actor"),

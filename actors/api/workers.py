@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from actors import commands, fields, quotas
-from actors.api.common import identity, json_body, load_actor, ok, services, show
+from actors.api.common import identity, json_body, load_actor, ok, services, show_worker
 from actors.codes import ActorStatus, Level
 from actors.errors import BadRequestError, NotFoundError
 
@@ -16,7 +16,20 @@ bp = Blueprint("workers", __name__)
 def list_workers(actor_id: str):
     actor = load_actor(actor_id, Level.READ)
     workers = services().stores.workers.group_docs(actor["id"])
-    return ok([show(w) for w in workers], "Workers retrieved successfully.")
+    return ok([show_worker(w, actor) for w in workers], "Workers retrieved successfully.")
+
+
+@bp.get("/actors/<actor_id>/workers/<worker_id>")
+def get_worker(actor_id: str, worker_id: str):
+    actor = load_actor(actor_id, Level.READ)
+    return ok(show_worker(_find_worker(actor, worker_id), actor), "Worker retrieved successfully.")
+
+
+def _find_worker(actor: dict, worker_id: str) -> dict:
+    worker = services().stores.workers.find(worker_id)
+    if worker is None or worker.get("actor_id") != actor["id"]:
+        raise NotFoundError(f"no worker {worker_id!r} for actor {actor['id']}")
+    return worker
 
 
 @bp.post("/actors/<actor_id>/workers")
@@ -45,8 +58,6 @@ def stop_worker(actor_id: str, worker_id: str):
     """Stop one worker cleanly: it finishes (or requeues) what it runs, then exits."""
     sv = services()
     actor = load_actor(actor_id, Level.UPDATE)
-    worker = sv.stores.workers.find(worker_id)
-    if worker is None or worker.get("actor_id") != actor["id"]:
-        raise NotFoundError(f"no worker {worker_id!r} for actor {actor['id']}")
+    worker = _find_worker(actor, worker_id)
     commands.stop_worker(sv.config, sv.broker, worker_id, kill_running=False, reason=f"stopped by {identity().user}")
-    return ok(show(worker), f"Worker {worker_id} is stopping.")
+    return ok(show_worker(worker, actor), f"Worker {worker_id} is stopping.")

@@ -118,3 +118,19 @@ def test_demo_script_runs(stack):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "status          COMPLETE" in proc.stdout
     assert "cpu" in proc.stdout and "| " in proc.stdout
+
+
+def test_https_listener_in_every_mode(stack):
+    """`make up` puts nginx with the project CA's certificate on [auth] tls_listen; `make status` shows it."""
+    cfg, url, env, created = stack
+    https = f"https://{cfg.auth.tls_listen}"
+    headers = {"Authorization": f"Bearer {env['ABACO_TOKEN']}"}
+    ca = str(cfg.tls_cert_dir / "ca.pem")
+    resp = requests.get(f"{https}/actors/v2", headers=headers, verify=ca, timeout=30)
+    assert resp.status_code == 200 and resp.json()["status"] == "success", resp.text
+    assert requests.get(f"{https}/actors", verify=ca, timeout=30).status_code == 401
+    assert requests.get(f"{url}/actors", headers=headers, timeout=30).status_code == 200   # plain HTTP too
+    status = subprocess.run([str(Path(__file__).resolve().parents[2] / "scripts" / "stack.sh"), "status"],
+                            capture_output=True, text=True, timeout=120)
+    tls_row = next(line for line in status.stdout.splitlines() if line.startswith("tls "))
+    assert "running" in tls_row and https in tls_row, status.stdout

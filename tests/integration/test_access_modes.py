@@ -14,11 +14,9 @@ import time
 import jwt
 import pytest
 import requests
-from conftest import REPO, free_port
+from conftest import REPO
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
-from actors import tls_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -140,23 +138,8 @@ def tls(platform, tmp_path_factory):
                    capture_output=True)
     api = platform.start_api("api-mtls", {"ABACO_WEB_ACCESS_CONTROL": "mtls", "ABACO_AUTH_MTLS_ADMINS": "bob",
                                           "ABACO_AUTH_TLS_CERT_DIR": str(certs)})
-    port = free_port()
-    cfg = platform.config.replace(auth={"tls_cert_dir": str(certs)})
-    conf = tmp_path_factory.mktemp("nginx") / "nginx.conf"
-    conf.write_text(tls_proxy.render(cfg, listen=f"127.0.0.1:{port}", upstream=api.removeprefix("http://"),
-                                     log_dir=conf.parent))
-    conf.chmod(0o600)
-    log = open(conf.parent / "nginx.out", "ab")
-    proc = subprocess.Popen(["nginx", "-c", str(conf)], stdout=log, stderr=log, start_new_session=True)
-    platform.procs["nginx"] = proc
-
-    def listening():
-        if proc.poll() is not None:
-            raise AssertionError("nginx exited: " + (conf.parent / "nginx-error.log").read_text()[-2000:])
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) == 0
-    platform.wait_for(listening, timeout=20, what="nginx to listen")
-    return {"url": f"https://127.0.0.1:{port}", "api": api, "certs": certs, "rogue": rogue}
+    url = platform.start_tls_proxy("nginx", api, certs, mode="mtls")
+    return {"url": url, "api": api, "certs": certs, "rogue": rogue}
 
 
 def tls_get(tls, path, who=None, ca=None, **kw):

@@ -200,7 +200,8 @@ def test_queue_length_and_workers_listing(platform, echo):
     assert result["messages"] == 0
     workers = platform.ok("GET", f"/actors/{echo['id']}/workers")
     assert workers and all(w["status"] in ("READY", "BUSY") for w in workers)
-    assert "tenant" not in workers[0]
+    # As in Abaco, a worker record names its tenant and its container (or its own id when idle).
+    assert workers[0]["tenant"] == "default" and workers[0]["cid"]
     added = platform.ok("POST", f"/actors/{echo['id']}/workers", json={"num": 2})
     assert added["requested"] == 1
     platform.wait_for(lambda: len([w for w in platform.ok("GET", f"/actors/{echo['id']}/workers")
