@@ -9,7 +9,6 @@ usage, and writes the terminal record. The worker acknowledges the message only 
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ import requests
 
 from actors import auth, configs, message_env, sandbox, times, worker_clients
 from actors import limits as limits_mod
+from actors.binary_fifo import FifoWriter
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors.config import Config
 from actors.errors import AbacoError
@@ -87,43 +87,6 @@ class ResultsCollector(threading.Thread):
         self._stop_flag.set()
         self.join(timeout=5)
         self.sock.close()
-
-
-class FifoWriter(threading.Thread):
-    """Feeds a binary message into the FIFO the container reads."""
-
-    def __init__(self, path: Path, data: bytes):
-        super().__init__(daemon=True, name="fifo-writer")
-        os.mkfifo(path, 0o666)
-        os.chmod(path, 0o666)
-        self.path, self.data = path, data
-        self._stop_flag = threading.Event()
-        self.written = 0
-
-    def run(self) -> None:
-        fd = None
-        while fd is None and not self._stop_flag.is_set():
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:      # ENXIO: no reader yet
-                    return
-                time.sleep(0.01)
-        if fd is None:
-            return
-        try:
-            os.set_blocking(fd, True)
-            view = memoryview(self.data)
-            while self.written < len(view):
-                self.written += os.write(fd, view[self.written:self.written + 65536])
-        except OSError:
-            pass                                   # the reader went away
-        finally:
-            os.close(fd)
-
-    def finish(self) -> None:
-        self._stop_flag.set()
-        self.join(timeout=1)
 
 
 @dataclass
@@ -321,14 +284,13 @@ class ExecutionRun:
         collector.start()
         fifo = None
         if self.message.content_type == BINARY:
-            fifo = FifoWriter(self.scratch / "binary", self.message.body)
-            fifo.start()
+            fifo = FifoWriter(self.scratch / "binary", self.message.body)   # filled before the container starts
         try:
             return self._run_container(execution, collector, fifo)
         finally:
             collector.finish()
             if fifo:
-                fifo.finish()
+                fifo.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
             cgroups.remove(self.cgroup)
             self.installations.remove("execution", self.execution_id)
