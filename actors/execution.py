@@ -30,7 +30,7 @@ from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors.config import Config
 from actors.errors import AbacoError
 from actors.installations import Installations
-from actors.message import BINARY, Message
+from actors.message import BINARY, JSON, Message
 from actors.process import pid_alive
 from actors.runtime import cgroups
 from actors.runtime.docker import (
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 RESULTS_PATH = "/_abaco_results.sock"
 BINARY_PATH = "/_abaco_binary_data"
 API_SOCKET_PATH = "/_abaco_api.sock"
+MESSAGE_JSON = "_abaco_message_json"   # a JSON message's text, beside MSG
 EXECUTION_TOKEN_TTL = 30 * 86400   # its end revokes it sooner (see actors/auth.py)
 
 
@@ -127,6 +128,25 @@ class _Watch:
         return round((self.memory_byte_seconds + held) / 1e9, 9)
 
 
+def message_variables(msg: Message) -> dict[str, str]:
+    """``MSG`` as Abaco sets it, and a JSON message's own text in ``_abaco_message_json``.
+
+    A JSON message's ``MSG`` is Python's ``str()`` of its value (``{'k': 'v'}``), which
+    agavepy's ``get_context`` parses with ``ast.literal_eval``; a string message is the
+    string itself, and a binary one (read from the FIFO) leaves ``MSG`` empty.
+    """
+    if msg.content_type == BINARY:
+        return {"MSG": ""}
+    text = msg.body.decode("utf-8", errors="replace")
+    if msg.content_type != JSON:
+        return {"MSG": text}
+    try:
+        value = json.loads(text)
+    except ValueError:                  # the API checked it; should it not parse, pass it as sent
+        return {"MSG": text, MESSAGE_JSON: text}
+    return {"MSG": str(value), MESSAGE_JSON: text}
+
+
 def log_expiry(config: Config, actor: dict) -> int:
     """Seconds an execution's logs are kept: the actor's log_ex within [store] max_log_ex."""
     wanted = actor.get("log_ex") or config.store.logs_ttl
@@ -169,9 +189,9 @@ class ExecutionRun:
         # the owner's OAuth token goes only to actors registered with "token": true, as in Abaco.
         own = self.execution_token()
         token = self._client_token() if actor.get("token") else own
-        raw = "" if msg.content_type == BINARY else msg.body.decode("utf-8", errors="replace")
+        env.pop(MESSAGE_JSON, None)            # only the platform sets it, and only for a JSON message
+        env.update(message_variables(msg))
         env.update({
-            "MSG": raw,
             "_abaco_execution_id": self.execution_id,
             "_abaco_actor_id": actor["id"],
             "_abaco_actor_dbid": f"{actor.get('tenant', 'default')}_{actor['id']}",
@@ -184,6 +204,7 @@ class ExecutionRun:
             "_abaco_access_token": token,
             "_abaco_execution_token": own,
             "_abaco_Content_Type": msg.content_type,
+            "_abaco_Content-Type": msg.content_type,     # the name agavepy's get_context reads
             "_abaco_jwt_header_name": "Authorization",
             "_abaco_execution_attempt": str(execution.get("attempts", 1)),
         })
