@@ -163,8 +163,14 @@ def send_bytes_result(data: bytes) -> None:
 
 
 def send_python_result(obj: Any) -> None:
-    """Pickle ``obj`` and send it as one result."""
-    send_bytes_result(pickle.dumps(obj))
+    """Pickle ``obj`` and send it as one result: with cloudpickle when the image has it (as
+    Abaco's agavepy does, so functions and lambdas travel too), else with pickle."""
+    try:
+        import cloudpickle
+    except ImportError:
+        send_bytes_result(pickle.dumps(obj))
+        return
+    send_bytes_result(cloudpickle.dumps(obj))
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
