@@ -14,7 +14,7 @@ REPO="$(dirname "$HERE")"
 FORCE=0
 LABEL="org.abaco.inputs-sha256"
 SAMPLES_BUSYBOX=(echo sleep)
-SAMPLES_PYTHON=(pyactor result binary)
+SAMPLES_PYTHON=(pyactor result binary agavepy)
 # Wheels go into images with pip run from its own wheel (the images have no pip, and their
 # builds no network): this pip, downloaded on the host with them.
 PIP_INSTALLER="pip==26.3"
