@@ -23,7 +23,7 @@ from typing import Callable
 import docker.errors
 import requests
 
-from actors import auth, configs, message_env, sandbox, times, worker_clients
+from actors import api_relay, auth, configs, message_env, sandbox, times, worker_clients
 from actors import limits as limits_mod
 from actors.binary_fifo import FifoWriter
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
@@ -176,6 +176,7 @@ class ExecutionRun:
         self.cgroup = cgroups.execution_path(config.general.instance, actor["id"], self.execution_id)
         self.scratch = config.run_dir / "executions" / self.execution_id
         self.installations = Installations(config, stores)
+        self.relay: api_relay.Relay | None = None
 
     # ------------------------------------------------------------ contract
 
@@ -230,6 +231,25 @@ class ExecutionRun:
         actor = self.actor
         return self.config.workers.mount_api_socket and bool(actor.get("token") or not actor.get("stateless", True))
 
+    def start_relay(self) -> api_relay.Relay | None:
+        """The execution's HTTPS relay, when it needs the API; None without one (a failure is noted)."""
+        workers = self.config.workers
+        if not (workers.api_relay and self.needs_api_socket() and workers.container_network == "none"
+                and self.config.api_socket.exists()):
+            return None
+        relay = api_relay.Relay(self.config, self.runtime, self.labels())
+        try:
+            relay.start()
+        except api_relay.RelayError as exc:
+            log.warning("execution %s runs without its HTTPS relay: %s", self.execution_id, exc)
+            self.notes.append(f"no HTTPS relay to the API: {exc}")
+            return None
+        return relay
+
+    def labels(self) -> dict[str, str]:
+        return {LABEL_INSTANCE: self.config.general.instance, LABEL_ACTOR: self.actor["id"],
+                LABEL_WORKER: self.worker_id, LABEL_EXECUTION: self.execution_id}
+
     def spec(self, execution: dict) -> ContainerSpec:
         actor = self.actor
         binds = [(str(self.scratch / "results.sock"), RESULTS_PATH, False)]
@@ -238,11 +258,17 @@ class ExecutionRun:
         if self.needs_api_socket() and self.config.api_socket.exists():
             binds.append((str(self.config.api_socket), API_SOCKET_PATH, False))
         box = sandbox.confine(self.config, actor, self.message.executor)
+        env = self.environment(execution)
+        network = self.config.workers.container_network
+        if self.relay is not None:             # HTTPS to the API on its own loopback (actors/api_relay.py)
+            network = self.relay.network_mode
+            binds.append((str(self.relay.ca), api_relay.CA_PATH, True))
+            env.update({"_abaco_api_server": api_relay.API_SERVER, "REQUESTS_CA_BUNDLE": api_relay.CA_PATH,
+                        "SSL_CERT_FILE": api_relay.CA_PATH})
         return ContainerSpec(
-            image=actor["image"], environment=self.environment(execution),
-            labels={LABEL_INSTANCE: self.config.general.instance, LABEL_ACTOR: actor["id"],
-                    LABEL_WORKER: self.worker_id, LABEL_EXECUTION: self.execution_id},
-            cgroup_parent=self.cgroup, network_mode=self.config.workers.container_network,
+            image=actor["image"], environment=env,
+            labels=self.labels(),
+            cgroup_parent=self.cgroup, network_mode=network,
             binds=binds + list(box.binds), privileged=bool(actor.get("privileged")),
             user=box.user, cap_drop=box.cap_drop, cap_add=box.cap_add, security_opt=box.security_opt,
             read_only=box.read_only, tmpfs=box.tmpfs)
@@ -307,8 +333,11 @@ class ExecutionRun:
         if self.message.content_type == BINARY:
             fifo = FifoWriter(self.scratch / "binary", self.message.body)   # filled before the container starts
         try:
+            self.relay = self.start_relay()
             return self._run_container(execution, collector, fifo)
         finally:
+            if self.relay is not None:
+                self.relay.close()
             collector.finish()
             if fifo:
                 fifo.close()
