@@ -5,9 +5,10 @@ non-blocking and stops at its first empty read, so the whole message must alread
 in the pipe when the container starts, and the pipe must not be torn down before the
 container opens it. So the worker opens the FIFO read-write (the open never blocks and
 keeps the pipe alive with no reader yet), enlarges the pipe to hold the message
-(``F_SETPIPE_SZ``: the worker runs as root, which may pass ``/proc/sys/fs/pipe-max-size``)
-and writes it all. When the pipe cannot be made that large, what does not fit is written
-by a thread as the reader drains the pipe.
+(``F_SETPIPE_SZ``; past ``/proc/sys/fs/pipe-max-size`` a root worker without
+CAP_SYS_RESOURCE raises that limit, only ever upwards) and writes it all. When the pipe
+cannot be made that large, what does not fit is written by a thread as the reader drains
+the pipe.
 
 The worker's end stays open until the message has been read whole (the pipe is empty),
 then it is closed, so readers that read to end-of-file (the project's own SDK, in any
@@ -36,15 +37,34 @@ def pipe_capacity(fd: int) -> int:
     return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
 
 
+def raise_pipe_max_size(wanted: int) -> bool:
+    """Raise /proc/sys/fs/pipe-max-size to hold ``wanted`` bytes (root only; never lowers it)."""
+    try:
+        current = int(PIPE_MAX_SIZE.read_text())
+        if current >= wanted:
+            return False
+        PIPE_MAX_SIZE.write_text(str(1 << (wanted - 1).bit_length()))
+    except (OSError, ValueError) as exc:
+        log.info("cannot raise %s to %d bytes: %s", PIPE_MAX_SIZE, wanted, exc)
+        return False
+    log.info("raised %s from %d to hold a binary message of %d bytes", PIPE_MAX_SIZE, current, wanted)
+    return True
+
+
 def enlarge(fd: int, wanted: int) -> int:
     """Make the pipe hold ``wanted`` bytes if it may; returns its capacity."""
     current = pipe_capacity(fd)
     if wanted <= current:
         return current
-    try:
-        return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, wanted)
-    except OSError as exc:   # EPERM: past pipe-max-size without CAP_SYS_RESOURCE; ENOMEM/EBUSY: no room
-        log.info("cannot make the binary message's pipe hold %d bytes (%s); trying pipe-max-size", wanted, exc)
+    for attempt in range(2):
+        try:
+            return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, wanted)
+        except PermissionError:  # past pipe-max-size without CAP_SYS_RESOURCE: raise the limit once
+            if attempt or not raise_pipe_max_size(wanted):
+                break
+        except OSError as exc:   # ENOMEM/EBUSY: no room
+            log.info("cannot make the binary message's pipe hold %d bytes: %s", wanted, exc)
+            break
     try:
         return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, min(wanted, int(PIPE_MAX_SIZE.read_text())))
     except (OSError, ValueError):
