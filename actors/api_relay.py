@@ -18,6 +18,7 @@ worker and the sandbox is removed with the execution.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import logging
 import os
 import select
@@ -51,11 +52,16 @@ def certificates(config: Config) -> tuple[Path, Path, Path]:
     """The CA, server certificate and key (made with scripts/make_certs.sh if missing)."""
     directory = config.tls_cert_dir
     ca, cert, key = directory / "ca.pem", directory / "server.pem", directory / "server.key"
-    if not (ca.exists() and cert.exists() and key.exists()):
-        done = subprocess.run([str(REPO_ROOT / "scripts" / "make_certs.sh"), "--server-only", str(directory)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RelayError(f"cannot make the relay's certificates: {done.stderr.strip()}")
+    if ca.exists() and cert.exists() and key.exists():
+        return ca, cert, key
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".make_certs.lock", "a") as lock:    # one maker at a time, across workers
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (ca.exists() and cert.exists() and key.exists()):
+            done = subprocess.run([str(REPO_ROOT / "scripts" / "make_certs.sh"), "--server-only", str(directory)],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RelayError(f"cannot make the relay's certificates: {done.stderr.strip()}")
     return ca, cert, key
 
 
