@@ -105,6 +105,8 @@ class Workers:
     stop_grace: int = 5              # seconds a force-quit container gets after SIGTERM
     max_results_bytes: int = 1048576
     mount_api_socket: bool = True    # give containers the API's unix socket for update_state
+    api_relay: bool = True           # and HTTPS on their own 127.0.0.1:443 (agavepy; actors/api_relay.py)
+    relay_image: str = "abaco/busybox:local"   # the sandbox that holds that network namespace
     # Confinement of every non-privileged container (see actors/sandbox.py).
     cap_drop: tuple[str, ...] = ("ALL",)
     cap_add: tuple[str, ...] = ()    # given back after cap_drop; only names in CAP_ADD_ALLOWED

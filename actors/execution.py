@@ -9,7 +9,6 @@ usage, and writes the terminal record. The worker acknowledges the message only 
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -24,13 +23,14 @@ from typing import Callable
 import docker.errors
 import requests
 
-from actors import auth, configs, message_env, sandbox, times, worker_clients
+from actors import api_relay, auth, configs, message_env, sandbox, times, worker_clients
 from actors import limits as limits_mod
+from actors.binary_fifo import FifoWriter
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors.config import Config
 from actors.errors import AbacoError
 from actors.installations import Installations
-from actors.message import BINARY, Message
+from actors.message import BINARY, JSON, Message
 from actors.process import pid_alive
 from actors.runtime import cgroups
 from actors.runtime.docker import (
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 RESULTS_PATH = "/_abaco_results.sock"
 BINARY_PATH = "/_abaco_binary_data"
 API_SOCKET_PATH = "/_abaco_api.sock"
+MESSAGE_JSON = "_abaco_message_json"   # a JSON message's text, beside MSG
 EXECUTION_TOKEN_TTL = 30 * 86400   # its end revokes it sooner (see actors/auth.py)
 
 
@@ -89,43 +90,6 @@ class ResultsCollector(threading.Thread):
         self.sock.close()
 
 
-class FifoWriter(threading.Thread):
-    """Feeds a binary message into the FIFO the container reads."""
-
-    def __init__(self, path: Path, data: bytes):
-        super().__init__(daemon=True, name="fifo-writer")
-        os.mkfifo(path, 0o666)
-        os.chmod(path, 0o666)
-        self.path, self.data = path, data
-        self._stop_flag = threading.Event()
-        self.written = 0
-
-    def run(self) -> None:
-        fd = None
-        while fd is None and not self._stop_flag.is_set():
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:      # ENXIO: no reader yet
-                    return
-                time.sleep(0.01)
-        if fd is None:
-            return
-        try:
-            os.set_blocking(fd, True)
-            view = memoryview(self.data)
-            while self.written < len(view):
-                self.written += os.write(fd, view[self.written:self.written + 65536])
-        except OSError:
-            pass                                   # the reader went away
-        finally:
-            os.close(fd)
-
-    def finish(self) -> None:
-        self._stop_flag.set()
-        self.join(timeout=1)
-
-
 @dataclass
 class _Watch:
     """What sampling a running execution saw."""
@@ -164,6 +128,25 @@ class _Watch:
         return round((self.memory_byte_seconds + held) / 1e9, 9)
 
 
+def message_variables(msg: Message) -> dict[str, str]:
+    """``MSG`` as Abaco sets it, and a JSON message's own text in ``_abaco_message_json``.
+
+    A JSON message's ``MSG`` is Python's ``str()`` of its value (``{'k': 'v'}``), which
+    agavepy's ``get_context`` parses with ``ast.literal_eval``; a string message is the
+    string itself, and a binary one (read from the FIFO) leaves ``MSG`` empty.
+    """
+    if msg.content_type == BINARY:
+        return {"MSG": ""}
+    text = msg.body.decode("utf-8", errors="replace")
+    if msg.content_type != JSON:
+        return {"MSG": text}
+    try:
+        value = json.loads(text)
+    except ValueError:                  # the API checked it; should it not parse, pass it as sent
+        return {"MSG": text, MESSAGE_JSON: text}
+    return {"MSG": str(value), MESSAGE_JSON: text}
+
+
 def log_expiry(config: Config, actor: dict) -> int:
     """Seconds an execution's logs are kept: the actor's log_ex within [store] max_log_ex."""
     wanted = actor.get("log_ex") or config.store.logs_ttl
@@ -193,6 +176,7 @@ class ExecutionRun:
         self.cgroup = cgroups.execution_path(config.general.instance, actor["id"], self.execution_id)
         self.scratch = config.run_dir / "executions" / self.execution_id
         self.installations = Installations(config, stores)
+        self.relay: api_relay.Relay | None = None
 
     # ------------------------------------------------------------ contract
 
@@ -206,9 +190,9 @@ class ExecutionRun:
         # the owner's OAuth token goes only to actors registered with "token": true, as in Abaco.
         own = self.execution_token()
         token = self._client_token() if actor.get("token") else own
-        raw = "" if msg.content_type == BINARY else msg.body.decode("utf-8", errors="replace")
+        env.pop(MESSAGE_JSON, None)            # only the platform sets it, and only for a JSON message
+        env.update(message_variables(msg))
         env.update({
-            "MSG": raw,
             "_abaco_execution_id": self.execution_id,
             "_abaco_actor_id": actor["id"],
             "_abaco_actor_dbid": f"{actor.get('tenant', 'default')}_{actor['id']}",
@@ -221,6 +205,7 @@ class ExecutionRun:
             "_abaco_access_token": token,
             "_abaco_execution_token": own,
             "_abaco_Content_Type": msg.content_type,
+            "_abaco_Content-Type": msg.content_type,     # the name agavepy's get_context reads
             "_abaco_jwt_header_name": "Authorization",
             "_abaco_execution_attempt": str(execution.get("attempts", 1)),
         })
@@ -246,6 +231,25 @@ class ExecutionRun:
         actor = self.actor
         return self.config.workers.mount_api_socket and bool(actor.get("token") or not actor.get("stateless", True))
 
+    def start_relay(self) -> api_relay.Relay | None:
+        """The execution's HTTPS relay, when it needs the API; None without one (a failure is noted)."""
+        workers = self.config.workers
+        if not (workers.api_relay and self.needs_api_socket() and workers.container_network == "none"
+                and self.config.api_socket.exists()):
+            return None
+        relay = api_relay.Relay(self.config, self.runtime, self.labels())
+        try:
+            relay.start()
+        except api_relay.RelayError as exc:
+            log.warning("execution %s runs without its HTTPS relay: %s", self.execution_id, exc)
+            self.notes.append(f"no HTTPS relay to the API: {exc}")
+            return None
+        return relay
+
+    def labels(self) -> dict[str, str]:
+        return {LABEL_INSTANCE: self.config.general.instance, LABEL_ACTOR: self.actor["id"],
+                LABEL_WORKER: self.worker_id, LABEL_EXECUTION: self.execution_id}
+
     def spec(self, execution: dict) -> ContainerSpec:
         actor = self.actor
         binds = [(str(self.scratch / "results.sock"), RESULTS_PATH, False)]
@@ -254,11 +258,17 @@ class ExecutionRun:
         if self.needs_api_socket() and self.config.api_socket.exists():
             binds.append((str(self.config.api_socket), API_SOCKET_PATH, False))
         box = sandbox.confine(self.config, actor, self.message.executor)
+        env = self.environment(execution)
+        network = self.config.workers.container_network
+        if self.relay is not None:             # HTTPS to the API on its own loopback (actors/api_relay.py)
+            network = self.relay.network_mode
+            binds.append((str(self.relay.ca), api_relay.CA_PATH, True))
+            env.update({"_abaco_api_server": api_relay.API_SERVER, "REQUESTS_CA_BUNDLE": api_relay.CA_PATH,
+                        "SSL_CERT_FILE": api_relay.CA_PATH})
         return ContainerSpec(
-            image=actor["image"], environment=self.environment(execution),
-            labels={LABEL_INSTANCE: self.config.general.instance, LABEL_ACTOR: actor["id"],
-                    LABEL_WORKER: self.worker_id, LABEL_EXECUTION: self.execution_id},
-            cgroup_parent=self.cgroup, network_mode=self.config.workers.container_network,
+            image=actor["image"], environment=env,
+            labels=self.labels(),
+            cgroup_parent=self.cgroup, network_mode=network,
             binds=binds + list(box.binds), privileged=bool(actor.get("privileged")),
             user=box.user, cap_drop=box.cap_drop, cap_add=box.cap_add, security_opt=box.security_opt,
             read_only=box.read_only, tmpfs=box.tmpfs)
@@ -321,14 +331,16 @@ class ExecutionRun:
         collector.start()
         fifo = None
         if self.message.content_type == BINARY:
-            fifo = FifoWriter(self.scratch / "binary", self.message.body)
-            fifo.start()
+            fifo = FifoWriter(self.scratch / "binary", self.message.body)   # filled before the container starts
         try:
+            self.relay = self.start_relay()
             return self._run_container(execution, collector, fifo)
         finally:
+            if self.relay is not None:
+                self.relay.close()
             collector.finish()
             if fifo:
-                fifo.finish()
+                fifo.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
             cgroups.remove(self.cgroup)
             self.installations.remove("execution", self.execution_id)

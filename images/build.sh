@@ -14,7 +14,10 @@ REPO="$(dirname "$HERE")"
 FORCE=0
 LABEL="org.abaco.inputs-sha256"
 SAMPLES_BUSYBOX=(echo sleep)
-SAMPLES_PYTHON=(pyactor result binary)
+SAMPLES_PYTHON=(pyactor result binary agavepy)
+# Wheels go into images with pip run from its own wheel (the images have no pip, and their
+# builds no network): this pip, downloaded on the host with them.
+PIP_INSTALLER="pip==26.3"
 
 usage() {
     sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -101,13 +104,33 @@ build_python_base() {
     drop_old "$old" "$tag"
 }
 
+# The host's pip (the project's virtualenv's, else python3's).
+host_pip() {
+    if [ -x "$REPO/.venv/bin/python" ]; then "$REPO/.venv/bin/python" -m pip "$@"; else python3 -m pip "$@"; fi
+}
+
+# fetch_wheels REQUIREMENTS DEST: the pinned wheels (no dependencies resolved: the file
+# lists them all) for the Python of abaco/python3-base:local, and pip's own wheel.
+fetch_wheels() {
+    local requirements="$1" dest="$2" version
+    version="$(docker run --rm --network none abaco/python3-base:local \
+        python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    log "downloading the wheels of ${requirements#"$REPO"/} for Python $version"
+    mkdir -p "$dest"
+    host_pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        --python-version "$version" --implementation cp --abi "cp${version/./}" \
+        --platform "manylinux2014_$(uname -m)" -d "$dest" -r "$requirements" "$PIP_INSTALLER"
+}
+
 # docker build with an inputs label; skip when the label already matches.
-#   build_labelled TAG PARENT CONTEXT_DIR HASH
+#   build_labelled TAG PARENT CONTEXT_DIR HASH [REQUIREMENTS]
+# With REQUIREMENTS, their wheels are downloaded into CONTEXT_DIR/wheels first.
 build_labelled() {
-    local tag="$1" parent="$2" context="$3" hash="$4"
+    local tag="$1" parent="$2" context="$3" hash="$4" requirements="${5:-}"
     if [ "$FORCE" = 0 ] && exists "$tag" && [ "$(image_label "$tag")" = "$hash" ]; then
         log "$tag is up to date"; return
     fi
+    [ -z "$requirements" ] || fetch_wheels "$requirements" "$context/wheels"
     log "building $tag (FROM $parent)"
     local old out   # the legacy builder warns about deprecation on every run; show output only on failure
     old="$(old_id "$tag")"
@@ -123,17 +146,21 @@ build_python_sdk() {
     local files=(actors/__init__.py actors/sdk/__init__.py actors/sdk/actor.py)
     mkdir -p "$context/actors/sdk"
     for f in "${files[@]}"; do cp "$REPO/$f" "$context/$f"; done
-    cp "$HERE/python3/Dockerfile" "$context/Dockerfile"
+    cp "$HERE/python3/Dockerfile" "$HERE/python3/requirements.txt" "$context/"
     local hash
-    hash="$(inputs_hash abaco/python3-base:local "$context" Dockerfile "${files[@]}")"
-    build_labelled abaco/python3:local abaco/python3-base:local "$context" "$hash"
+    hash="$(inputs_hash abaco/python3-base:local "$context" Dockerfile requirements.txt "${files[@]}")"
+    build_labelled abaco/python3:local abaco/python3-base:local "$context" "$hash" "$context/requirements.txt"
 }
 
+# A sample with a requirements.txt gets its wheels in its (copied) build context.
 build_sample() {
     local name="$1" parent="$2" dir="$HERE/samples/$1"
-    local files
+    local files context="$WORK/sample-$1" requirements=""
     mapfile -t files < <(cd "$dir" && find . -type f | sort)
-    build_labelled "abaco/$name:local" "$parent" "$dir" "$(inputs_hash "$parent" "$dir" "${files[@]}")"
+    cp -r "$dir" "$context"
+    [ ! -f "$context/requirements.txt" ] || requirements="$context/requirements.txt"
+    build_labelled "abaco/$name:local" "$parent" "$context" "$(inputs_hash "$parent" "$dir" "${files[@]}")" \
+        "$requirements"
 }
 
 build_busybox

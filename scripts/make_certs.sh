@@ -3,15 +3,19 @@
 # client certificates, for the mtls access mode (images/nginx/).
 #
 #   scripts/make_certs.sh DIR [CLIENT_CN ...]     (default client: alice)
+#   scripts/make_certs.sh --server-only DIR       (the CA and server certificate, no client)
 #
 # DIR gets ca.pem/ca.key, server.pem/server.key and <cn>.pem/<cn>.key for each client.
 # An existing CA in DIR is reused, so more clients can be added later. Keys are 0600.
 # SERVER_SANS adds names to the server certificate (e.g. SERVER_SANS="DNS:abaco.lab,IP:10.0.0.5").
 set -euo pipefail
 
-dir="${1:?usage: scripts/make_certs.sh DIR [CLIENT_CN ...]}"
+server_only=0
+if [ "${1:-}" = --server-only ]; then server_only=1; shift; fi
+dir="${1:?usage: scripts/make_certs.sh [--server-only] DIR [CLIENT_CN ...]}"
 shift
 clients=("${@:-alice}")
+[ "$server_only" = 0 ] || clients=()
 mkdir -p "$dir"
 cd "$dir"
 umask 077

@@ -12,6 +12,7 @@ The paths are module-level so tests (or unusual deployments) can point them else
 
 from __future__ import annotations
 
+import ast
 import errno
 import http.client
 import json
@@ -72,20 +73,42 @@ def _parse_state(raw: str) -> Any:
         return raw          # not JSON: hand it over as is rather than fail the actor
 
 
+def content_type() -> str:
+    """The message's content type (Abaco names it ``_abaco_Content-Type``; we set both)."""
+    env = os.environ
+    return env.get("_abaco_Content_Type") or env.get("_abaco_Content-Type") or "str"
+
+
+def parse_json_message(env: Any) -> Any:
+    """A JSON message's value: from its own text in ``_abaco_message_json`` when the worker
+    gave it, else ``MSG`` read as JSON, else ``MSG`` as Abaco sets it (Python's ``str()``
+    of the value, read back with ``ast.literal_eval``); {} when none of them parses."""
+    text = env.get("_abaco_message_json")
+    if text:
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    raw = env.get("MSG", "")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return {}
+
+
 def get_context() -> AttrDict:
     """The execution's context, read from the environment the worker set."""
     env = os.environ
     raw = env.get("MSG", "")
-    content_type = env.get("_abaco_Content_Type", "str")
-    message_dict: Any = {}
-    if content_type == "application/json":
-        try:
-            message_dict = json.loads(raw)
-        except ValueError:
-            message_dict = {}
+    kind = content_type()
+    message_dict: Any = parse_json_message(env) if kind == "application/json" else {}
     return AttrDict(
         raw_message=raw,
-        content_type=content_type,
+        content_type=kind,
         message_dict=message_dict,
         execution_id=env.get("_abaco_execution_id", ""),
         username=env.get("_abaco_username", ""),
@@ -106,7 +129,7 @@ def get_context() -> AttrDict:
 def get_binary_message() -> bytes:
     """All bytes of a binary message (read from the FIFO to its end)."""
     if not os.path.exists(BINARY_DATA_PATH):
-        kind = os.environ.get("_abaco_Content_Type", "unknown")
+        kind = content_type()
         raise SDKError(f"no binary message: {BINARY_DATA_PATH} does not exist (this execution's "
                        f"message has content type {kind!r}; read it with get_context().raw_message)")
     with open(BINARY_DATA_PATH, "rb") as fifo:
@@ -140,8 +163,14 @@ def send_bytes_result(data: bytes) -> None:
 
 
 def send_python_result(obj: Any) -> None:
-    """Pickle ``obj`` and send it as one result."""
-    send_bytes_result(pickle.dumps(obj))
+    """Pickle ``obj`` and send it as one result: with cloudpickle when the image has it (as
+    Abaco's agavepy does, so functions and lambdas travel too), else with pickle."""
+    try:
+        import cloudpickle
+    except ImportError:
+        send_bytes_result(pickle.dumps(obj))
+        return
+    send_bytes_result(cloudpickle.dumps(obj))
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import threading
 import time
@@ -54,7 +55,7 @@ def received(platform, actor: dict, execution: dict) -> dict:
     """The JSON message an echo execution printed."""
     logs = platform.ok("GET", f"/actors/{actor['id']}/executions/{execution['id']}/logs")["logs"]
     line = next(ln for ln in logs.splitlines() if ln.startswith("Contents of MSG: "))
-    return json.loads(line[len("Contents of MSG: "):])
+    return ast.literal_eval(line[len("Contents of MSG: "):])   # MSG is str() of the value, as in Abaco
 
 
 def finished_counts(platform, actors: list[dict]) -> list[int] | None:

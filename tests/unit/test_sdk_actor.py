@@ -17,6 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import cloudpickle
 import pytest
 
 from actors.sdk import actor as sdk
@@ -126,6 +127,12 @@ def test_bytes_and_python_results_arrive_as_datagrams(results_socket):
     assert results_socket.recv(1 << 20) == b"first"
     assert pickle.loads(results_socket.recv(1 << 20)) == {"n": [1, 2, 3]}
     assert results_socket.recv(1 << 20) == big
+
+
+def test_a_function_travels_with_cloudpickle_as_in_abaco(results_socket):
+    factor = 3
+    sdk.send_python_result(lambda x: factor * x)
+    assert cloudpickle.loads(results_socket.recv(1 << 20))(14) == 42
 
 
 def test_result_must_be_bytes(results_socket):
