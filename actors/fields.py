@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.codes import EXECUTION_EVENTS, EventType
-from actors.errors import BadRequestError
+from actors.errors import BadRequestError, ForbiddenError
 
 ANYONE, PRIVILEGED = "anyone", "privileged"
 
@@ -104,6 +104,17 @@ ACTOR_FIELDS: tuple[Field, ...] = (
 )
 BY_NAME: dict[str, Field] = {f.name: f for f in ACTOR_FIELDS}
 LIMIT_FIELDS: dict[str, str] = {f.name: f.limit for f in ACTOR_FIELDS if f.limit}
+
+
+# Abaco's words for what only admins and privileged users may do, by field.
+_PRIVILEGED_WORDS = {"privileged": "make privileged actors", "max_workers": "set max workers",
+                     "max_cpus": "set max CPUs", "mem_limit": "set mem limit"}
+
+
+def only_privileged(name: str, detail: str) -> ForbiddenError:
+    """A caller whose role is too low for a field (Abaco's phrase, then ``detail``)."""
+    what = _PRIVILEGED_WORDS.get(name, f"set {name}")
+    return ForbiddenError(f"Not authorized -- only admins and privileged users can {what}. {detail}")
 
 
 def input_schema() -> dict:

@@ -60,8 +60,9 @@ def find_alias(alias: str) -> dict | None:
 def load_actor(actor_id: str, level: int) -> dict:
     """The actor (``actor_id`` may be an alias), if the caller may act on it at ``level``.
 
-    404 when the caller has no access at all, 403 when their level is too low. A nonce
-    is checked against this actor and one of its uses counted.
+    404 when the caller has no access at all (the words of an unknown actor), 403 when their
+    level is too low (400 in compat = abaco). A nonce is checked against this actor and one
+    of its uses counted.
     """
     sv, who = services(), identity()
     actor = sv.stores.actors.find(actor_id)
@@ -71,13 +72,13 @@ def load_actor(actor_id: str, level: int) -> dict:
         if alias is not None:
             actor = sv.stores.actors.find(alias["actor_id"])
     if actor is None or actor.get("tenant", "default") != who.tenant:
-        raise NotFoundError(f"no actor with id or alias {actor_id!r}")
+        raise permissions.not_found("actor", actor_id)
     if who.nonce is not None:
         nonces.use(sv.stores, who, level, actor, alias)
         return actor
     if who.execution is not None and actor["id"] not in _execution_reach(who):
-        raise NotFoundError(f"no actor with id or alias {actor_id!r} for this execution's token")
-    permissions.require(sv.stores, who, "actor", actor, level, f"actor {actor_id!r}")
+        raise permissions.not_found("actor", actor_id)
+    permissions.require(sv.stores, who, "actor", actor, level, actor_id)
     return actor
 
 
@@ -99,7 +100,9 @@ def _execution_reach(who) -> set[str]:
 def load_execution(actor: dict, execution_id: str) -> dict:
     execution = services().stores.executions.find(execution_id)
     if execution is None or execution.get("actor_id") != actor["id"]:
-        raise NotFoundError(f"no execution with id {execution_id!r} for actor {actor['id']}")
+        # Abaco answers an unknown execution with 400.
+        raise NotFoundError(f"No executions found with actor id of {actor['id']} and execution id of "
+                            f"{execution_id}.", abaco_status=400)
     return execution
 
 

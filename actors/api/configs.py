@@ -21,15 +21,18 @@ def load_config(name: str, level: int) -> dict:
     sv, who = services(), identity()
     doc = sv.stores.configs.find(_key(name))
     if doc is None or who.nonce is not None:
-        raise NotFoundError(f"no config {name!r}")
-    permissions.require(sv.stores, who, "config", doc, level, f"config {name!r}")
+        raise permissions.not_found("config", name)
+    permissions.require(sv.stores, who, "config", doc, level, name)
     return doc
 
 
 def _check_actors(actors: str) -> None:
     """Only actors the caller may change can be given a config."""
     for ref in filter(None, actors.split(",")):
-        load_actor(ref, Level.UPDATE)
+        try:
+            load_actor(ref, Level.UPDATE)
+        except NotFoundError:
+            raise NotFoundError(f"No actor or alias found with id: {ref}.") from None
 
 
 @bp.get("/actors/configs")
