@@ -16,6 +16,7 @@ Who may set a field:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +105,21 @@ ACTOR_FIELDS: tuple[Field, ...] = (
 )
 BY_NAME: dict[str, Field] = {f.name: f for f in ACTOR_FIELDS}
 LIMIT_FIELDS: dict[str, str] = {f.name: f.limit for f in ACTOR_FIELDS if f.limit}
+# Named so that they are refused, never ignored: the platform alone decides what is mounted.
+REFUSED_ACTOR_FIELDS = ("mounts",)
+
+# The fields each kind of request body takes, with the kind that says how a form field's
+# text becomes a value (:func:`from_form`); any other field is unknown (see ``api/common.py``).
+ACTOR_INPUT: dict[str, str] = {**{f.name: f.kind for f in ACTOR_FIELDS}, **{n: "str" for n in REFUSED_ACTOR_FIELDS}}
+ALIAS_INPUT = {"alias": "str", "actor_id": "str"}
+CONFIG_INPUT = {"name": "str", "value": "str", "actors": "strlist", "is_secret": "bool"}
+NONCE_INPUT = {"level": "str", "max_uses": "int", "description": "str"}
+PERMISSION_INPUT = {"user": "str", "level": "str"}
+WORKER_INPUT = {"num": "int"}
+
+_LIST_KINDS = ("strlist", "events")
+_INT_KINDS = ("int", "posint", "nonnegint", "weight")
+_INT_TEXT = re.compile(r"^\s*-?[0-9]+\s*$")
 
 
 # Abaco's words for what only admins and privileged users may do, by field.
@@ -140,6 +156,67 @@ def normalise_input(body: Any) -> dict:
     return {to_snake(k): v for k, v in body.items()}
 
 
+def from_form(form: Any, kinds: dict[str, str]) -> dict:
+    """Form fields (a werkzeug MultiDict: ``-d`` or multipart) as the JSON object they stand for.
+
+    As Abaco reads them: ``true``/``false`` in any case for booleans, a repeated key
+    (``hints=a&hints=b``) or JSON text (``hints=["a","b"]``) for lists, JSON text for objects
+    (``default_environment={"K": "v"}``), numbers as text. Text that fits no conversion is
+    kept as it is, for the field's own check to refuse it with its own words.
+    """
+    out: dict[str, Any] = {}
+    for key in form:
+        name = to_snake(key)
+        values = form.getlist(key)
+        kind = kinds.get(name, "str")
+        if kind in _LIST_KINDS:
+            out[name] = _form_list(name, kind, values)
+        elif kind == "env":
+            out[name] = _form_object(name, values[0])
+        elif kind == "bool" and values[0].strip().lower() in ("true", "false"):
+            out[name] = values[0].strip().lower() == "true"
+        elif kind in _INT_KINDS and _INT_TEXT.match(values[0]):
+            out[name] = int(values[0])
+        else:
+            out[name] = values[0]
+    return out
+
+
+def _form_list(name: str, kind: str, values: list[str]) -> Any:
+    if len(values) == 1 and values[0].lstrip().startswith("["):
+        try:
+            return json.loads(values[0])
+        except ValueError:
+            raise BadRequestError(f"'{name}' is not valid JSON text of a list: {values[0]!r}; or repeat the "
+                                  f"field once per item ({name}=a&{name}=b)") from None
+    if kind == "events" and len(values) == 1:
+        return values[0]            # one comma-separated string of event names
+    return values
+
+
+def _form_object(name: str, text: str) -> Any:
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise BadRequestError(f"'{name}' in a form body must be JSON text of an object, e.g. "
+                              f"{name}={{\"KEY\": \"value\"}}; got {text!r}") from None
+
+
+def known(data: dict, kinds: dict[str, str], strict: bool) -> tuple[dict, list[str]]:
+    """``data`` without the fields ``kinds`` does not name, and those names (sorted).
+
+    Abaco ignores fields it does not know; with ``strict`` (``[web] strict_fields``) they are a 400.
+    """
+    unknown = sorted(set(data) - set(kinds))
+    if unknown and strict:
+        raise BadRequestError(f"unknown field(s) {', '.join(unknown)}; accepted fields are "
+                              f"{', '.join(sorted(n for n in kinds if n not in REFUSED_ACTOR_FIELDS))} "
+                              f"([web] strict_fields = true)")
+    return {k: v for k, v in data.items() if k in kinds}, unknown
+
+
 def validate(body: Any, *, partial: bool = False) -> dict:
     """Check a POST (or, with ``partial``, a PUT) body; return only known, well-typed fields."""
     data = normalise_input(body)
@@ -151,7 +228,8 @@ def validate(body: Any, *, partial: bool = False) -> dict:
         raise BadRequestError(f"unknown field(s) {', '.join(unknown)}; accepted fields are "
                               f"{', '.join(sorted(BY_NAME))}")
     if not partial and "image" not in data:
-        raise BadRequestError("'image' is required: the Docker image to run, e.g. abaco/echo:local")
+        empty = "; the request body is empty" if not data else ""
+        raise BadRequestError(f"'image' is required: the Docker image to run, e.g. abaco/echo:local{empty}")
     out = {}
     for name, value in data.items():
         kind = BY_NAME[name].kind

@@ -7,7 +7,7 @@ import re
 from flask import Blueprint
 
 from actors import fields, nonces, permissions, times
-from actors.api.common import base_url, identity, json_body, load_actor, ok, services, show
+from actors.api.common import base_url, body_fields, identity, load_actor, ok, services, show
 from actors.codes import Level
 from actors.errors import BadRequestError, ConflictError
 
@@ -39,12 +39,7 @@ def invalid(detail: str) -> BadRequestError:
 
 
 def _fields(require_alias: bool) -> dict:
-    body = fields.normalise_input(json_body())
-    if not isinstance(body, dict):
-        raise BadRequestError("send {\"alias\": NAME, \"actor_id\": ID}")
-    unknown = set(body) - {"alias", "actor_id"}
-    if unknown:
-        raise BadRequestError(f"unknown field(s) {', '.join(sorted(unknown))}; accepted: alias, actor_id")
+    body = body_fields(fields.ALIAS_INPUT)
     alias = body.get("alias")
     if require_alias and (not isinstance(alias, str) or not ALIAS.match(alias)):
         raise invalid("'alias' must be 1-128 letters, digits, '-', '_' or '.'; got " + repr(alias))

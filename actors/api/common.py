@@ -8,7 +8,7 @@ from typing import Collection
 
 from flask import Response, current_app, g, request
 
-from actors import __version__, jsondepth, links, models, nonces, permissions, search
+from actors import __version__, fields, jsondepth, links, models, nonces, permissions, search
 from actors.auth import Authenticator, Identity
 from actors.channels import Broker
 from actors.config import Config
@@ -45,6 +45,10 @@ def envelope(result, message: str, status: int = 200):
 
 
 def ok(result, message: str = "success", status: int = 200):
+    """A success; the message names the body's fields that were ignored (see :func:`body_fields`)."""
+    ignored = g.get("ignored_fields")
+    if ignored:
+        message = f"{message} (ignored unknown field(s): {', '.join(ignored)})"
     return envelope(result, message, status)
 
 
@@ -132,6 +136,24 @@ def json_body(required: bool = True):
     if required:
         raise BadRequestError("the request body is empty; send a JSON object (Content-Type: application/json)")
     return {}
+
+
+def body_fields(kinds: dict[str, str], required: bool = True) -> dict:
+    """The body's fields (snake case) that ``kinds`` names (a table of ``actors/fields.py``).
+
+    A JSON object as sent, or form fields (``-d``, multipart) converted as Abaco reads them
+    (:func:`actors.fields.from_form`). Fields not in ``kinds`` are dropped and named in the
+    answer's message (:func:`ok`), or refused with ``[web] strict_fields = true``.
+    """
+    if request.mimetype != "application/json" and request.form:
+        body: object = fields.from_form(request.form, kinds)
+    else:
+        body = json_body(required)
+    data = fields.normalise_input(body)
+    data, ignored = fields.known(data, kinds, services().config.web.strict_fields)
+    if ignored:
+        g.ignored_fields = ignored
+    return data
 
 
 def base_url() -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from actors import configs, permissions, times
-from actors.api.common import identity, json_body, load_actor, ok, services, show
+from actors import configs, fields, permissions, times
+from actors.api.common import body_fields, identity, load_actor, ok, services, show
 from actors.api.permissions import answer
 from actors.codes import Level
 from actors.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
@@ -47,7 +47,7 @@ def list_configs():
 @bp.post("/actors/configs")
 def create_config():
     sv, who = services(), identity()
-    data = configs.validate(json_body())
+    data = configs.validate(body_fields(fields.CONFIG_INPUT))
     _check_actors(data["actors"])
     doc = {"name": data["name"], "value": data["value"], "actors": data["actors"],
            "is_secret": data.get("is_secret", False), "owner": who.user, "tenant": who.tenant,
@@ -66,7 +66,7 @@ def get_config(name: str):
 def update_config(name: str):
     sv = services()
     doc = load_config(name, Level.UPDATE)
-    data = configs.validate(json_body(), partial=True)
+    data = configs.validate(body_fields(fields.CONFIG_INPUT), partial=True)
     who = identity()
     owner = who.user == doc["owner"] or who.is_admin
     if doc.get("is_secret") and data.get("is_secret") is False:
