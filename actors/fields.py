@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors import jsondepth
 from actors.codes import EXECUTION_EVENTS, EventType
 from actors.errors import BadRequestError, ForbiddenError
 
@@ -156,19 +157,22 @@ def normalise_input(body: Any) -> dict:
     return {to_snake(k): v for k, v in body.items()}
 
 
-def from_form(form: Any, kinds: dict[str, str]) -> dict:
+def from_form(form: Any, kinds: dict[str, str], max_depth: int = 0) -> dict:
     """Form fields (a werkzeug MultiDict: ``-d`` or multipart) as the JSON object they stand for.
 
     As Abaco reads them: ``true``/``false`` in any case for booleans, a repeated key
     (``hints=a&hints=b``) or JSON text (``hints=["a","b"]``) for lists, JSON text for objects
     (``default_environment={"K": "v"}``), numbers as text. Text that fits no conversion is
-    kept as it is, for the field's own check to refuse it with its own words.
+    kept as it is, for the field's own check to refuse it with its own words. JSON text may
+    nest at most ``max_depth`` levels (``[web] max_json_depth``; 0: no cap).
     """
     out: dict[str, Any] = {}
     for key in form:
         name = to_snake(key)
         values = form.getlist(key)
         kind = kinds.get(name, "str")
+        if kind in _LIST_KINDS or kind == "env":
+            jsondepth.check(values[0], max_depth, f"the form field {name!r}")
         if kind in _LIST_KINDS:
             out[name] = _form_list(name, kind, values)
         elif kind == "env":

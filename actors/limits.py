@@ -86,7 +86,7 @@ def _default(config: Config, setting: str):
 
 
 def check_request(config: Config, who: Identity, fields: dict) -> None:
-    """Refuse (403) a non-privileged user's limit above the configured default."""
+    """Refuse (403; Abaco's 400) a non-privileged user's limit above the configured default."""
     if who.is_privileged:
         return
     for field, setting in LIMIT_FIELDS.items():

@@ -146,7 +146,7 @@ def body_fields(kinds: dict[str, str], required: bool = True) -> dict:
     answer's message (:func:`ok`), or refused with ``[web] strict_fields = true``.
     """
     if request.mimetype != "application/json" and request.form:
-        body: object = fields.from_form(request.form, kinds)
+        body: object = fields.from_form(request.form, kinds, services().config.web.max_json_depth)
     else:
         body = json_body(required)
     data = fields.normalise_input(body)

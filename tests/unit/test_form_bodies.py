@@ -68,7 +68,9 @@ def test_bad_form_values_are_clear_400s(api):
     for form, word in (({"image": "abaco/echo:local", "default_environment": "K=v"}, "JSON text of an object"),
                        ({"image": "abaco/echo:local", "hints": "[oops"}, "JSON text of a list"),
                        ({"image": "abaco/echo:local", "stateless": "maybe"}, "boolean"),
-                       ({"image": "abaco/echo:local", "max_workers": "lots"}, "max_workers")):
+                       ({"image": "abaco/echo:local", "max_workers": "lots"}, "max_workers"),
+                       ({"image": "abaco/echo:local", "hints": "[" * 5000}, "nested"),
+                       ({"image": "abaco/echo:local", "default_environment": "[" * 5000}, "nested")):
         code, body = api.call("POST", "/actors", data=form)
         assert code == 400 and word in body["message"], body
 
