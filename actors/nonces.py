@@ -101,7 +101,7 @@ def use(stores: Stores, who: Identity, needed: int, actor: dict, alias: dict | N
     kind, obj_id, own_level, nonce_id = who.nonce
     if not ((kind == "actor" and obj_id == actor["id"]) or
             (kind == "alias" and alias is not None and obj_id == alias["alias"])):
-        raise ForbiddenError("the nonce is not valid for this actor")
+        raise permissions.not_authorized("actor", needed, "The nonce is not valid for this actor.")
     made_by = maker(who)
     level = min(own_level, permissions.level(stores, made_by, "actor", actor))
     if kind == "alias" and alias is not None:
@@ -109,8 +109,9 @@ def use(stores: Stores, who: Identity, needed: int, actor: dict, alias: dict | N
     if actor.get("privileged") and who.role not in PRIVILEGED_ROLES:
         level = min(level, Level.EXECUTE)
     if level < needed:
-        raise ForbiddenError(f"the nonce gives {Level(level).name} on this actor now (its own level, capped by "
-                             f"what its maker holds); this request needs {Level(needed).name}")
+        raise permissions.not_authorized("actor", needed, f"The nonce gives {Level(level).name} on this actor now "
+                                                          f"(its own level, capped by what its maker holds); "
+                                                          f"this request needs {Level(needed).name}.")
     for _ in range(50):
         nonce = stores.nonces.find(nonce_id)
         if nonce is None:

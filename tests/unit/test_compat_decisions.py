@@ -155,3 +155,14 @@ def test_unknown_path_and_wrong_method(api):
     assert code == pick(api, 405, 404) and message.startswith(NO_ENDPOINT)
     code, message = api.call("PATCH", "/actors")
     assert code == 405 and message.startswith(NO_ENDPOINT)
+
+
+def test_a_nonce_below_the_level_is_not_authorized(api):
+    actor = made(api)
+    headers = {"Authorization": f"Bearer {auth.issue_token(api.cfg, 'vera')}"}
+    nonce = api.http.post(f"/actors/{actor}/nonces", json={"level": "READ"}, headers=headers).get_json()["result"]
+    assert api.call("GET", f"/actors/{actor}?x-nonce={nonce['id']}", user=None)[0] == 200
+    code, message = api.call("PUT", f"/actors/{actor}?x-nonce={nonce['id']}", user=None,
+                             json={"image": "abaco/echo:local"})
+    assert code == pick(api, 400, 403)
+    assert message.startswith("Not authorized -- you do not have access to this actor.") and "READ" in message
