@@ -27,7 +27,7 @@ from actors.errors import BadRequestError, ForbiddenError
 
 ANYONE, PRIVILEGED = "anyone", "privileged"
 
-MEM_LIMIT = re.compile(r"^[0-9]+[bkmg]?$", re.IGNORECASE)
+MEM_LIMIT = re.compile(r"^[0-9]{1,18}[bkmg]?$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REF = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,128}$")
@@ -120,7 +120,14 @@ WORKER_INPUT = {"num": "int"}
 
 _LIST_KINDS = ("strlist", "events")
 _INT_KINDS = ("int", "posint", "nonnegint", "weight")
-_INT_TEXT = re.compile(r"^\s*-?[0-9]+\s*$")
+_INT_TEXT = re.compile(r"^\s*-?[0-9]{1,18}\s*$")   # longer text stays text: the field refuses it
+
+
+def int_text(value: Any) -> Any:
+    """Short whole-number text (ASCII digits, maybe a '-') as an int; anything else as it is."""
+    if isinstance(value, str) and value.isascii() and _INT_TEXT.match(value):
+        return int(value)
+    return value
 
 
 # Abaco's words for what only admins and privileged users may do, by field.
@@ -179,8 +186,8 @@ def from_form(form: Any, kinds: dict[str, str], max_depth: int = 0) -> dict:
             out[name] = _form_object(name, values[0])
         elif kind == "bool" and values[0].strip().lower() in ("true", "false"):
             out[name] = values[0].strip().lower() == "true"
-        elif kind in _INT_KINDS and _INT_TEXT.match(values[0]):
-            out[name] = int(values[0])
+        elif kind in _INT_KINDS:
+            out[name] = int_text(values[0])
         else:
             out[name] = values[0]
     return out
@@ -276,8 +283,7 @@ def _check(name: str, kind: str, value: Any) -> Any:
             raise bad("1-128 letters, digits, spaces, '.', '_' or '-'")
         return value
     if kind in ("posint", "nonnegint"):
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
+        value = int_text(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad("a whole number")
         if value < (1 if kind == "posint" else 0):
@@ -293,8 +299,7 @@ def _check(name: str, kind: str, value: Any) -> Any:
             raise bad("a number, 0 or more")
         return float(value)
     if kind == "weight":
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
+        value = int_text(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
             raise bad("a whole number from 1 to 10000")
         return value

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors import models, permissions, times
+from actors import fields, models, permissions, times
 from actors.auth import Identity
 from actors.codes import PRIVILEGED_ROLES, Level
 from actors.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
@@ -42,8 +42,7 @@ def new(stores: Stores, who: Identity, kind: str, obj: dict, body: dict, held: i
         raise BadRequestError(f"'level' of a{'n alias' if kind == 'alias' else 'n actor'} nonce must be one of "
                               f"{', '.join(a.name for a in allowed)}; got {asked!r}")
     max_uses = body.get("max_uses", -1)
-    if isinstance(max_uses, str) and max_uses.lstrip("-").isdigit():
-        max_uses = int(max_uses)
+    max_uses = fields.int_text(max_uses)
     if isinstance(max_uses, bool) or not isinstance(max_uses, int) or (max_uses < 1 and max_uses != -1):
         raise BadRequestError(f"'max_uses' must be a whole number of at least 1, or -1 for no limit; got {max_uses!r}")
     if level > held:

@@ -25,8 +25,7 @@ def add_workers(actor_id: str):
     actor = load_actor(actor_id, Level.UPDATE)
     body = body_fields(fields.WORKER_INPUT, required=False)
     num = body.get("num", 1)
-    if isinstance(num, str) and num.isdigit():
-        num = int(num)
+    num = fields.int_text(num)
     if isinstance(num, bool) or not isinstance(num, int) or num < 1:
         raise BadRequestError(f"'num' must be a whole number of at least 1; got {num!r}")
     if num > actor.get("max_workers", 1):

@@ -69,10 +69,22 @@ def test_bad_form_values_are_clear_400s(api):
                        ({"image": "abaco/echo:local", "hints": "[oops"}, "JSON text of a list"),
                        ({"image": "abaco/echo:local", "stateless": "maybe"}, "boolean"),
                        ({"image": "abaco/echo:local", "max_workers": "lots"}, "max_workers"),
+                       ({"image": "abaco/echo:local", "max_workers": "9" * 5000}, "max_workers"),
                        ({"image": "abaco/echo:local", "hints": "[" * 5000}, "nested"),
                        ({"image": "abaco/echo:local", "default_environment": "[" * 5000}, "nested")):
         code, body = api.call("POST", "/actors", data=form)
         assert code == 400 and word in body["message"], body
+
+
+def test_long_or_odd_numbers_are_400s_in_json_and_forms(api):
+    actor = api.ok("POST", "/actors", json={"image": "abaco/echo:local"})["result"]["id"]
+    for send in ({"json": {}}, {"data": {}}):
+        for path, name in (("/actors", "max_workers"), ("/actors", "mem_limit"), ("/actors", "cpu_weight"),
+                           (f"/actors/{actor}/workers", "num"), (f"/actors/{actor}/nonces", "max_uses")):
+            for value in ("9" * 5000, "\u00b2", "1" * 18 + "m"):
+                body = {"image": "abaco/echo:local", name: value}
+                code, answer = api.call("POST", path, **{k: body for k in send})
+                assert code == 400 and name in answer["message"], (path, name, value[:20], answer)
 
 
 def test_an_empty_body_still_asks_for_the_image(api):
