@@ -125,6 +125,11 @@ PROXY_SECRET_HEADER = "X-Abaco-Proxy-Secret"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
+def no_credentials(detail: str) -> UnauthorizedError:
+    """A request with no credentials at all: Abaco's words, and its 400 in compat = abaco."""
+    return UnauthorizedError(f"No JWT or nonce provided. {detail}", abaco_status=400)
+
+
 class Authenticator:
     """Turns a request's headers (and peer address) into an Identity, per ``[web] access_control``.
 
@@ -187,8 +192,8 @@ class Authenticator:
         header = headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if not header:
-            raise UnauthorizedError("no credentials: send 'Authorization: Bearer <token>' "
-                                    "(mint one with `abaco token --user NAME`)")
+            raise no_credentials("The request has no credentials: send 'Authorization: Bearer <token>' "
+                                 "(mint one with `abaco token --user NAME`).")
         if scheme.lower() != "bearer" or not token.strip():
             raise UnauthorizedError("the Authorization header must be 'Bearer <token>'")
         claims = self.verify(token.strip())
@@ -252,8 +257,8 @@ class Authenticator:
         prefix = a.jwt_header_prefix.lower()
         found = [(name, value) for name, value in headers.items() if name.lower().startswith(prefix)]
         if not found:
-            raise UnauthorizedError(f"no credentials: the gateway's JWT is expected in a header "
-                                    f"{a.jwt_header_prefix}<TENANT>")
+            raise no_credentials(f"The request has no credentials: the gateway's JWT is expected in a header "
+                                 f"{a.jwt_header_prefix}<TENANT>.")
         if len(found) > 1:
             raise UnauthorizedError(f"more than one {a.jwt_header_prefix}<TENANT> header")
         name, token = found[0]
@@ -302,7 +307,7 @@ class Authenticator:
                 headers.get(PROXY_SECRET_HEADER, ""), self._proxy_secret):
             raise UnauthorizedError("client certificates are accepted only through the platform's TLS proxy")
         if headers.get(a.mtls_verify_header, "") != "SUCCESS":
-            raise UnauthorizedError("no verified client certificate")
+            raise no_credentials("The request has no credentials: no verified client certificate.")
         cn = common_name(headers.get(a.mtls_dn_header, ""))
         if not cn:
             raise UnauthorizedError("the client certificate has no Common Name")

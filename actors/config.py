@@ -43,6 +43,8 @@ class Web:
     host: str = "127.0.0.1"
     port: int = 8000
     case: str = "snake"              # "snake" or "camel" field names in responses
+    compat: str = "abaco"            # "abaco": Abaco's status codes; "http": 401/403/404/409/413
+    strict_fields: bool = False      # true: unknown fields in a body are a 400 (else ignored and named)
     access_control: str = "jwt"
     max_message_bytes: int = 1048576
     max_body_bytes: int = 2097152
@@ -377,6 +379,7 @@ def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
     return config
 
 
+COMPAT_MODES = ("abaco", "http")   # [web] compat: whose status codes errors carry (actors/errors.py)
 # The capabilities [workers] cap_add may give back to ordinary containers: none of them
 # lets a process leave its container (no SYS_ADMIN, SYS_PTRACE, SYS_MODULE, NET_ADMIN, ...).
 CAP_ADD_ALLOWED = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
@@ -408,6 +411,8 @@ def _validate(config: Config) -> None:
                           f"not {', '.join(refused)}")
     if config.web.case not in ("snake", "camel"):
         raise ConfigError("[web] case must be 'snake' or 'camel'")
+    if config.web.compat not in COMPAT_MODES:
+        raise ConfigError(f"[web] compat must be one of {', '.join(COMPAT_MODES)}")
     if config.workers.container_network not in ("none", "host"):
         raise ConfigError("[workers] container_network must be 'none' or 'host'")
     if config.events.link_max_depth < 0:

@@ -16,16 +16,18 @@ Who may set a field:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors import jsondepth
 from actors.codes import EXECUTION_EVENTS, EventType
-from actors.errors import BadRequestError
+from actors.errors import BadRequestError, ForbiddenError
 
 ANYONE, PRIVILEGED = "anyone", "privileged"
 
-MEM_LIMIT = re.compile(r"^[0-9]+[bkmg]?$", re.IGNORECASE)
+MEM_LIMIT = re.compile(r"^[0-9]{1,18}[bkmg]?$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REF = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,128}$")
@@ -104,6 +106,39 @@ ACTOR_FIELDS: tuple[Field, ...] = (
 )
 BY_NAME: dict[str, Field] = {f.name: f for f in ACTOR_FIELDS}
 LIMIT_FIELDS: dict[str, str] = {f.name: f.limit for f in ACTOR_FIELDS if f.limit}
+# Named so that they are refused, never ignored: the platform alone decides what is mounted.
+REFUSED_ACTOR_FIELDS = ("mounts",)
+
+# The fields each kind of request body takes, with the kind that says how a form field's
+# text becomes a value (:func:`from_form`); any other field is unknown (see ``api/common.py``).
+ACTOR_INPUT: dict[str, str] = {**{f.name: f.kind for f in ACTOR_FIELDS}, **{n: "str" for n in REFUSED_ACTOR_FIELDS}}
+ALIAS_INPUT = {"alias": "str", "actor_id": "str"}
+CONFIG_INPUT = {"name": "str", "value": "str", "actors": "strlist", "is_secret": "bool"}
+NONCE_INPUT = {"level": "str", "max_uses": "int", "description": "str"}
+PERMISSION_INPUT = {"user": "str", "level": "str"}
+WORKER_INPUT = {"num": "int"}
+
+_LIST_KINDS = ("strlist", "events")
+_INT_KINDS = ("int", "posint", "nonnegint", "weight")
+_INT_TEXT = re.compile(r"^\s*-?[0-9]{1,18}\s*$")   # longer text stays text: the field refuses it
+
+
+def int_text(value: Any) -> Any:
+    """Short whole-number text (ASCII digits, maybe a '-') as an int; anything else as it is."""
+    if isinstance(value, str) and value.isascii() and _INT_TEXT.match(value):
+        return int(value)
+    return value
+
+
+# Abaco's words for what only admins and privileged users may do, by field.
+_PRIVILEGED_WORDS = {"privileged": "make privileged actors", "max_workers": "set max workers",
+                     "max_cpus": "set max CPUs", "mem_limit": "set mem limit"}
+
+
+def only_privileged(name: str, detail: str) -> ForbiddenError:
+    """A caller whose role is too low for a field (Abaco's phrase, then ``detail``)."""
+    what = _PRIVILEGED_WORDS.get(name, f"set {name}")
+    return ForbiddenError(f"Not authorized -- only admins and privileged users can {what}. {detail}")
 
 
 def input_schema() -> dict:
@@ -129,6 +164,70 @@ def normalise_input(body: Any) -> dict:
     return {to_snake(k): v for k, v in body.items()}
 
 
+def from_form(form: Any, kinds: dict[str, str], max_depth: int = 0) -> dict:
+    """Form fields (a werkzeug MultiDict: ``-d`` or multipart) as the JSON object they stand for.
+
+    As Abaco reads them: ``true``/``false`` in any case for booleans, a repeated key
+    (``hints=a&hints=b``) or JSON text (``hints=["a","b"]``) for lists, JSON text for objects
+    (``default_environment={"K": "v"}``), numbers as text. Text that fits no conversion is
+    kept as it is, for the field's own check to refuse it with its own words. JSON text may
+    nest at most ``max_depth`` levels (``[web] max_json_depth``; 0: no cap).
+    """
+    out: dict[str, Any] = {}
+    for key in form:
+        name = to_snake(key)
+        values = form.getlist(key)
+        kind = kinds.get(name, "str")
+        if kind in _LIST_KINDS or kind == "env":
+            jsondepth.check(values[0], max_depth, f"the form field {name!r}")
+        if kind in _LIST_KINDS:
+            out[name] = _form_list(name, kind, values)
+        elif kind == "env":
+            out[name] = _form_object(name, values[0])
+        elif kind == "bool" and values[0].strip().lower() in ("true", "false"):
+            out[name] = values[0].strip().lower() == "true"
+        elif kind in _INT_KINDS:
+            out[name] = int_text(values[0])
+        else:
+            out[name] = values[0]
+    return out
+
+
+def _form_list(name: str, kind: str, values: list[str]) -> Any:
+    if len(values) == 1 and values[0].lstrip().startswith("["):
+        try:
+            return json.loads(values[0])
+        except ValueError:
+            raise BadRequestError(f"'{name}' is not valid JSON text of a list: {values[0]!r}; or repeat the "
+                                  f"field once per item ({name}=a&{name}=b)") from None
+    if kind == "events" and len(values) == 1:
+        return values[0]            # one comma-separated string of event names
+    return values
+
+
+def _form_object(name: str, text: str) -> Any:
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise BadRequestError(f"'{name}' in a form body must be JSON text of an object, e.g. "
+                              f"{name}={{\"KEY\": \"value\"}}; got {text!r}") from None
+
+
+def known(data: dict, kinds: dict[str, str], strict: bool) -> tuple[dict, list[str]]:
+    """``data`` without the fields ``kinds`` does not name, and those names (sorted).
+
+    Abaco ignores fields it does not know; with ``strict`` (``[web] strict_fields``) they are a 400.
+    """
+    unknown = sorted(set(data) - set(kinds))
+    if unknown and strict:
+        raise BadRequestError(f"unknown field(s) {', '.join(unknown)}; accepted fields are "
+                              f"{', '.join(sorted(n for n in kinds if n not in REFUSED_ACTOR_FIELDS))} "
+                              f"([web] strict_fields = true)")
+    return {k: v for k, v in data.items() if k in kinds}, unknown
+
+
 def validate(body: Any, *, partial: bool = False) -> dict:
     """Check a POST (or, with ``partial``, a PUT) body; return only known, well-typed fields."""
     data = normalise_input(body)
@@ -140,7 +239,8 @@ def validate(body: Any, *, partial: bool = False) -> dict:
         raise BadRequestError(f"unknown field(s) {', '.join(unknown)}; accepted fields are "
                               f"{', '.join(sorted(BY_NAME))}")
     if not partial and "image" not in data:
-        raise BadRequestError("'image' is required: the Docker image to run, e.g. abaco/echo:local")
+        empty = "; the request body is empty" if not data else ""
+        raise BadRequestError(f"'image' is required: the Docker image to run, e.g. abaco/echo:local{empty}")
     out = {}
     for name, value in data.items():
         kind = BY_NAME[name].kind
@@ -183,8 +283,7 @@ def _check(name: str, kind: str, value: Any) -> Any:
             raise bad("1-128 letters, digits, spaces, '.', '_' or '-'")
         return value
     if kind in ("posint", "nonnegint"):
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
+        value = int_text(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad("a whole number")
         if value < (1 if kind == "posint" else 0):
@@ -200,8 +299,7 @@ def _check(name: str, kind: str, value: Any) -> Any:
             raise bad("a number, 0 or more")
         return float(value)
     if kind == "weight":
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
+        value = int_text(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
             raise bad("a whole number from 1 to 10000")
         return value

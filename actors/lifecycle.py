@@ -29,7 +29,7 @@ from actors import (
 from actors.auth import Identity
 from actors.codes import ActorStatus, Role
 from actors.config import Config
-from actors.errors import BadRequestError, ForbiddenError
+from actors.errors import BadRequestError
 from actors.store import Stores
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,15 @@ def check_request(config: Config, stores: Stores, who: Identity, given: dict, ac
     for name in given:
         f = fields.BY_NAME[name]
         if f.who == fields.PRIVILEGED and given[name] != f.default and not who.is_privileged:
-            raise ForbiddenError(f"only privileged users may set {name}")
+            raise fields.only_privileged(name, f"Only privileged users may set {name}.")
     workers = config.workers
     if (given.get("max_workers") or 0) > workers.max_workers_limit and not who.is_privileged:
-        raise ForbiddenError(f"max_workers above {workers.max_workers_limit} needs a privileged user")
-    if who.role == Role.LIMITED and any(k in given for k in ("max_workers", *fields.LIMIT_FIELDS)):
-        raise ForbiddenError("limited users may not set max_workers or resource limits "
-                             f"({', '.join(fields.LIMIT_FIELDS)})")
+        raise fields.only_privileged("max_workers", f"max_workers above {workers.max_workers_limit} needs a "
+                                                    f"privileged user.")
+    limited = [k for k in ("max_workers", *fields.LIMIT_FIELDS) if k in given]
+    if who.role == Role.LIMITED and limited:
+        raise fields.only_privileged(limited[0], "Users with the limited role may not set max_workers or resource limits "
+                                                 f"({', '.join(fields.LIMIT_FIELDS)}).")
     limits.check_request(config, who, given)
     quotas.check_max_workers(config, who, given.get("max_workers"))
     if given.get("link"):
@@ -80,15 +82,18 @@ def update(config: Config, stores: Stores, broker: channels.Broker, who: Identit
            body: object) -> dict:
     """Apply a PUT; a new image (or ``force``) makes a new revision and restarts the workers."""
     if actor.get("privileged") and not who.is_privileged:
-        raise ForbiddenError("only privileged users may change a privileged actor")
+        raise fields.only_privileged("privileged", "Only privileged users may change a privileged actor.")
     given = fields.validate(body)
     check_request(config, stores, who, given, actor["id"])
     force = given.pop("force", False)
     for name in given:
         if fields.BY_NAME[name].fixed and given[name] != actor.get(name, fields.BY_NAME[name].default):
-            raise BadRequestError(f"'{name}' cannot change after registration; register a new actor")
+            words = "an actor that was not stateless cannot be updated to be stateless. " \
+                if name == "stateless" and given[name] else ""
+            raise BadRequestError(f"{words}'{name}' cannot change after registration; register a new actor")
     if not actor.get("stateless", True) and given.get("max_workers", 1) != 1:
-        raise BadRequestError("a stateful actor has exactly one worker; max_workers must be 1")
+        raise BadRequestError(f"{models.ONE_STATEFUL_WORKER}. A stateful actor has exactly one worker; "
+                              f"max_workers must be 1")
     new_revision = force or given.get("image", actor["image"]) != actor["image"]
     changes = dict(given, last_update_time=times.now())
     changes.update(_cron_changes(config, actor, given))

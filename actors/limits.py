@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from actors.auth import Identity
 from actors.config import Config
-from actors.errors import ForbiddenError
-from actors.fields import LIMIT_FIELDS
+from actors.fields import LIMIT_FIELDS, only_privileged
 
 NANO = 1_000_000_000
 
@@ -87,7 +86,7 @@ def _default(config: Config, setting: str):
 
 
 def check_request(config: Config, who: Identity, fields: dict) -> None:
-    """Refuse (403) a non-privileged user's limit above the configured default."""
+    """Refuse (403; Abaco's 400) a non-privileged user's limit above the configured default."""
     if who.is_privileged:
         return
     for field, setting in LIMIT_FIELDS.items():
@@ -96,8 +95,8 @@ def check_request(config: Config, who: Identity, fields: dict) -> None:
         wanted = _actor_value(fields, field)
         default = _default(config, setting)
         if default and (wanted is None or wanted > default):
-            raise ForbiddenError(f"only privileged users may set {field} above the default "
-                                 f"({getattr(config.limits, setting)})")
+            raise only_privileged(field, f"Only privileged users may set {field} above the default "
+                                         f"({getattr(config.limits, setting)}).")
 
 
 def for_execution(config: Config, actor: dict) -> tuple[Limits, Budget]:

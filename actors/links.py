@@ -36,12 +36,14 @@ def check_link(stores: Stores, who: Identity, actor_id: str | None, link: str) -
         raise BadRequestError(f"'link' must name an existing actor; there is no actor {link!r}")
     if permissions.level(stores, who, "actor", target) < Level.EXECUTE:
         raise ForbiddenError(f"{who.user} may not send messages to actor {link}, so cannot link to it")
+    if target["id"] == actor_id:
+        raise BadRequestError(f"An actor cannot link to itself. 'link' names {link}, this actor: a cycle of one.")
     seen: list[str] = []
     current: dict | None = target
     while current is not None:
         if current["id"] == actor_id or current["id"] in seen:
             chain = " -> ".join([actor_id or "(this actor)", *seen, current["id"]])
-            raise BadRequestError(f"'link' would make a cycle: {chain}")
+            raise BadRequestError(f"this update would result in a cycle of linked actors: {chain}")
         seen.append(current["id"])
         current = resolve(stores, who.tenant, current["link"]) if current.get("link") else None
 

@@ -16,6 +16,11 @@ JSON = "application/json"
 BINARY = "application/octet-stream"
 
 
+def too_large(limit: int) -> str:
+    """Abaco's phrase for a message (or body) over the size limit."""
+    return f"Message exceeds max content length of: {limit}."
+
+
 @dataclass
 class Message:
     """A message as it travels in the actor's mailbox."""

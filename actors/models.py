@@ -40,12 +40,15 @@ def display(doc: dict, case: str, extra_hidden: Collection[str] = frozenset()) -
 
 # ---------------------------------------------------------------- actors
 
+ONE_STATEFUL_WORKER = "stateful actors can only have 1 worker"   # Abaco's words
+
+
 def new_actor(given: dict, owner: str, tenant: str, default_max_workers: int) -> dict:
     """A new actor record: every stored field of the table, from ``given`` or its default."""
     stamp = times.now()
     stateless = given.get("stateless", True)
     if not stateless and given.get("max_workers", 1) != 1:
-        raise BadRequestError("a stateful actor (stateless=false) has exactly one worker; "
+        raise BadRequestError(f"{ONE_STATEFUL_WORKER}. A stateful actor (stateless=false) has exactly one worker; "
                               "leave max_workers unset or set it to 1")
     actor: dict[str, Any] = {"id": new_id(), "owner": owner, "tenant": tenant, "status": ActorStatus.SUBMITTED,
              "status_message": ""}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors import models, permissions, times
+from actors import fields, models, permissions, times
 from actors.auth import Identity
 from actors.codes import PRIVILEGED_ROLES, Level
 from actors.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
@@ -42,8 +42,7 @@ def new(stores: Stores, who: Identity, kind: str, obj: dict, body: dict, held: i
         raise BadRequestError(f"'level' of a{'n alias' if kind == 'alias' else 'n actor'} nonce must be one of "
                               f"{', '.join(a.name for a in allowed)}; got {asked!r}")
     max_uses = body.get("max_uses", -1)
-    if isinstance(max_uses, str) and max_uses.lstrip("-").isdigit():
-        max_uses = int(max_uses)
+    max_uses = fields.int_text(max_uses)
     if isinstance(max_uses, bool) or not isinstance(max_uses, int) or (max_uses < 1 and max_uses != -1):
         raise BadRequestError(f"'max_uses' must be a whole number of at least 1, or -1 for no limit; got {max_uses!r}")
     description = body.get("description", "")
@@ -105,7 +104,7 @@ def use(stores: Stores, who: Identity, needed: int, actor: dict, alias: dict | N
     kind, obj_id, own_level, nonce_id = who.nonce
     if not ((kind == "actor" and obj_id == actor["id"]) or
             (kind == "alias" and alias is not None and obj_id == alias["alias"])):
-        raise ForbiddenError("the nonce is not valid for this actor")
+        raise permissions.not_authorized("actor", needed, "The nonce is not valid for this actor.")
     made_by = maker(who)
     level = min(own_level, permissions.level(stores, made_by, "actor", actor))
     if kind == "alias" and alias is not None:
@@ -113,8 +112,9 @@ def use(stores: Stores, who: Identity, needed: int, actor: dict, alias: dict | N
     if actor.get("privileged") and who.role not in PRIVILEGED_ROLES:
         level = min(level, Level.EXECUTE)
     if level < needed:
-        raise ForbiddenError(f"the nonce gives {Level(level).name} on this actor now (its own level, capped by "
-                             f"what its maker holds); this request needs {Level(needed).name}")
+        raise permissions.not_authorized("actor", needed, f"The nonce gives {Level(level).name} on this actor now "
+                                                          f"(its own level, capped by what its maker holds); "
+                                                          f"this request needs {Level(needed).name}.")
     for _ in range(50):
         nonce = stores.nonces.find(nonce_id)
         if nonce is None:

@@ -11,8 +11,10 @@ object. Every key carries the object's tenant (:func:`scope`), so a grant made i
 tenant can never name, list or reach an object of another, even one with the same
 alias or config name. A grant or a revocation is one atomic write.
 
-``require`` answers 404 to a caller with no access at all (so an object's existence
-does not leak) and 403 to one whose level is too low.
+``require`` answers 404 to a caller with no access at all, with the words an unknown
+object gets (so an object's existence does not leak), and 403 to one whose level is too
+low (Abaco's 400 in ``[web] compat = abaco``). Messages start with Abaco's phrases
+(:func:`not_found`, :func:`not_authorized`).
 """
 
 from __future__ import annotations
@@ -61,13 +63,31 @@ def level(stores: Stores, who: Identity, kind: str, obj: dict) -> Level:
     return best
 
 
-def require(stores: Stores, who: Identity, kind: str, obj: dict, needed: int, what: str) -> None:
+def not_found(kind: str, name: str) -> NotFoundError:
+    """Abaco's words for an actor, alias or config that does not exist (or that the caller may not see)."""
+    phrase = {"actor": f"No actor found with id: {name}.", "alias": f"No alias found: {name}.",
+              "config": f"No config found: {name}."}[kind]
+    return NotFoundError(phrase)
+
+
+def not_authorized(kind: str, needed: int, detail: str = "") -> ForbiddenError:
+    """Abaco's words for a caller whose level on an actor, alias or config is too low."""
+    if kind == "config":
+        phrase = f"Not authorized -- you do not have {Level(needed).name} access to this actor config."
+    else:
+        phrase = f"Not authorized -- you do not have access to this {kind}."
+    return ForbiddenError(f"{phrase} {detail}".rstrip())
+
+
+def require(stores: Stores, who: Identity, kind: str, obj: dict, needed: int, name: str) -> None:
+    """Pass if ``who`` holds ``needed`` on ``obj`` (which the caller called ``name``)."""
     held = level(stores, who, kind, obj)
     if held >= needed:
         return
     if held == Level.NONE:
-        raise NotFoundError(f"no {what}")
-    raise ForbiddenError(f"{who.user} holds {held.name} on {what}; this needs {Level(needed).name}")
+        raise not_found(kind, name)
+    raise not_authorized(kind, needed, f"{who.user} holds {held.name} on {kind} {name}; "
+                                       f"this needs {Level(needed).name}.")
 
 
 def grant(stores: Stores, kind: str, obj: dict, user: str, new_level: int) -> None:

@@ -82,5 +82,6 @@ def http_status(url: str, timeout: float = 5.0, **kwargs) -> int | None:
 
 
 def api_answers(url: str, timeout: float = 5.0) -> bool:
-    """The platform's API answers: ``GET /actors`` is 200 (no auth) or 401 (auth required)."""
-    return http_status(url.rstrip("/") + "/actors", timeout) in (200, 401)
+    """The platform's API answers: ``GET /actors`` is 200 (no auth) or asks for credentials
+    (401, or Abaco's 400 "No JWT or nonce provided." in ``[web] compat = abaco``)."""
+    return http_status(url.rstrip("/") + "/actors", timeout) in (200, 400, 401)

@@ -493,11 +493,12 @@ check_started() {
 
 api_url() { echo "http://$WEB_HOST:$WEB_PORT"; }
 
-# The API is up when GET /actors answers 200 (no auth) or 401 (auth required).
+# The API is up when GET /actors answers 200 (no auth) or asks for credentials: 401, or
+# Abaco's 400 "No JWT or nonce provided." ([web] compat = abaco).
 api_answers() {
     local code
     code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$(api_url)/actors" || true)"
-    [ "$code" = 200 ] || [ "$code" = 401 ]
+    [ "$code" = 200 ] || [ "$code" = 401 ] || [ "$code" = 400 ]
 }
 
 wait_for_api() {

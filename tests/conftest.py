@@ -181,6 +181,9 @@ def platform(tmp_path_factory):
         "ABACO_WEB_PORT": str(port),
         "ABACO_WEB_API_SERVER": f"http://127.0.0.1:{port}",
         "ABACO_WEB_SYNC_TIMEOUT": "60",
+        # The integration tests check plain HTTP codes (403, 404, 409, 413); Abaco's codes, the
+        # default, are checked on an API of their own (test_compat_codes.py, the matrix).
+        "ABACO_WEB_COMPAT": "http",
         "ABACO_HEALTH_INTERVAL": "2",
         "ABACO_SPAWNER_CLIENT_TIMEOUT": "3",
         "ABACO_SPAWNER_CLIENT_ATTEMPTS": "2",

@@ -22,6 +22,7 @@ from actors.auth import Authenticator, ensure_signing_key
 from actors.channels import Broker, ChannelUnavailable
 from actors.config import Config
 from actors.errors import AbacoError, ForbiddenError, UnauthorizedError
+from actors.message import too_large
 from actors.nonces import identity_for as nonce_identity
 from actors.store import Stores, StoreUnavailable, open_stores
 from actors.waits import for_threads
@@ -53,11 +54,14 @@ EXECUTION_ENDPOINTS = frozenset({
 # by a web page: JSON, or a header no page can add without the API's consent (CORS).
 BROWSER_PROOF_HEADER = "X-Requested-With"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Abaco's phrase for a path or method it does not serve (405 there in both cases).
+NO_ENDPOINT = "Invalid request: the API endpoint does not exist or the provided HTTP method is not allowed."
 _HTTP_MESSAGES = {
-    404: "no such resource: check the URL (actor ids are case sensitive)",
-    405: "method not allowed on this resource",
+    404: f"{NO_ENDPOINT} No such resource: check the URL (actor ids are case sensitive).",
     413: "the request body is too large",
 }
+# What Abaco answers instead of werkzeug's own codes (routing, body size), in compat = abaco.
+_ABACO_HTTP_CODES = {404: 405, 413: 400}
 
 
 def via_unix_socket(environ) -> bool:
@@ -170,7 +174,7 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
 
     @app.errorhandler(AbacoError)
     def abaco_error(exc: AbacoError):
-        return envelope(None, exc.message, status=exc.status)
+        return envelope(None, exc.message, status=exc.status_for(config.web.compat))
 
     @app.errorhandler(StoreUnavailable)
     @app.errorhandler(ChannelUnavailable)
@@ -180,10 +184,15 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        message = _HTTP_MESSAGES.get(exc.code or 500) or exc.description or "error"
-        if exc.code == 405:
-            message = f"method {request.method} is not allowed on {request.path}"
-        return envelope(None, message, status=exc.code or 500)
+        code = exc.code or 500
+        message = _HTTP_MESSAGES.get(code) or exc.description or "error"
+        if code == 405:
+            message = f"{NO_ENDPOINT} Method {request.method} is not allowed on {request.path}."
+        if code == 413:
+            message = f"{too_large(app.config['MAX_CONTENT_LENGTH'])} The request body is too large."
+        if config.web.compat == "abaco":
+            code = _ABACO_HTTP_CODES.get(code, code)
+        return envelope(None, message, status=code)
 
     @app.errorhandler(RecursionError)
     def too_deep(exc: RecursionError):

@@ -6,8 +6,8 @@ import logging
 
 from flask import Blueprint
 
-from actors import lifecycle, permissions
-from actors.api.common import actor_links, identity, json_body, load_actor, ok, services, show
+from actors import fields, lifecycle, permissions
+from actors.api.common import actor_links, body_fields, identity, load_actor, ok, services, show
 from actors.codes import ActorStatus, Level, WorkerStatus
 from actors.errors import ForbiddenError
 
@@ -50,7 +50,8 @@ def utilization():
 @bp.post("/actors")
 def register_actor():
     sv = services()
-    actor = lifecycle.register(sv.config, sv.stores, sv.broker, identity(), json_body())
+    actor = lifecycle.register(sv.config, sv.stores, sv.broker, identity(),
+                               body_fields(fields.ACTOR_INPUT, required=False))
     return ok(_display(actor), "Actor created successfully.")
 
 
@@ -63,7 +64,8 @@ def get_actor(actor_id: str):
 def update_actor(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, Level.UPDATE)
-    updated = lifecycle.update(sv.config, sv.stores, sv.broker, identity(), actor, json_body())
+    updated = lifecycle.update(sv.config, sv.stores, sv.broker, identity(), actor,
+                               body_fields(fields.ACTOR_INPUT))
     return ok(_display(updated), "Actor updated successfully.")
 
 

@@ -8,9 +8,9 @@ from flask import Blueprint
 
 from actors import fields, nonces, permissions, times
 from actors.api import hypermedia
-from actors.api.common import base_url, identity, json_body, load_actor, ok, services, show
+from actors.api.common import base_url, body_fields, identity, load_actor, ok, services, show
 from actors.codes import Level
-from actors.errors import BadRequestError, ConflictError, NotFoundError
+from actors.errors import BadRequestError, ConflictError
 
 bp = Blueprint("aliases", __name__)
 
@@ -21,11 +21,9 @@ RESERVED = {"aliases", "search", "configs", "utilization", "admin", "v2"}   # /a
 def load_alias(alias: str, level: int) -> dict:
     sv, who = services(), identity()
     doc = sv.stores.aliases.find(f"{who.tenant}:{alias}")
-    if doc is None:
-        raise NotFoundError(f"no alias {alias!r}")
-    if who.nonce is not None:
-        raise NotFoundError(f"no alias {alias!r}")     # a nonce opens its actor, not alias records
-    permissions.require(sv.stores, who, "alias", doc, level, f"alias {alias!r}")
+    if doc is None or who.nonce is not None:           # a nonce opens its actor, not alias records
+        raise permissions.not_found("alias", alias)
+    permissions.require(sv.stores, who, "alias", doc, level, alias)
     return doc
 
 
@@ -37,20 +35,20 @@ def _display(doc: dict) -> dict:
     return out
 
 
+def invalid(detail: str) -> BadRequestError:
+    """A bad alias body, in Abaco's words first."""
+    return BadRequestError(f"Invalid alias description. {detail}")
+
+
 def _fields(require_alias: bool) -> dict:
-    body = fields.normalise_input(json_body())
-    if not isinstance(body, dict):
-        raise BadRequestError("send {\"alias\": NAME, \"actor_id\": ID}")
-    unknown = set(body) - {"alias", "actor_id"}
-    if unknown:
-        raise BadRequestError(f"unknown field(s) {', '.join(sorted(unknown))}; accepted: alias, actor_id")
+    body = body_fields(fields.ALIAS_INPUT)
     alias = body.get("alias")
     if require_alias and (not isinstance(alias, str) or not ALIAS.match(alias)):
-        raise BadRequestError("'alias' must be 1-128 letters, digits, '-', '_' or '.'; got " + repr(alias))
+        raise invalid("'alias' must be 1-128 letters, digits, '-', '_' or '.'; got " + repr(alias))
     if alias in RESERVED:
-        raise BadRequestError(f"'{alias}' is a reserved word and cannot be an alias")
+        raise invalid(f"'{alias}' is a reserved word and cannot be an alias")
     if not isinstance(body.get("actor_id"), str) or not body["actor_id"]:
-        raise BadRequestError("'actor_id' is required: the actor the alias stands for")
+        raise invalid("'actor_id' is required: the actor the alias stands for")
     return body
 
 
@@ -68,11 +66,12 @@ def add_alias():
     body = _fields(require_alias=True)
     actor = load_actor(body["actor_id"], Level.UPDATE)
     if sv.stores.actors.find(body["alias"]) is not None:
-        raise ConflictError(f"{body['alias']!r} is already an actor id")
+        raise ConflictError(f"Invalid alias description. {body['alias']!r} is already an actor id")
     doc = {"alias": body["alias"], "actor_id": actor["id"], "owner": who.user, "tenant": who.tenant,
            "create_time": times.now()}
     if not sv.stores.aliases.create(f"{who.tenant}:{body['alias']}", doc, group=actor["id"]):
-        raise ConflictError(f"the alias {body['alias']!r} exists already")
+        raise ConflictError(f"Alias {body['alias']} already exists. Delete it first, or use PUT "
+                            f"/actors/aliases/{body['alias']} to point it at another actor.")
     return ok(_display(doc), "Alias created successfully.")
 
 
@@ -87,7 +86,7 @@ def update_alias(alias: str):
     doc = load_alias(alias, Level.UPDATE)
     body = _fields(require_alias=False)
     if body.get("alias") not in (None, alias):
-        raise BadRequestError("an alias cannot be renamed; delete it and make a new one")
+        raise invalid("An alias cannot be renamed; delete it and make a new one")
     actor = load_actor(body["actor_id"], Level.UPDATE)
     key = f"{who.tenant}:{alias}"
     sv.stores.aliases.delete(key)

@@ -8,7 +8,7 @@ from typing import Collection
 
 from flask import Response, current_app, g, request
 
-from actors import __version__, jsondepth, links, models, nonces, permissions, search
+from actors import __version__, fields, jsondepth, links, models, nonces, permissions, search
 from actors.api import hypermedia
 from actors.auth import Authenticator, Identity
 from actors.channels import Broker
@@ -46,6 +46,10 @@ def envelope(result, message: str, status: int = 200):
 
 
 def ok(result, message: str = "success", status: int = 200):
+    """A success; the message names the body's fields that were ignored (see :func:`body_fields`)."""
+    ignored = g.get("ignored_fields")
+    if ignored:
+        message = f"{message} (ignored unknown field(s): {', '.join(ignored)})"
     return envelope(result, message, status)
 
 
@@ -61,8 +65,9 @@ def find_alias(alias: str) -> dict | None:
 def load_actor(actor_id: str, level: int) -> dict:
     """The actor (``actor_id`` may be an alias), if the caller may act on it at ``level``.
 
-    404 when the caller has no access at all, 403 when their level is too low. A nonce
-    is checked against this actor and one of its uses counted.
+    404 when the caller has no access at all (the words of an unknown actor), 403 when their
+    level is too low (400 in compat = abaco). A nonce is checked against this actor and one
+    of its uses counted.
     """
     sv, who = services(), identity()
     actor = sv.stores.actors.find(actor_id)
@@ -72,13 +77,13 @@ def load_actor(actor_id: str, level: int) -> dict:
         if alias is not None:
             actor = sv.stores.actors.find(alias["actor_id"])
     if actor is None or actor.get("tenant", "default") != who.tenant:
-        raise NotFoundError(f"no actor with id or alias {actor_id!r}")
+        raise permissions.not_found("actor", actor_id)
     if who.nonce is not None:
         nonces.use(sv.stores, who, level, actor, alias)
         return actor
     if who.execution is not None and actor["id"] not in _execution_reach(who):
-        raise NotFoundError(f"no actor with id or alias {actor_id!r} for this execution's token")
-    permissions.require(sv.stores, who, "actor", actor, level, f"actor {actor_id!r}")
+        raise permissions.not_found("actor", actor_id)
+    permissions.require(sv.stores, who, "actor", actor, level, actor_id)
     return actor
 
 
@@ -100,7 +105,9 @@ def _execution_reach(who) -> set[str]:
 def load_execution(actor: dict, execution_id: str) -> dict:
     execution = services().stores.executions.find(execution_id)
     if execution is None or execution.get("actor_id") != actor["id"]:
-        raise NotFoundError(f"no execution with id {execution_id!r} for actor {actor['id']}")
+        # Abaco answers an unknown execution with 400.
+        raise NotFoundError(f"No executions found with actor id of {actor['id']} and execution id of "
+                            f"{execution_id}.", abaco_status=400)
     return execution
 
 
@@ -130,6 +137,24 @@ def json_body(required: bool = True):
     if required:
         raise BadRequestError("the request body is empty; send a JSON object (Content-Type: application/json)")
     return {}
+
+
+def body_fields(kinds: dict[str, str], required: bool = True) -> dict:
+    """The body's fields (snake case) that ``kinds`` names (a table of ``actors/fields.py``).
+
+    A JSON object as sent, or form fields (``-d``, multipart) converted as Abaco reads them
+    (:func:`actors.fields.from_form`). Fields not in ``kinds`` are dropped and named in the
+    answer's message (:func:`ok`), or refused with ``[web] strict_fields = true``.
+    """
+    if request.mimetype != "application/json" and request.form:
+        body: object = fields.from_form(request.form, kinds, services().config.web.max_json_depth)
+    else:
+        body = json_body(required)
+    data = fields.normalise_input(body)
+    data, ignored = fields.known(data, kinds, services().config.web.strict_fields)
+    if ignored:
+        g.ignored_fields = ignored
+    return data
 
 
 def base_url() -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from actors import configs, permissions, times
-from actors.api.common import identity, json_body, load_actor, ok, services, show
+from actors import configs, fields, permissions, times
+from actors.api.common import body_fields, identity, load_actor, ok, services, show
 from actors.api.permissions import answer
 from actors.codes import Level
 from actors.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
@@ -21,15 +21,18 @@ def load_config(name: str, level: int) -> dict:
     sv, who = services(), identity()
     doc = sv.stores.configs.find(_key(name))
     if doc is None or who.nonce is not None:
-        raise NotFoundError(f"no config {name!r}")
-    permissions.require(sv.stores, who, "config", doc, level, f"config {name!r}")
+        raise permissions.not_found("config", name)
+    permissions.require(sv.stores, who, "config", doc, level, name)
     return doc
 
 
 def _check_actors(actors: str) -> None:
     """Only actors the caller may change can be given a config."""
     for ref in filter(None, actors.split(",")):
-        load_actor(ref, Level.UPDATE)
+        try:
+            load_actor(ref, Level.UPDATE)
+        except NotFoundError:
+            raise NotFoundError(f"No actor or alias found with id: {ref}.") from None
 
 
 @bp.get("/actors/configs")
@@ -44,7 +47,7 @@ def list_configs():
 @bp.post("/actors/configs")
 def create_config():
     sv, who = services(), identity()
-    data = configs.validate(json_body())
+    data = configs.validate(body_fields(fields.CONFIG_INPUT))
     _check_actors(data["actors"])
     doc = {"name": data["name"], "value": data["value"], "actors": data["actors"],
            "is_secret": data.get("is_secret", False), "owner": who.user, "tenant": who.tenant,
@@ -63,7 +66,7 @@ def get_config(name: str):
 def update_config(name: str):
     sv = services()
     doc = load_config(name, Level.UPDATE)
-    data = configs.validate(json_body(), partial=True)
+    data = configs.validate(body_fields(fields.CONFIG_INPUT), partial=True)
     who = identity()
     owner = who.user == doc["owner"] or who.is_admin
     if doc.get("is_secret") and data.get("is_secret") is False:

@@ -62,7 +62,8 @@ def force_quit(actor_id: str, execution_id: str):
     execution = load_execution(actor, execution_id)
     status = execution.get("status")
     if status in EXECUTION_TERMINAL:
-        raise BadRequestError(f"execution {execution_id} has already finished ({status})")
+        raise BadRequestError(f"Cannot force quit an execution not in SUBMITTED or RUNNING status. Execution "
+                              f"{execution_id} has already finished ({status}).")
     if status == ExecutionStatus.SUBMITTED:
         cancelled = sv.stores.executions.update(
             execution_id, {"status": ExecutionStatus.ERROR, "finish_time": times.now(),

@@ -19,7 +19,7 @@ from actors.api import hypermedia
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, ExecutionStatus, Level
 from actors.errors import BadRequestError, PayloadTooLargeError
-from actors.message import BINARY, message_field
+from actors.message import BINARY, message_field, too_large
 
 log = logging.getLogger("api")
 bp = Blueprint("messages", __name__)
@@ -37,7 +37,7 @@ def _read_message() -> tuple[bytes, str]:
     sv = services()
     limit = sv.config.web.max_message_bytes
     if request.content_length and request.content_length > limit + 65536:
-        raise PayloadTooLargeError(f"the message is larger than the limit of {limit} bytes")
+        raise PayloadTooLargeError(f"{too_large(limit)} The message is larger than the limit of {limit} bytes.")
     mimetype = request.mimetype
     if mimetype == "application/json":
         raw = request.get_data(cache=True)
@@ -60,9 +60,10 @@ def _read_message() -> tuple[bytes, str]:
                                   "Content-Type: application/octet-stream")
         body, kind = message.encode("utf-8"), "str"
     if len(body) > limit:
-        raise PayloadTooLargeError(f"the message is {len(body)} bytes; the limit is {limit} bytes")
+        raise PayloadTooLargeError(f"{too_large(limit)} The message is {len(body)} bytes; the limit is {limit} bytes.")
     if kind != BINARY and len(body) > MAX_ENV_MESSAGE:
-        raise PayloadTooLargeError(f"a string or JSON message travels in the MSG environment variable "
+        raise PayloadTooLargeError(f"{too_large(MAX_ENV_MESSAGE)} A string or JSON message travels in the MSG "
+                                   f"environment variable "
                                    f"and may be at most {MAX_ENV_MESSAGE} bytes; send larger data "
                                    f"as application/octet-stream")
     return body, kind

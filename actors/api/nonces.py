@@ -6,7 +6,7 @@ from flask import Blueprint
 
 from actors import fields, nonces, permissions
 from actors.api.aliases import load_alias
-from actors.api.common import identity, json_body, load_actor, ok, services, show_nonce
+from actors.api.common import body_fields, identity, load_actor, ok, services, show_nonce
 from actors.codes import Level
 from actors.errors import ForbiddenError
 
@@ -15,7 +15,7 @@ bp = Blueprint("nonces", __name__)
 
 def _create(kind: str, obj: dict, held: int):
     sv, who = services(), identity()
-    body = fields.normalise_input(json_body(required=False) or {})
+    body = body_fields(fields.NONCE_INPUT, required=False)
     if kind == "actor" and obj.get("privileged") and not who.is_privileged and \
             (Level.named(body.get("level", "EXECUTE")) or Level.NONE) >= Level.UPDATE:
         raise ForbiddenError("only privileged users may make an UPDATE nonce on a privileged actor")

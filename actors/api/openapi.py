@@ -59,8 +59,12 @@ def _query(**kinds) -> list[dict]:
     return [{"name": n, "in": "query", "required": False, "schema": s} for n, s in kinds.items()]
 
 
-def _json_body(schema: dict, required: bool = True) -> dict:
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
+def _json_body(schema: dict, required: bool = True, form: bool = True) -> dict:
+    """A body of JSON or, with ``form``, the same fields as a form (``curl -d``; ``actors/fields.py``)."""
+    content = {"application/json": {"schema": schema}}
+    if form:
+        content["application/x-www-form-urlencoded"] = {"schema": schema}
+    return {"required": required, "content": content}
 
 
 def op(summary: str, result: dict | None = None, params=(), body: dict | None = None,
@@ -189,7 +193,7 @@ PATHS = {
     "/actors/{actor_id}/state": {
         "get": op("A stateful actor's state.", _obj({"state": {}}), A),
         "post": op("Replace a stateful actor's state (any JSON).", _obj({"state": {}}), A,
-                   _json_body({}, required=True)),
+                   _json_body({}, required=True, form=False)),
     },
     "/accounting": {
         "get": op("Totals per user and per actor of what finished executions used.",

@@ -6,7 +6,7 @@ from flask import Blueprint, request
 
 from actors import fields, permissions
 from actors.api.aliases import load_alias
-from actors.api.common import identity, json_body, load_actor, ok, services
+from actors.api.common import body_fields, identity, load_actor, ok, services
 from actors.codes import Level
 from actors.errors import BadRequestError, ForbiddenError
 
@@ -17,8 +17,8 @@ def answer(kind: str, obj: dict):
     """GET lists the grants; POST sets one ({"user", "level"}; NONE removes it) and lists them."""
     stores = services().stores
     if request.method == "POST":
-        body = fields.normalise_input(json_body())
-        if not isinstance(body, dict) or "user" not in body or "level" not in body:
+        body = body_fields(fields.PERMISSION_INPUT)
+        if "user" not in body or "level" not in body:
             raise BadRequestError("send {\"user\": NAME, \"level\": \"READ\"|\"EXECUTE\"|\"UPDATE\"|\"NONE\"}")
         if body["user"] == obj["owner"]:
             raise BadRequestError("the owner always holds UPDATE")

@@ -19,8 +19,8 @@ MAX_STATE_BYTES = 120_000
 
 def _stateful(actor: dict) -> None:
     if actor.get("stateless", True):
-        raise BadRequestError(f"actor {actor['id']} is stateless; only actors registered with "
-                              f"stateless=false have state")
+        raise BadRequestError(f"actor is stateless. Actor {actor['id']} is stateless; only actors registered "
+                              f"with stateless=false have state", abaco_status=404)
 
 
 @bp.get("/actors/<actor_id>/state")
@@ -48,5 +48,5 @@ def set_state(actor_id: str):
         raise BadRequestError(f"the state must be JSON: {exc}") from None
     updated = services().stores.actors.update(actor["id"], {"state": state, "last_update_time": times.now()})
     if updated is None:
-        raise NotFoundError(f"no actor with id {actor_id!r}")
+        raise NotFoundError(f"No actor found with id: {actor_id}.")
     return ok({"actor_id": actor["id"], "state": updated["state"]}, "State updated successfully.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from actors import commands, fields, quotas
-from actors.api.common import identity, json_body, load_actor, ok, services, show_worker
+from actors.api.common import body_fields, identity, load_actor, ok, services, show_worker
 from actors.codes import ActorStatus, Level
 from actors.errors import BadRequestError, NotFoundError
 
@@ -36,10 +36,9 @@ def _find_worker(actor: dict, worker_id: str) -> dict:
 def add_workers(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, Level.UPDATE)
-    body = fields.normalise_input(json_body(required=False) or {})
+    body = body_fields(fields.WORKER_INPUT, required=False)
     num = body.get("num", 1)
-    if isinstance(num, str) and num.isdigit():
-        num = int(num)
+    num = fields.int_text(num)
     if isinstance(num, bool) or not isinstance(num, int) or num < 1:
         raise BadRequestError(f"'num' must be a whole number of at least 1; got {num!r}")
     if num > actor.get("max_workers", 1):

@@ -459,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(client, args)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if exc.status == 401 and not args.token:
+        if exc.status in (400, 401) and not args.token:   # 400: Abaco's code for no credentials
             print("hint: set ABACO_TOKEN or pass --token (mint one with `abaco token --user NAME`)",
                   file=sys.stderr)
         return 1

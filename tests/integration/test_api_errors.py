@@ -34,12 +34,20 @@ def assert_error(resp, status: int, *words: str):
     ({"image": "abaco/echo:local", "max_workers": "lots"}, ["max_workers"]),
     ({"image": "abaco/echo:local", "mem_limit": "lots"}, ["mem_limit"]),
     ({"image": "abaco/echo:local", "stateless": False, "max_workers": 3}, ["stateful"]),
-    ({"image": "abaco/echo:local", "colour": "blue"}, ["colour"]),
 ])
 def test_invalid_actor_is_refused_and_nothing_written(platform, body, words):
     before = actor_count(platform)
     assert_error(platform.request("POST", "/actors", json=body), 400, *words)
     assert actor_count(platform) == before
+
+
+def test_unknown_fields_are_ignored_and_named(platform):
+    # Abaco ignores fields it does not know ([web] strict_fields = true refuses them:
+    # tests/integration/test_compat_codes.py).
+    resp = platform.request("POST", "/actors", json={"image": "abaco/echo:local", "colour": "blue"})
+    assert resp.status_code == 200 and "ignored unknown field(s): colour" in resp.json()["message"]
+    assert "colour" not in resp.json()["result"]
+    platform.ok("DELETE", f"/actors/{resp.json()['result']['id']}")
 
 
 def test_unparseable_json_and_non_object(platform):
