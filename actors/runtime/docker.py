@@ -187,14 +187,22 @@ class DockerRuntime:
     def logs(self, container, limit: int, reader: LogReader | None = None) -> tuple[str, bool]:
         """Stdout and stderr of an exited container as text, cut at ``limit`` bytes; (text, truncated).
 
-        What ``reader`` followed, when it read to the end; else the log read now as a
-        stream (follow=False). Never more than ``limit`` bytes (and one chunk) are held.
+        What ``reader`` followed, when it reached the limit; else the log read now as a
+        stream (follow=False), unless what the reader followed is longer. (The engine may end
+        a follow stream a little before a fast-exiting container's last lines; the read at
+        the end has them.) Never more than ``limit`` bytes (and one chunk) are held per read.
         """
+        followed: tuple[str, bool] | None = None
         if reader is not None:
             reader.join(timeout=10)
             if not reader.is_alive() and reader.error is None:
-                return reader.text, reader.truncated
-        return read_capped(container.logs(stdout=True, stderr=True, stream=True, follow=False), limit)
+                if reader.truncated:
+                    return reader.text, True
+                followed = (reader.text, False)
+        text, truncated = read_capped(container.logs(stdout=True, stderr=True, stream=True, follow=False), limit)
+        if followed is not None and not truncated and len(followed[0]) > len(text):
+            return followed
+        return text, truncated
 
     def remove(self, container_id: str) -> None:
         try:

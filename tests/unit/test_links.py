@@ -7,7 +7,6 @@ No service runs here: the events process and the worker get ``store/memory.py`` 
 from __future__ import annotations
 
 import logging
-import secrets
 
 import pytest
 
@@ -19,24 +18,6 @@ from actors.message import Message
 from actors.runtime.stub import StubRuntime
 from actors.services.events import Events
 from actors.services.worker import Worker
-from actors.store.memory import memory_stores
-from actors.stub_broker import StubBroker
-
-
-@pytest.fixture
-def config(tmp_path):
-    return config_mod.load(environ={"ABACO_GENERAL_INSTANCE": "u" + secrets.token_hex(4),
-                                    "ABACO_GENERAL_DATA_DIR": str(tmp_path)})
-
-
-@pytest.fixture
-def stores():
-    return memory_stores()
-
-
-@pytest.fixture
-def broker():
-    return StubBroker()
 
 
 def an_actor(stores, **changes) -> dict:

@@ -47,3 +47,34 @@ def test_a_character_cut_by_the_limit_is_left_out_and_one_cut_by_chunks_is_kept(
 def test_the_log_file_on_disk_is_capped_from_max_log_length():
     assert log_file_bytes(1_000_000) == 10_000_000
     assert log_file_bytes(1000) == 1 << 20
+
+
+class Followed:
+    """What a LogReader leaves behind once it has ended."""
+
+    def __init__(self, text: str, truncated: bool):
+        self.text, self.truncated, self.error = text, truncated, None
+
+    def join(self, timeout=None):
+        pass
+
+    def is_alive(self):
+        return False
+
+
+class Exited:
+    def __init__(self, log: bytes):
+        self.log = log
+
+    def logs(self, **kw):
+        assert kw["follow"] is False
+        return Chunks([self.log])
+
+
+def test_a_follow_stream_that_ended_early_is_completed_from_the_end_read():
+    from actors.runtime.docker import DockerRuntime
+    runtime = object.__new__(DockerRuntime)          # no engine needed for this decision
+    whole = b"line\n" * 100
+    assert runtime.logs(Exited(whole), 1000, Followed("line\n" * 3, False)) == (whole.decode(), False)
+    assert runtime.logs(Exited(whole), 100, Followed("x" * 100, True)) == ("x" * 100, True)
+    assert runtime.logs(Exited(whole), 1000, None) == (whole.decode(), False)

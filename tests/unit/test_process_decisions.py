@@ -8,37 +8,17 @@ and ``runtime/stub.StubRuntime`` in place of Redis, RabbitMQ and Docker, the way
 from __future__ import annotations
 
 import os
-import secrets
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from actors import channels, commands, models
-from actors import config as config_mod
 from actors.codes import ActorStatus, ExecutionStatus, WorkerStatus
 from actors.message import Message
 from actors.runtime.stub import StubRuntime
 from actors.services.health import Health
 from actors.services.spawner import Spawner
 from actors.services.worker import Worker
-from actors.store.memory import memory_stores
-from actors.stub_broker import StubBroker
-
-
-@pytest.fixture
-def config(tmp_path):
-    return config_mod.load(environ={"ABACO_GENERAL_INSTANCE": "u" + secrets.token_hex(4),
-                                    "ABACO_GENERAL_DATA_DIR": str(tmp_path)})
-
-
-@pytest.fixture
-def stores():
-    return memory_stores()
-
-
-@pytest.fixture
-def broker():
-    return StubBroker()
 
 
 def ago(seconds: float) -> str:
