@@ -24,6 +24,7 @@ from actors.message import BINARY, message_field, too_large
 log = logging.getLogger("api")
 bp = Blueprint("messages", __name__)
 
+SYNC_BEHIND_QUEUE = "Cannot issue synchronous execution when actor message queue > 0."
 # One environment variable may hold at most 128 KiB (the kernel's MAX_ARG_STRLEN).
 MAX_ENV_MESSAGE = 131072 - 8
 
@@ -112,6 +113,12 @@ def send_message(actor_id: str):
     body, kind = _read_message()
     env = _environment(actor)
     if _truthy(request.args.get("_abaco_synchronous")):
+        if sv.config.web.compat == "abaco" and \
+                sv.broker.queue_length(channels.actor_queue(sv.config, actor["id"])) > 0:
+            # Abaco's rule: a synchronous answer would wait behind the messages already queued.
+            raise BadRequestError(f"{SYNC_BEHIND_QUEUE} Actor {actor['id']} has messages waiting; send this one "
+                                  f"without _abaco_synchronous and poll its execution ([web] compat = http "
+                                  f"lets it wait behind them)")
         who = f"{identity().tenant}/{identity().user}"
         with sv.waits.held(who):      # a 429 here sends nothing
             execution = mailbox.send(sv.config, sv.stores, sv.broker, actor, body, kind, identity().user, env)

@@ -31,3 +31,14 @@ def test_v2_is_no_alias(client):
     made = http.post("/actors", json={"image": "abaco/echo:local"}, headers=headers).get_json()["result"]
     resp = http.post("/actors/aliases", json={"alias": "v2", "actor_id": made["id"]}, headers=headers)
     assert resp.status_code == 400 and "reserved" in resp.get_json()["message"]
+
+
+def test_a_synchronous_message_behind_queued_ones_is_refused_as_in_abaco(client):
+    http, headers = client
+    made = http.post("/actors", json={"image": "abaco/echo:local"}, headers=headers).get_json()["result"]
+    assert http.post(f"/actors/{made['id']}/messages", data={"message": "first"}, headers=headers).status_code == 200
+    resp = http.post(f"/actors/{made['id']}/messages?_abaco_synchronous=true", data={"message": "now"}, headers=headers)
+    assert resp.status_code == 400
+    assert resp.get_json()["message"].startswith("Cannot issue synchronous execution when actor message queue > 0.")
+    executions = http.get(f"/actors/{made['id']}/executions", headers=headers).get_json()["result"]
+    assert len(executions["executions"]) == 1          # the refused message was not sent
