@@ -23,7 +23,7 @@ from typing import Callable
 import docker.errors
 import requests
 
-from actors import api_relay, auth, configs, message_env, sandbox, times, worker_clients
+from actors import api_relay, auth, ca_trust, configs, message_env, sandbox, times, worker_clients
 from actors import limits as limits_mod
 from actors.binary_fifo import FifoWriter
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
@@ -263,6 +263,9 @@ class ExecutionRun:
         if self.relay is not None:             # HTTPS to the API on its own loopback (actors/api_relay.py)
             network = self.relay.network_mode
             binds.append((str(self.relay.ca), api_relay.CA_PATH, True))
+            # clients that trust only certifi's bundle (agavepy) find the CA there too
+            binds += ca_trust.binds(ca_trust.bundles_in(self.runtime.image_layers(actor["image"])),
+                                    self.relay.ca, self.scratch)
             env.update({"_abaco_api_server": api_relay.API_SERVER, "REQUESTS_CA_BUNDLE": api_relay.CA_PATH,
                         "SSL_CERT_FILE": api_relay.CA_PATH})
         return ContainerSpec(

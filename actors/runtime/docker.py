@@ -10,6 +10,7 @@ import codecs
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import docker
@@ -125,6 +126,18 @@ class DockerRuntime:
     def __init__(self, config: Config):
         self.config = config
         self.docker = client(config)
+
+    def image_layers(self, image: str) -> list[Path]:
+        """The image's layer folders on this host, topmost first ([] unless overlay2, or unreadable)."""
+        try:
+            driver = self.docker.api.inspect_image(image).get("GraphDriver") or {}
+        except docker.errors.DockerException:
+            return []
+        if driver.get("Name") != "overlay2":
+            return []
+        data = driver.get("Data") or {}
+        folders = [data.get("UpperDir") or ""] + (data.get("LowerDir") or "").split(":")
+        return [Path(f) for f in folders if f and Path(f).is_dir()]
 
     def check_image(self, image: str) -> None:
         """Raise ImageNotFound unless the image is present locally."""

@@ -27,6 +27,9 @@ class StubRuntime:
         self.stopped: list[str] = []
         self.killed: list[str] = []
 
+    def image_layers(self, image: str) -> list:
+        return []
+
     def check_image(self, image: str) -> None:
         if image not in self.images:
             raise ImageNotFound(f"image {image!r} was not found")
