@@ -81,12 +81,14 @@ def of_actor(stores: Stores, actor: dict) -> list[dict]:
             if doc.get("tenant", "default") == tenant and names & set((doc.get("actors") or "").split(","))]
 
 
-def has_secrets(stores: Stores, actor: dict) -> bool:
-    return any(doc.get("is_secret") for doc in of_actor(stores, actor))
+def has_secrets(docs: list[dict]) -> bool:
+    """Whether any of these configs (``of_actor``'s) is a secret."""
+    return any(doc.get("is_secret") for doc in docs)
 
 
-def for_actor(config: Config, stores: Stores, actor: dict) -> dict[str, str]:
-    """The environment an actor's executions get from configs that list it.
+def for_actor(config: Config, stores: Stores, actor: dict, docs: list[dict] | None = None) -> dict[str, str]:
+    """The environment an actor's executions get from configs that list it (``docs``, when
+    the caller has already listed them with ``of_actor``).
 
     A secret goes only into an actor whose owner may read the config: listing an actor
     in a secret config does not hand the secret to whoever owns that actor.
@@ -94,7 +96,7 @@ def for_actor(config: Config, stores: Stores, actor: dict) -> dict[str, str]:
     tenant = actor.get("tenant", "default")
     owner = Identity(user=actor.get("owner", ""), role=actor.get("owner_role") or "user", tenant=tenant)
     env = {}
-    for doc in of_actor(stores, actor):
+    for doc in (of_actor(stores, actor) if docs is None else docs):
         if doc.get("is_secret") and permissions.level(stores, owner, "config", doc) < Level.READ:
             continue
         env[doc["name"]] = plain_value(config, doc)

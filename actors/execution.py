@@ -184,8 +184,9 @@ class ExecutionRun:
         actor, msg = self.actor, self.message
         # The sender's variables may not replace the owner's configs: those come after them.
         env = dict(actor.get("default_environment") or {})
-        env.update(message_env.keep(msg.env, actor, configs.has_secrets(self.stores, actor)))
-        env.update(configs.for_actor(self.config, self.stores, actor))
+        listed = configs.of_actor(self.stores, actor)       # read once for both rules
+        env.update(message_env.keep(msg.env, actor, configs.has_secrets(listed)))
+        env.update(configs.for_actor(self.config, self.stores, actor, listed))
         # The execution's own token acts only on this actor and stops when the execution ends;
         # the owner's OAuth token goes only to actors registered with "token": true, as in Abaco.
         own = self.execution_token()

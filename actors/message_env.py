@@ -50,12 +50,25 @@ def is_strict(actor: Mapping, has_secrets: bool) -> bool:
     return bool(actor.get("token") or actor.get("privileged") or has_secrets)
 
 
+def _reason(name: str, strict: bool, declared: set[str]) -> str | None:
+    """Why ``name`` may not be a variable of this actor's message, or None."""
+    reason = refusal(name)
+    if reason is None and strict and name not in declared:
+        reason = ("this actor holds a token, secrets or privileges and takes only the variables its "
+                  "default_environment declares")
+    return reason
+
+
+def _declared(actor: Mapping) -> set[str]:
+    return set((actor.get("default_environment") or {}).keys())
+
+
 def accept(params: Iterable[tuple[str, str]], actor: Mapping, has_secrets: Callable[[], bool]) -> dict[str, str]:
     """The message's variables, or a 400 naming every parameter that may not be one.
 
     ``has_secrets`` is asked only when a variable is given (most messages carry none).
     """
-    declared = set((actor.get("default_environment") or {}).keys())
+    declared = _declared(actor)
     strict: bool | None = None
     env: dict[str, str] = {}
     refused: list[str] = []
@@ -64,10 +77,7 @@ def accept(params: Iterable[tuple[str, str]], actor: Mapping, has_secrets: Calla
             continue
         if strict is None:
             strict = is_strict(actor, has_secrets())
-        reason = refusal(name)
-        if reason is None and strict and name not in declared:
-            reason = ("this actor holds a token, secrets or privileges and takes only the variables its "
-                      "default_environment declares")
+        reason = _reason(name, strict, declared)
         if reason is not None:
             refused.append(f"{name!r} ({reason})")
             continue
@@ -79,7 +89,5 @@ def accept(params: Iterable[tuple[str, str]], actor: Mapping, has_secrets: Calla
 
 def keep(env: Mapping[str, str], actor: Mapping, has_secrets: bool) -> dict[str, str]:
     """What a worker passes on from a queued message's variables (the same rules, never raising)."""
-    declared = set((actor.get("default_environment") or {}).keys())
-    strict = is_strict(actor, has_secrets)
-    return {k: v for k, v in env.items()
-            if refusal(k) is None and (not strict or k in declared) and isinstance(v, str)}
+    declared, strict = _declared(actor), is_strict(actor, has_secrets)
+    return {k: v for k, v in env.items() if isinstance(v, str) and _reason(k, strict, declared) is None}

@@ -67,7 +67,7 @@ _ABACO_HTTP_CODES = {404: 405, 413: 400}
 def via_unix_socket(environ) -> bool:
     """Whether the request came over the API's unix socket (the one mounted into containers)."""
     sock = environ.get("gunicorn.socket")
-    return getattr(sock, "family", None) == socket.AF_UNIX or bool(environ.get("abaco.via_unix_socket"))
+    return getattr(sock, "family", None) == socket.AF_UNIX
 
 
 def _only_execution_routes() -> None:

@@ -72,7 +72,9 @@ def _read_message() -> tuple[bytes, str]:
 
 def _environment(actor: dict) -> dict[str, str]:
     """The message's query parameters as variables (``actors/message_env.py`` decides which)."""
-    return message_env.accept(request.args.items(multi=True), actor, lambda: configs.has_secrets(services().stores, actor))
+    def has_secrets() -> bool:
+        return configs.has_secrets(configs.of_actor(services().stores, actor))
+    return message_env.accept(request.args.items(multi=True), actor, has_secrets)
 
 
 @bp.get("/actors/<actor_id>/messages")
