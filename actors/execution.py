@@ -371,6 +371,9 @@ class ExecutionRun:
     def _follow(self, execution: dict, container, limits: limits_mod.Limits, budget: limits_mod.Budget,
                 unsupported: list[str], collector: ResultsCollector, io: Follow | None) -> dict | None:
         """The started container, followed to its terminal record."""
+        # Follow the output first: Docker's capped log file may start again under a flood,
+        # and what was written before the reader came is then gone.
+        reader = self.runtime.follow_logs(container, self.config.workers.max_log_length)
         self.container_id = container.id
         self.installations.done("execution", self.execution_id)
         self.stores.executions.update(self.execution_id, {
@@ -381,7 +384,6 @@ class ExecutionRun:
         began = time.monotonic()
         watch = _Watch(started=began)
         try:
-            reader = self.runtime.follow_logs(container, self.config.workers.max_log_length)
             self._wait(container, budget, watch, io)
             ended = time.monotonic()
             waited = ended - began
