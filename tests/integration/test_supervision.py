@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from actors import channels, models, times
 from actors.channels import Broker
@@ -18,6 +18,7 @@ from actors.services.health import Health
 from actors.store import open_stores
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 
 def ago(seconds: float) -> str:
