@@ -71,7 +71,7 @@ class Health:
             if self._is_dead(worker, now):
                 self._reap(worker)
                 done["dead_workers"] += 1
-        done["lost_workers"] = self._reap_lost(now)
+        done["lost_workers"], done["workers_replaced"] = self._reap_lost(now)
         live_workers = set(self.stores.workers.keys())
         for container in self.runtime.containers():
             labels = container.labels or {}
@@ -133,15 +133,18 @@ class Health:
         execution = self.stores.executions.find(worker.get("execution_id") or "")
         return execution is None or execution.get("status") in EXECUTION_TERMINAL
 
-    def _reap_lost(self, now: float) -> int:
-        """Remove the workers of silent hosts (actors/hosts.py) and ask live hosts for as many."""
+    def _reap_lost(self, now: float) -> tuple[int, int]:
+        """Remove the workers of silent hosts (actors/hosts.py) and ask live hosts for as many.
+
+        Returns (workers lost, workers requested in their place)."""
         records = [r for _, r in self.stores.hosts.items()]
         if not records:
-            return 0
+            return 0, 0
         lost = [w for w in hosts.lost_workers((w for _, w in self.stores.workers.items()), records, now,
                                               self.config.health.host_silent_after)
                 if w.get("host_id") != self.config.spawner.host_id]   # this host's: its pids tell
         replace: dict[str, int] = {}
+        requested = 0
         for worker in lost:
             log.warning("worker %s of actor %s is lost: its host %s is silent", worker["id"],
                         worker.get("actor_id"), worker.get("host_id"))
@@ -152,8 +155,8 @@ class Health:
             if actor is None or actor.get("status") != ActorStatus.READY:
                 continue
             have = len(commands.live_workers(self.stores, actor_id, actor["revision"]))
-            commands.ensure_workers(self.config, self.stores, self.broker, actor, have + count)
-        return len(lost)
+            requested += len(commands.ensure_workers(self.config, self.stores, self.broker, actor, have + count))
+        return len(lost), requested
 
     def _reap(self, worker: dict, local: bool = True) -> None:
         """Remove a dead worker; ``local``: it ran on this host (so its pid is one of ours)."""

@@ -8,7 +8,6 @@ host (its own Docker engine) is tests/faults/test_hosts_failover.py.
 from __future__ import annotations
 
 import pytest
-
 from conftest import BIN
 
 GPU_HOST = {"ABACO_SPAWNER_HOST_ID": "gpu-host", "ABACO_SPAWNER_HOST_LABELS": "gpu,zone=a",

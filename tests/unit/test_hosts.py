@@ -223,7 +223,7 @@ def test_health_reaps_the_lost_workers_of_a_silent_host_and_asks_for_as_many(con
     stores.parked.set(execution["id"], Message(execution_id=execution["id"], body=b"hi", content_type="str",
                                                executor="bob").to_bytes())
     done = Health(config, stores, broker, StubRuntime(config.general.instance)).check()
-    assert done["lost_workers"] == 2
+    assert done["lost_workers"] == 2 and done["workers_replaced"] == 2
     assert all(stores.workers.find(w["id"]) is None for w in lost)     # this test's pid was not signalled
     assert stores.workers.find(mine["id"]) is not None
     queued = broker.queues[channels.actor_queue(config, actor["id"])]
