@@ -32,6 +32,15 @@ def test_admins_list_the_hosts_and_nobody_else_may(platform):
         assert resp.json()["status"] == "error" and "admins" in resp.json()["message"]
         assert resp.json()["result"] is None
     assert platform.request("GET", "/admin/hosts", user=None).status_code == 401
+    # An admin's nonce opens only its own actor's routes, never the admin ones.
+    actor = platform.register("abaco/echo:local", wait_ready=False, user="root", role="admin")
+    try:
+        nonce = platform.ok("POST", f"/actors/{actor['id']}/nonces", user="root", role="admin",
+                            json={"level": "UPDATE"})
+        resp = platform.request("GET", "/admin/hosts", user=None, params={"x-nonce": nonce["id"]})
+        assert resp.status_code == 403 and resp.json()["result"] is None
+    finally:
+        platform.request("DELETE", f"/actors/{actor['id']}", user="root", role="admin")
 
 
 @pytest.fixture
