@@ -82,9 +82,8 @@ class Spawner:
     def _connected(self, conn) -> None:
         self.sleep = conn.sleep   # start_worker keeps the connection serviced while it waits
         sp = self.config.spawner
-        log.info("spawner on host %s (labels %s, at most %s workers) serving queues %s", sp.host_id,
-                 ",".join(sp.host_labels) or "none", sp.max_workers_per_host or "any number of",
-                 ",".join(sp.queues))
+        log.info("spawner on host %s (labels %s, capacity %s) serving queues %s", sp.host_id,
+                 ",".join(sp.host_labels) or "none", sp.max_workers_per_host or "unlimited", ",".join(sp.queues))
 
     def on_command(self, delivery: channels.Delivery) -> None:
         """Acknowledged once handled (serve does it): the worker record then tells where it stands."""

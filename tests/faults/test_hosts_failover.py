@@ -108,6 +108,8 @@ def test_a_dead_host_loses_no_message_and_runs_none_twice(two_hosts, engine_h2):
     for worker in h2_workers:
         kill_group(worker.get("pid"), signal.SIGKILL)
     killed = engine_h2.kill()
+    for worker in h2_workers:      # gone with their host: no later clean-up may signal a reused pid
+        plat.config.worker_pidfile(worker["id"]).unlink(missing_ok=True)
     ended_before = set(terminal())        # nothing of h2 can end any more
     in_hand = {w["execution_id"] for w in busy} - ended_before
     assert killed >= 3, "dockerd, containerd and a shim at least"
