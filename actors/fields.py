@@ -101,7 +101,7 @@ ACTOR_FIELDS: tuple[Field, ...] = (
     Field("webhook", "url", "", "a URL that receives this actor's events as JSON POSTs", _STR, cli=True),
     Field("queue", "name", "default", "the spawner queue that starts this actor's workers", _STR),
     Field("host_labels", "labels", [], "labels a host must have to run this actor's workers, e.g. gpu",
-          {"type": "array", "items": _STR, "maxItems": host_labels.MAX_LABELS}),
+          {"type": "array", "items": _STR, "maxItems": host_labels.MAX_LABELS}, cli="host-labels"),
     Field("hints", "strlist", [], "hints such as 'sync' (keep one worker warm)",
           {"type": "array", "items": _STR}),
     Field("force", "bool", False, "on update: restart the workers on a new revision", _BOOL, stored=False),
@@ -323,8 +323,10 @@ def _check(name: str, kind: str, value: Any) -> Any:
     if kind == "events":
         return _events(name, value)
     if kind == "labels":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad("a list of host labels such as [\"gpu\"]")
+            raise bad("a list of host labels such as [\"gpu\"] (or one comma-separated string)")
         problem = host_labels.check_labels(value)
         if problem:
             raise BadRequestError(f"'{name}': {problem}")

@@ -96,12 +96,13 @@ def test_a_dead_host_loses_no_message_and_runs_none_twice(two_hosts, engine_h2):
     def terminal() -> dict:
         return {e["id"]: e for e in stores.executions.group_docs(actor["id"]) if e["status"] in EXECUTION_TERMINAL}
 
-    # Kill h2 while it runs a slow execution, once some work is done.
+    # Kill h2 while a slow execution's container runs there, once some work is done.
     def h2_busy():
         busy = [w for _, w in stores.workers.items() if w.get("host_id") == "h2"
-                and w.get("status") == WorkerStatus.BUSY and w.get("execution_id") in slow]
+                and w.get("status") == WorkerStatus.BUSY and w.get("execution_id") in slow
+                and (stores.executions.find(w["execution_id"]) or {}).get("container_id")]
         return busy if len(terminal()) >= 10 and busy else None
-    busy = plat.wait_for(h2_busy, timeout=120, interval=0.05, what="an h2 worker running a slow execution")
+    busy = plat.wait_for(h2_busy, timeout=120, interval=0.05, what="a slow execution's container running on h2")
     h2_workers = [w for _, w in stores.workers.items() if w.get("host_id") == "h2"]
     killed_at = time.time()
     plat.stop("spawner-h2", sig=signal.SIGKILL)

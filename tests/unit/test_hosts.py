@@ -107,7 +107,8 @@ def test_request_workers_sends_the_start_command_to_the_queue_of_the_actors_labe
 def test_the_host_labels_field_is_checked_and_normalised():
     assert fields.validate({"image": "abaco/echo:local", "host_labels": ["zone=a", "gpu", "gpu"]})[
         "host_labels"] == ["gpu", "zone=a"]
-    for bad in ("gpu", ["gp u"], ["a+b"], [""], [1], [f"l{i}" for i in range(host_labels.MAX_LABELS + 1)]):
+    assert fields.validate({"image": "abaco/echo:local", "host_labels": "gpu, big"})["host_labels"] == ["big", "gpu"]
+    for bad in (5, "gp u", ["gp u"], ["a+b"], [""], [1], [f"l{i}" for i in range(host_labels.MAX_LABELS + 1)]):
         with pytest.raises(BadRequestError) as exc:
             fields.validate({"image": "abaco/echo:local", "host_labels": bad})
         assert "host_labels" in exc.value.message
