@@ -257,3 +257,39 @@ def test_the_listing_counts_running_workers_and_the_callers_tenant_apart(config,
     assert [(h["host_id"], h["status"], h["running_workers"], h["tenant_workers"]) for h in listing] == [
         ("h1", "live", 2, 1), ("h2", "silent", 0, 0)]
     assert listing[0]["labels"] == ["gpu"] and listing[0]["capacity"] == 2
+
+
+def test_a_spawner_consumes_again_once_its_host_has_room(config, monkeypatch):
+    """serve() with a closed gate declares its queues but consumes none until the gate opens."""
+    events: list[str] = []
+    stop = threading.Event()
+    answers = iter([False, False, True, True])
+
+    class Chan:
+        def basic_qos(self, prefetch_count):
+            pass
+
+        def queue_declare(self, queue, **kw):
+            events.append(f"declare {queue}")
+
+        def basic_consume(self, queue, callback):
+            events.append(f"consume {queue}")
+            return "tag"
+
+    class Conn:
+        is_open = True
+
+        def channel(self):
+            return Chan()
+
+        def process_data_events(self, time_limit):
+            events.append("wait")
+            if events.count("wait") == 3:
+                stop.set()
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(channels, "connect", lambda *a, **kw: Conn())
+    channels.serve(config, {"q": lambda d: None}, stop, gate=lambda: next(answers))
+    assert events == ["declare q", "wait", "consume q", "wait", "wait"]   # closed at start and once, then open
