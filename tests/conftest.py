@@ -176,6 +176,13 @@ def platform(tmp_path_factory):
     shutdown_platform(plat)
 
 
+@pytest.fixture(scope="session")
+def platform_launcher():
+    """(launch_platform, shutdown_platform), for a test that needs a platform with settings of its
+    own; a fixture, so that tests under a directory with a conftest.py of its own reach them too."""
+    return launch_platform, shutdown_platform
+
+
 def launch_platform(data: Path, settings: dict | None = None) -> Platform:
     """Every process of PROCESSES for a fresh instance with its data in ``data``; ``settings``
     (ABACO_* variables) change its configuration. Stop it with :func:`shutdown_platform`."""

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import csv
 import signal
+import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import BIN, launch_platform, shutdown_platform
 
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors.process import kill_group
@@ -32,6 +32,7 @@ from actors.store import open_stores
 
 pytestmark = pytest.mark.faults
 
+BIN = Path(sys.executable).parent          # the virtualenv's console scripts
 MESSAGES = 100
 IMAGE = "abaco/sleep:local"
 # Quick heartbeats and a short silence, so the failover happens within seconds.
@@ -54,7 +55,8 @@ def engine_h2():
 
 
 @pytest.fixture(scope="module")
-def two_hosts(tmp_path_factory, engine_h2):
+def two_hosts(tmp_path_factory, engine_h2, platform_launcher):
+    launch_platform, shutdown_platform = platform_launcher
     plat = launch_platform(tmp_path_factory.mktemp("abaco-hosts"), H1)
     try:
         plat.start("spawner-h2", [str(BIN / "abaco-spawner")], {**H2, "DOCKER_HOST": engine_h2.url})
@@ -67,6 +69,8 @@ def admin_hosts(plat) -> dict:
     return {h["host_id"]: h for h in plat.ok("GET", "/admin/hosts", user="root", role="admin")}
 
 
+# About a minute on a quiet machine; the bound (fixtures included) leaves room for a busy one.
+@pytest.mark.timeout(900)
 def test_a_dead_host_loses_no_message_and_runs_none_twice(two_hosts, engine_h2):
     plat = two_hosts
     stores = open_stores(plat.config)

@@ -7,8 +7,12 @@ host (its own Docker engine) is tests/faults/test_hosts_failover.py.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
-from conftest import BIN
+
+BIN = Path(sys.executable).parent          # the virtualenv's console scripts
 
 GPU_HOST = {"ABACO_SPAWNER_HOST_ID": "gpu-host", "ABACO_SPAWNER_HOST_LABELS": "gpu,zone=a",
             "ABACO_SPAWNER_MAX_WORKERS_PER_HOST": "1", "ABACO_SPAWNER_HEARTBEAT_INTERVAL": "1"}
