@@ -136,6 +136,11 @@ class Stores:
     def wait_execution(self, execution_id: str, timeout: float) -> bool:
         return self.backend.wait_signal(f"done:{execution_id}", timeout)
 
+    def wait_any_execution(self, execution_ids: list[str], timeout: float) -> str | None:
+        """Block until one of ``execution_ids`` is announced done (its id) or ``timeout`` passes (None)."""
+        done = self.backend.wait_any_signal([f"done:{e}" for e in execution_ids], timeout)
+        return done[len("done:"):] if done else None
+
     def next_number(self, name: str) -> int:
         """The next value of a named sequence, unique across processes."""
         return self.backend.next_number(name)

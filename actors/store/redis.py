@@ -140,6 +140,23 @@ class RedisBackend:
                 return True
 
     @_translate_errors
+    def wait_any_signal(self, names: list[str], timeout: float) -> str | None:
+        """Block until one of ``names`` is signalled (that name) or ``timeout`` seconds pass (None)."""
+        keys = [f"{self.prefix}:signal:{name}" for name in names]
+        deadline = time.monotonic() + timeout
+        while keys:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            popped = self.client.blpop(keys, timeout=min(5.0, max(left, 0.01)))
+            if popped:
+                key = popped[0].decode() if isinstance(popped[0], bytes) else popped[0]
+                self.client.rpush(key, b"1")   # leave it for other waiters
+                self.client.expire(key, 600)
+                return names[keys.index(key)]
+        return None
+
+    @_translate_errors
     def next_number(self, name: str) -> int:
         """The next value of a named sequence (1, 2, 3, ...), never handed out twice."""
         return int(self.client.incr(f"{self.prefix}:sequence:{name}"))
