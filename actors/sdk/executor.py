@@ -11,8 +11,9 @@ Guarantees:
   io, runtime, memory peak, exit code of the execution record);
 * a future completes with the call's value, or with the exception the call raised,
   re-raised on the client with the remote traceback as its ``__cause__``; an execution
-  that ends in ERROR without a value completes its future with :class:`ExecutionFailed`,
-  so no future waits forever on a finished execution;
+  that ends without a value (ERROR: killed past a limit, purged; or a container that died)
+  completes its future with :class:`ExecutionFailed`, so no future waits forever on a
+  finished execution;
 * ``cancel()`` on a future not done force-quits its execution (or drops it from the queue);
 * futures complete when the API announces the end: a few watcher threads hold long
   waits (``POST .../executions/wait``) that the API answers as soon as one of the
@@ -26,6 +27,8 @@ from __future__ import annotations
 import base64
 import itertools
 import logging
+import os
+import sys
 import threading
 import time
 from concurrent.futures import Executor, Future, InvalidStateError, ThreadPoolExecutor
@@ -70,9 +73,25 @@ class RemoteTraceback(Exception):
         return f'\n"""\n{self.text}"""'
 
 
+def _installed(path: str) -> bool:
+    """Whether a module file belongs to the interpreter (standard library, site-packages)."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    return any(os.path.abspath(path).startswith(os.path.abspath(r) + os.sep) for r in roots)
+
+
 def pack(fn: Callable, args: tuple, kwargs: dict) -> bytes:
-    """A call as Abaco's executor sends it."""
+    """A call as Abaco's executor sends it. A function of the caller's own modules (not the
+    standard library nor an installed package) travels by value, as one of ``__main__``
+    does: the image does not have those modules."""
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    path = getattr(module, "__file__", None)
+    if module is not None and path and not _installed(path) and module.__name__ not in _BY_VALUE:
+        cloudpickle.register_pickle_by_value(module)
+        _BY_VALUE.add(module.__name__)
     return cloudpickle.dumps({"func": fn, "args": args, "kwargs": kwargs})
+
+
+_BY_VALUE: set[str] = set()
 
 
 def outcome(data: bytes) -> tuple[bool, Any]:
@@ -107,7 +126,9 @@ class AbacoFuture(Future):
         return self._executor.client.get_logs(self._executor.actor_id, self.execution_id)
 
     def cancel(self) -> bool:
-        """Force-quit the execution (drop it if it has not started); False once done."""
+        """Force-quit the execution (drop it if it has not started); False once it ended."""
+        if self.cancelled():
+            return True
         if self.done():
             return False
         try:
@@ -138,7 +159,7 @@ class AbacoExecutor(Executor):
     def __init__(self, actor: str | None = None, url: str = "http://127.0.0.1:8000", token: str | None = None, *,
                  image: str | None = None, workers: int | None = None, warm: bool | None = None,
                  batch_size: int = 500, watchers: int = 2, wait_timeout: float = 10.0,
-                 ready_timeout: float = 180.0, client: Client | None = None):
+                 ready_timeout: float = 180.0, client: Client | None = None, **actor_fields: Any):
         self.client = client or Client(url, token)
         self.batch_size = max(1, batch_size)
         self.wait_timeout = wait_timeout
@@ -148,7 +169,7 @@ class AbacoExecutor(Executor):
         self._shutdown = False
         self._owned = False
         if actor is None or image is not None:
-            fields: dict[str, Any] = {"name": "pyfunc-executor"}
+            fields: dict[str, Any] = {"name": "pyfunc-executor", **actor_fields}
             if workers:
                 fields["max_workers"] = workers
             if warm is not None:

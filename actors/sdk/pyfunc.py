@@ -7,7 +7,8 @@ cloudpickle of the return value, as Abaco's ``send_python_result`` does. When th
 raises (or its value cannot be pickled or sent), the one result is instead a *failure*
 dict (see :func:`failure`) holding the exception, pickled when it can be, its type and
 message, and the formatted remote traceback; the runner then exits with status 1, so the
-execution ends as ERROR and its record says so too.
+execution's record shows the failure (``exit_code`` 1; as in Abaco, an execution whose
+container exits non-zero is still COMPLETE: ERROR means the platform ended it).
 
 The module needs only the standard library and cloudpickle, both in the image;
 :func:`actors.sdk.executor` reads the same failure dict on the client.
