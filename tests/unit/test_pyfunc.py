@@ -62,3 +62,27 @@ def test_system_exit_in_the_call_is_reported_too():
     data, code = pyfunc.run(pack(leave, (), {}))
     good, exc = outcome(data)
     assert code == 1 and not good and isinstance(exc, SystemExit) and exc.code == 3
+
+
+def test_the_runner_takes_what_agavepys_own_executor_sends():
+    """agavepy 0.9.5's AbacoExecutor (Abaco's client) builds the message; the runner answers it
+    with what its AbacoAsyncResponse.result() unpickles."""
+    from agavepy.actors import AbacoExecutor as AgavepyExecutor
+
+    sent = {}
+
+    class Actors:
+        def get(self, actorId):
+            return {"status": "READY", "image": "abaco/pyfunc:local"}
+
+        def sendBinaryMessage(self, actorId, message, headers):
+            sent.update(message=message, headers=headers)
+            return {"executionId": "E1"}
+
+    class Ag:
+        actors = Actors()
+
+    AgavepyExecutor(Ag(), actor_id="A1").submit(divide, 10, b=4)
+    assert sent["headers"] == {"Content-Type": "application/octet-stream"}
+    data, code = pyfunc.run(sent["message"])
+    assert code == 0 and cloudpickle.loads(data) == 2.5
