@@ -132,14 +132,11 @@ def send_batch(config: Config, stores: Stores, broker: channels.Broker, actor: d
                           env=env or {}, revision=actor["revision"])
         executions.append(execution)
         messages.append((body, message.headers(), kind))
-    written: list[str] = []
     try:
-        for execution in executions:
-            stores.executions.put(execution["id"], execution, group=actor["id"])
-            written.append(execution["id"])
+        stores.executions.put_many([(e["id"], e) for e in executions], group=actor["id"])
         broker.publish_batch(channels.actor_queue(config, actor["id"]), messages)
     except (channels.ChannelUnavailable, StoreUnavailable):
-        _refuse(stores, written)
+        _refuse(stores, [e["id"] for e in executions])
         raise
     try:
         if actor.get("status") != ActorStatus.SUBMITTED and not _has_workers(stores, actor["id"]):
@@ -152,13 +149,13 @@ def send_batch(config: Config, stores: Stores, broker: channels.Broker, actor: d
 
 def _refuse(stores: Stores, execution_ids: list[str]) -> None:
     """End the records of a batch that was not accepted, so none of its messages runs."""
-    for execution_id in execution_ids:
-        try:
+    try:
+        for execution_id in execution_ids:
             done = stores.executions.update(execution_id, {
                 "status": ExecutionStatus.ERROR, "finish_time": times.now(),
                 "status_message": "its batch was not accepted (the message broker failed); it never ran"},
                 expect={"status": ExecutionStatus.SUBMITTED})
             if done is not None:
                 stores.execution_done(execution_id)
-        except StoreUnavailable as exc:
-            log.warning("execution %s of a refused batch could not be ended: %s", execution_id, exc)
+    except StoreUnavailable as exc:
+        log.warning("a refused batch's %d executions could not all be ended: %s", len(execution_ids), exc)

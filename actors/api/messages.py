@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from actors import batch, channels, configs, jsondepth, mailbox, message_env, times
 from actors.api import hypermedia
@@ -74,7 +74,9 @@ def _environment(actor: dict, own: dict[str, str] | None = None) -> dict[str, st
     """The message's query parameters (then ``own`` variables) as variables
     (``actors/message_env.py`` decides which)."""
     def has_secrets() -> bool:
-        return configs.has_secrets(configs.of_actor(services().stores, actor))
+        if "has_secrets" not in g:        # read once per request, however many messages ask
+            g.has_secrets = configs.has_secrets(configs.of_actor(services().stores, actor))
+        return g.has_secrets
     params = list(request.args.items(multi=True)) + list((own or {}).items())
     return message_env.accept(params, actor, has_secrets)
 

@@ -83,6 +83,11 @@ class Store(abc.ABC):
     def get_many(self, keys: list[str]) -> list[dict | None]:
         return [self.find(k) for k in keys]
 
+    def put_many(self, docs: list[tuple[str, dict]], group: str | None = None) -> None:
+        """``put`` each ``(key, doc)``, in order (a backend may send them in one round trip)."""
+        for key, doc in docs:
+            self.put(key, doc, group)
+
 
 class BlobStore(abc.ABC):
     """Bytes or text values by key (logs, results), optionally expiring."""

@@ -205,6 +205,15 @@ class RedisStore(Store):
         self._write(key, doc, group, only_new=False)
 
     @_translate_errors
+    def put_many(self, docs: list[tuple[str, dict]], group: str | None = None) -> None:
+        """Every write in one pipeline: one round trip instead of one per document."""
+        pipe = self.r.pipeline(transaction=False)
+        for key, doc in docs:
+            args = [key, json.dumps(doc), group or "", f"{self.base}:seq", "0", f"{self.base}:g:"]
+            self.backend._put(keys=self._fixed_keys(key), args=args, client=pipe)
+        pipe.execute()
+
+    @_translate_errors
     def create(self, key: str, doc: dict, group: str | None = None) -> bool:
         return self._write(key, doc, group, only_new=True)
 
