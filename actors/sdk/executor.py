@@ -147,8 +147,9 @@ class AbacoFuture(Future):
 class AbacoExecutor(Executor):
     """Run Python calls as executions of an actor.
 
-    ``actor``: an actor id (or alias) running the pyfunc image; or pass ``image`` (default
-    ``abaco/pyfunc:local`` when no actor is given) to register an actor for this executor,
+    ``actor``: an actor id (or alias) running the pyfunc image, or an image name (it holds
+    a ``/`` or ``:``); or pass ``image`` (default ``abaco/pyfunc:local`` when no actor is
+    given): then the executor registers an actor of that image for itself,
     with ``workers`` workers, deleted again at ``shutdown``. ``warm`` is passed as the
     actor's ``warm`` field only when set. ``batch_size`` calls go in one request in ``map``
     (1: one message each). ``watchers`` threads wait for ends, each in waits of at most
@@ -168,6 +169,8 @@ class AbacoExecutor(Executor):
         self._unwatched: list[str] = []                   # of those, ids no watcher holds
         self._shutdown = False
         self._owned = False
+        if actor is not None and image is None and ("/" in actor or ":" in actor):
+            actor, image = None, actor          # an image name (actor ids and aliases hold neither)
         if actor is None or image is not None:
             fields: dict[str, Any] = {"name": "pyfunc-executor", **actor_fields}
             if workers:

@@ -112,9 +112,12 @@ def test_registration_passes_warm_only_when_set_and_deletes_its_actor(api):
                             "max_workers": 3},
                            {"image": "abaco/pyfunc:local", "name": "pyfunc-executor", "warm": True}]
     assert api.deleted == ["A1", "A1"]
+    with AbacoExecutor("me/funcs:1", client=api) as ex:    # an image name as the first argument
+        assert ex.actor_id == "A1" and api.created[-1]["image"] == "me/funcs:1"
+    assert len(api.created) == 3 and len(api.deleted) == 3
     with AbacoExecutor("existing", client=api) as ex:    # an actor given: nothing registered, nothing deleted
         assert ex.actor_id == "existing"
-    assert len(api.created) == 2 and len(api.deleted) == 2
+    assert len(api.created) == 3 and len(api.deleted) == 3
 
 
 def test_map_batches_keeps_order_and_a_busy_wait_slot_only_delays(api):
