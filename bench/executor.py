@@ -16,11 +16,13 @@ p50 figures of:
 and the wall time of the whole map, tasks per second, and the single/batch ratios.
 
     .venv/bin/python bench/executor.py [--tasks 1000] [--workers 4]
+    .venv/bin/python bench/executor.py --send-only [--tasks 1000]   # the hand-over alone
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import statistics
 import sys
 import time
@@ -77,13 +79,42 @@ def run_mode(ex: TimedExecutor, tasks: int, batch: bool) -> dict:
             "notify": p50(notify), "overhead": send + p50(worker) + p50(notify)}
 
 
+def send_only(ex: TimedExecutor, tasks: int, batch: bool) -> float:
+    """Seconds to hand ``tasks`` calls over (what map does before its first result), then drop
+    them from the mailbox unrun (their futures end with ExecutionFailed); one or two that a
+    worker took already run to their end."""
+    start = time.time()
+    if batch:
+        futures = [f for i in range(0, tasks, 500) for f in ex.submit_batch(noop, [(j,) for j in
+                                                                                range(i, min(tasks, i + 500))])]
+    else:
+        futures = [ex.submit(noop, i) for i in range(tasks)]
+    elapsed = time.time() - start
+    ex.client.call("DELETE", f"/actors/{ex.actor_id}/messages")
+    concurrent.futures.wait(futures, timeout=600)
+    return elapsed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--order", choices=("batch-first", "single-first"), default="batch-first")
+    parser.add_argument("--send-only", action="store_true",
+                        help="only time handing the tasks over (then drop them unrun): 1,000 tasks in seconds")
     args = parser.parse_args()
     cfg, client = stack_client(user="bench-executor", role="admin", timeout=300)
+    if args.send_only:
+        with TimedExecutor(client=client, workers=1) as ex:
+            list(ex.map(noop, range(2)))
+            took = {mode: send_only(ex, args.tasks, mode == "batch")
+                    for mode in (("batch", "single") if args.order == "batch-first" else ("single", "batch"))}
+        print(f"{args.tasks} no-op tasks handed over to AbacoExecutor (then dropped unrun)")
+        for mode, seconds in took.items():
+            print(f"{mode:8} {seconds:8.2f} s   {seconds / args.tasks * 1000:8.2f} ms per task   "
+                  f"{args.tasks / seconds:8.0f} tasks/s")
+        print(f"send per task, single / batch: {took['single'] / took['batch']:.1f}x")
+        return 0
     with TimedExecutor(client=client, workers=args.workers, wait_timeout=10) as ex:
         list(ex.map(noop, range(args.workers)))              # warm up: every worker has run once
         order = [True, False] if args.order == "batch-first" else [False, True]
