@@ -134,9 +134,9 @@ class AbacoFuture(Future):
         try:
             self._executor.client.force_quit(self._executor.actor_id, self.execution_id)
         except ClientError as exc:
-            if exc.status not in (400, 404) or "Cannot force quit" not in exc.message:
-                raise
-            return False            # it ended meanwhile; its watcher completes it
+            if "Cannot force quit" not in exc.message:     # else: it ended meanwhile; its watcher completes it
+                log.warning("execution %s could not be force-quit: %s", self.execution_id, exc)
+            return False
         if not super().cancel():
             return False
         self.set_running_or_notify_cancel()      # wakes wait() and as_completed()
@@ -332,10 +332,7 @@ class AbacoExecutor(Executor):
             self._lock.notify_all()
         if cancel_futures:
             for future in pending:
-                try:
-                    future.cancel()
-                except ClientError as exc:
-                    log.warning("execution %s could not be cancelled: %s", future.execution_id, exc)
+                future.cancel()
         if wait:
             self._close(pending)
         else:

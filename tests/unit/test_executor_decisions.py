@@ -168,3 +168,15 @@ def test_leaving_map_early_cancels_what_is_not_done(api):
         assert next(results) == 0
         results.close()
         assert len(api.quit) == 2
+
+
+def test_cancel_that_the_api_refuses_is_false_not_an_exception(api):
+    with AbacoExecutor("A1", client=api) as ex:
+        future = ex.submit(ident, "hold")
+
+        def down(actor_id, eid):
+            raise ClientError(503, "the store is unavailable")
+        api.force_quit, real = down, api.force_quit
+        assert future.cancel() is False and not future.done()
+        api.force_quit = real
+        assert future.cancel() and future.cancelled()
