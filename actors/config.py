@@ -51,6 +51,7 @@ class Web:
     sync_timeout: int = 300          # seconds a ?_abaco_synchronous=true request may wait
     max_sync_waits_per_user: int = 2  # synchronous waits one user may hold in one API process (429 beyond)
     max_sync_waits: int = 0          # all synchronous waits of one API process; 0: half its threads
+    max_batch_messages: int = 1000   # messages in one POST .../messages/batch, ids in one .../executions/wait
     cors_origins: tuple[str, ...] = ()   # origins whose pages may read answers (CORS); none by default
     api_server: str = "http://127.0.0.1:8000"
     token_ttl: int = 86400           # seconds a token minted by `abaco token` is valid

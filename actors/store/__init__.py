@@ -83,6 +83,11 @@ class Store(abc.ABC):
     def get_many(self, keys: list[str]) -> list[dict | None]:
         return [self.find(k) for k in keys]
 
+    def put_many(self, docs: list[tuple[str, dict]], group: str | None = None) -> None:
+        """``put`` each ``(key, doc)``, in order (a backend may send them in one round trip)."""
+        for key, doc in docs:
+            self.put(key, doc, group)
+
 
 class BlobStore(abc.ABC):
     """Bytes or text values by key (logs, results), optionally expiring."""
@@ -136,6 +141,11 @@ class Stores:
 
     def wait_execution(self, execution_id: str, timeout: float) -> bool:
         return self.backend.wait_signal(f"done:{execution_id}", timeout)
+
+    def wait_any_execution(self, execution_ids: list[str], timeout: float) -> str | None:
+        """Block until one of ``execution_ids`` is announced done (its id) or ``timeout`` passes (None)."""
+        done = self.backend.wait_any_signal([f"done:{e}" for e in execution_ids], timeout)
+        return done[len("done:"):] if done else None
 
     def next_number(self, name: str) -> int:
         """The next value of a named sequence, unique across processes."""
