@@ -10,7 +10,8 @@ has ended) is reaped the same way. Containers and cgroups that belong to no live
 execution are removed, and so are (through clientg) the OAuth clients of workers that
 are gone. An actor left with no worker gets one again (unless ``[workers] worker_ttl``
 lets idle workers go, when the next message starts one); idle workers older than
-``worker_ttl`` are stopped, except the last one of an actor with the ``sync`` hint.
+``worker_ttl`` are stopped, except the last one of an actor with the ``sync`` hint. Actors the
+autoscaler manages (``autoscale`` on, ``[autoscaler] enabled``) get no worker from health.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import threading
 import time
 
-from actors import channels, commands, cron, times, worker_clients
+from actors import autoscale, channels, commands, cron, times, worker_clients
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, WorkerStatus
 from actors.config import Config
 from actors.installations import Installations
@@ -90,6 +91,8 @@ class Health:
         return done
 
     def _wants_a_worker(self, actor: dict, now: float) -> bool:
+        if autoscale.manages(self.config, actor):
+            return False           # the autoscaler decides, down to zero
         if self.config.workers.worker_ttl > 0 and "sync" not in (actor.get("hints") or []):
             return False           # idle actors may have no worker; a message starts one
         if actor.get("status") == ActorStatus.READY:
