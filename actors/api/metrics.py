@@ -22,6 +22,8 @@ from flask import Blueprint, Response, request
 from actors import channels, credentials
 from actors.api.common import services
 from actors.errors import ForbiddenError
+from actors.process import pid_alive
+from actors.services import PROCESSES
 
 bp = Blueprint("metrics", __name__)
 
@@ -86,6 +88,17 @@ def _count_by(docs, field: str) -> dict:
     return counts
 
 
+def _processes_up(pid_dir) -> list:
+    out = []
+    for process in PROCESSES:
+        try:
+            pid = int((pid_dir / f"{process.name}.pid").read_text().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        out.append(({"process": process.name}, int(pid_alive(pid))))
+    return out
+
+
 @bp.get("/metrics")
 def metrics():
     sv = services()
@@ -132,4 +145,7 @@ def metrics():
                [({"status": s}, n) for s, n in sorted(_count_by(workers, "status").items())])
     out.family("abaco_executions_running", "gauge", "Executions running now (busy workers).",
                [({}, sum(1 for w in workers if w.get("status") == "BUSY"))])
+    if tenant is None:      # the platform's processes (those `make up` keeps a pidfile of), for every tenant
+        out.family("abaco_process_up", "gauge", "1 while a platform process of this host runs (from its pidfile).",
+                   _processes_up(sv.config.pid_dir))
     return Response(out.text(), mimetype="text/plain", headers={"Content-Type": "text/plain; version=0.0.4"})

@@ -137,6 +137,7 @@ class Autoscaler:
         """Read demand, decide for every autoscaled actor, carry the decisions out."""
         now = self.clock()
         a = self.config.autoscaler
+        self.figures.ticks += 1
         actors = [doc for _, doc in self.stores.actors.items() if autoscale.manages(self.config, doc)
                   and doc.get("status") in (ActorStatus.READY, ActorStatus.SUBMITTED)]
         self._count_cold_starts(actors)
@@ -167,7 +168,6 @@ class Autoscaler:
             out[actor["id"]] = decision
         for gone in set(self.histories) - {doc["id"] for doc in actors}:
             del self.histories[gone]
-        self.figures.ticks += 1
         return out
 
     def _hold(self, reading: Reading, actor: dict, total_workers: int) -> str:
