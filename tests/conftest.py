@@ -185,6 +185,7 @@ def platform(tmp_path_factory):
         # default, are checked on an API of their own (test_compat_codes.py, the matrix).
         "ABACO_WEB_COMPAT": "http",
         "ABACO_HEALTH_INTERVAL": "2",
+        "ABACO_AUTOSCALER_LISTEN": f"127.0.0.1:{free_port()}",   # its /metrics and /alerts
         "ABACO_SPAWNER_CLIENT_TIMEOUT": "3",
         "ABACO_SPAWNER_CLIENT_ATTEMPTS": "2",
         "ABACO_WORKERS_MAX_LOG_LENGTH": "100000",

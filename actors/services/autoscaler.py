@@ -198,6 +198,7 @@ class Autoscaler:
         entry = {"time": _iso(now),
                  "desired": decision.desired, "current": decision.current, "direction": decision.direction,
                  "reason": decision.reason, "source": reading.source, "autoscaler": self.holder,
+                 "tick": self.figures.ticks,
                  **decision.figures}
         doc = self.stores.autoscaling.find(actor["id"]) or {"actor_id": actor["id"], "decisions": []}
         decisions = list(doc.get("decisions") or [])

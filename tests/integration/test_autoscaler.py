@@ -1,0 +1,145 @@
+"""The autoscaler on the real stack, reading a real Prometheus: a burst scales up, idleness scales to
+zero, Prometheus going away falls back to the direct source, and a standby takes over after kill -9.
+
+Short settings keep it bounded: ticks of 1 s, a 6 s stable window, a 2 s panic window, a 2 s
+scale-down delay, a 4 s grace before zero, a 3 s lease, and a private Prometheus (rendered by the
+project's own renderer) scraping the test API every second.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import pytest
+import requests
+
+from actors import credentials, prometheus_config
+from actors.readiness import NotReady, wait_until
+from tests.conftest import BIN, free_port
+
+SETTINGS = {"ABACO_AUTOSCALER_INTERVAL": "1", "ABACO_AUTOSCALER_STABLE_WINDOW": "6",
+            "ABACO_AUTOSCALER_PANIC_WINDOW": "2", "ABACO_AUTOSCALER_SCALE_DOWN_DELAY": "2",
+            "ABACO_AUTOSCALER_ZERO_GRACE": "4", "ABACO_AUTOSCALER_LEASE_TTL": "3"}
+
+
+@pytest.fixture
+def prometheus_and_autoscalers(platform, tmp_path):
+    """A private Prometheus scraping the test API, and two autoscalers (one will stand by)."""
+    prom_port, listens = free_port(), [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    token = credentials.ensure_scrape_token(platform.config.keys_dir)
+    cfg = platform.config.replace(autoscaler={"listen": listens[0], "prometheus_listen": f"127.0.0.1:{prom_port}",
+                                              "alertmanager_listen": f"127.0.0.1:{free_port()}"})
+    conf = prometheus_config.render_prometheus(cfg, tmp_path / "prometheus", scrape_interval=1)
+    log = open(tmp_path / "prometheus.log", "ab")
+    prom = subprocess.Popen(["prometheus", f"--config.file={conf}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}"], stdout=log, stderr=log,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{prom_port}"
+    wait_until(lambda: requests.get(f"{url}/-/ready", timeout=2).ok, 60, "Prometheus to be ready",
+               alive=lambda: prom.poll() is None, logs=[tmp_path / "prometheus.log"])
+    platform.stop("autoscaler")      # the fixture's own, with the default settings
+    names = ["autoscaler-a", "autoscaler-b"]
+    for name, listen in zip(names, listens, strict=True):
+        platform.start(name, [str(BIN / "abaco-autoscaler")],
+                       dict(SETTINGS, ABACO_AUTOSCALER_PROMETHEUS_URL=url, ABACO_AUTOSCALER_LISTEN=listen))
+    try:
+        yield {"prometheus": prom, "url": url, "token": token, "listens": dict(zip(names, listens, strict=True))}
+    finally:
+        if prom.poll() is None:
+            prom.terminate()
+            prom.wait(30)
+        for name in names:
+            platform.stop(name)
+        platform.start("autoscaler", [str(BIN / "abaco-autoscaler")])
+
+
+def _decisions(platform, actor_id: str) -> list[dict]:
+    return platform.ok("GET", f"/actors/{actor_id}/autoscaling")["decisions"]
+
+
+def _live(platform, actor_id: str) -> int:
+    return sum(1 for w in platform.ok("GET", f"/actors/{actor_id}/workers")
+               if w["status"] in ("REQUESTED", "SPAWNER SETUP", "READY", "BUSY"))
+
+
+def _send(platform, actor_id: str, n: int) -> None:
+    for i in range(n):
+        platform.ok("POST", f"/actors/{actor_id}/messages", data={"message": f"m{i}"})
+
+
+def _wait(platform, aid: str, predicate, timeout: float, what: str):
+    """Wait for ``predicate``; a failure shows the actor's decisions and workers."""
+    try:
+        return platform.wait_for(predicate, timeout, interval=0.5, what=what)
+    except NotReady as exc:
+        raise AssertionError(f"{exc}\ndecisions: {_decisions(platform, aid)}\n"
+                             f"workers: {platform.ok('GET', f'/actors/{aid}/workers')}") from None
+
+
+def _autoscaler_metrics(listen: str, token: str) -> str:
+    return requests.get(f"http://{listen}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=5).text
+
+
+def test_burst_scale_to_zero_fallback_and_takeover(platform, prometheus_and_autoscalers):
+    env = prometheus_and_autoscalers
+    actor = platform.register("abaco/sleep:local", default_environment={"SLEEP_SECONDS": "1"},
+                              max_workers=4, autoscale=True)
+    aid = actor["id"]
+    # Prometheus scrapes the actor's figures before the burst (the source the decisions name).
+    platform.wait_for(lambda: any(d["source"] == "prometheus" for d in _decisions(platform, aid)), 30,
+                      what="a decision read from Prometheus")
+
+    _send(platform, aid, 40)
+    _wait(platform, aid, lambda: _live(platform, aid) == 4, 60, "4 workers")
+    decisions = _decisions(platform, aid)
+    ups = [d for d in decisions if d["direction"] == "up"]
+    first_up = ups[0]
+    at_max = next(d for d in decisions if d["desired"] == 4 and d["direction"] == "up")
+    assert at_max["tick"] - first_up["tick"] <= 1, decisions       # the maximum within two ticks
+    assert first_up["source"] == "prometheus" and first_up["reason"].startswith("panic"), first_up
+
+    # Prometheus goes away mid-run: the autoscaler scales down (to zero) from the direct source.
+    env["prometheus"].send_signal(signal.SIGTERM)
+    env["prometheus"].wait(30)
+    _wait(platform, aid, lambda: _live(platform, aid) == 0, 120, "0 workers after the grace")
+    decisions = _decisions(platform, aid)
+    last = decisions[-1]
+    assert (last["desired"], last["direction"], last["reason"]) == (0, "down", "no demand for the zero grace period")
+    assert last["source"] == "direct"
+    assert all(d["desired"] <= 4 for d in decisions)
+    active = next(name for name, listen in env["listens"].items()
+                  if "abaco_autoscaler_active 1" in _autoscaler_metrics(listen, env["token"]))
+    assert 'abaco_autoscaler_source{source="direct"} 1' in _autoscaler_metrics(env["listens"][active], env["token"])
+
+    # kill -9 of the active autoscaler: the standby takes the lease over and scales the next burst.
+    holder = last["autoscaler"]
+    platform.stop(active, sig=signal.SIGKILL)
+    standby = next(name for name in env["listens"] if name != active)
+    _send(platform, aid, 12)
+    _wait(platform, aid, lambda: any(d["direction"] == "up" and d["autoscaler"] != holder
+                                     for d in _decisions(platform, aid)), 60, "the standby to scale up")
+    _wait(platform, aid, lambda: _live(platform, aid) >= 2, 60, "the standby's workers")
+    assert "abaco_autoscaler_active 1" in _autoscaler_metrics(env["listens"][standby], env["token"])
+    platform.ok("DELETE", f"/actors/{aid}")
+
+
+def test_autoscaling_decisions_are_tenant_scoped(platform):
+    actor = platform.register("abaco/echo:local", wait_ready=False, autoscale=True, max_workers=2)
+    mine = platform.request("GET", f"/actors/{actor['id']}/autoscaling")
+    assert mine.status_code == 200 and mine.json()["result"]["autoscale"] is True
+    # The attack: another tenant's user names the actor; the answer is the unknown actor's 404.
+    other = platform.request("GET", f"/actors/{actor['id']}/autoscaling", user="alice", tenant="other")
+    assert other.status_code == 404, other.text
+    stranger = platform.request("GET", f"/actors/{actor['id']}/autoscaling", user="mallory")
+    assert stranger.status_code == 404, stranger.text
+    unknown = platform.request("GET", "/actors/doesnotexist/autoscaling")
+    assert unknown.status_code == 404 and unknown.json()["status"] == "error"
+    platform.ok("DELETE", f"/actors/{actor['id']}")
+
+
+def test_min_workers_above_max_workers_is_refused(platform):
+    resp = platform.request("POST", "/actors", json={"image": "abaco/echo:local", "max_workers": 2,
+                                                     "min_workers": 3, "autoscale": True})
+    assert resp.status_code == 400 and "min_workers" in resp.json()["message"]
+    assert all(a.get("min_workers") != 3 for a in platform.ok("GET", "/actors"))
