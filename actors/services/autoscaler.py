@@ -27,10 +27,10 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-from actors import __version__, autoscale, channels, commands, credentials, times
+from actors import __version__, autoscale, channels, commands, credentials, quotas, times
 from actors.autoscale import DOWN, UP, Decision, History, Sample
 from actors.autoscale_sources import FallbackSource, Reading, SourceUnavailable, for_config
-from actors.codes import ActorStatus, WorkerStatus
+from actors.codes import ActorStatus, Role, WorkerStatus
 from actors.config import Config
 from actors.services import command_line, start, stop_event
 from actors.store import Store, Stores, StoreUnavailable, open_stores
@@ -130,6 +130,7 @@ class Autoscaler:
         self.stopping: dict[str, float] = {}        # worker id -> when it was told to stop
         self.seen_ready: set[str] | None = None     # workers whose cold start is counted (or predates us)
         self.wake = threading.Event()
+        self.listen_failed = False
 
     # ------------------------------------------------------------ one tick
 
@@ -182,8 +183,14 @@ class Autoscaler:
     def _apply(self, actor: dict, decision: Decision, idle: list[dict]) -> int:
         """Carry a decision out; returns the change in live workers."""
         if decision.direction == UP:
-            return len(commands.request_workers(self.config, self.stores, self.broker, actor,
-                                                decision.desired - decision.current))
+            more = decision.desired - decision.current
+            cap = self.config.quotas.max_workers_per_user
+            if cap and actor.get("owner_role") != Role.ADMIN:       # the owner's quota, as POST .../workers
+                more = min(more, cap - quotas.user_workers(self.stores, actor.get("tenant", "default"),
+                                                           actor["owner"]))
+            if more <= 0:
+                return 0
+            return len(commands.request_workers(self.config, self.stores, self.broker, actor, more))
         if decision.direction == DOWN:
             doomed = sorted(idle, key=lambda w: times.epoch(w.get("last_execution_time") or w.get("create_time")))
             doomed = doomed[: decision.current - decision.desired]
@@ -273,7 +280,9 @@ class Autoscaler:
         try:
             server = ThreadingHTTPServer((host.strip("[]"), int(port)), _handler(self))
         except OSError as exc:
-            log.debug("cannot listen on %s yet: %s", self.config.autoscaler.listen, exc)
+            level = logging.DEBUG if self.listen_failed else logging.WARNING
+            log.log(level, "cannot listen on %s (trying again each tick): %s", self.config.autoscaler.listen, exc)
+            self.listen_failed = True
             return None
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="autoscaler-http", daemon=True).start()

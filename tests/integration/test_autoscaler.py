@@ -8,7 +8,9 @@ project's own renderer) scraping the test API every second.
 
 from __future__ import annotations
 
+import random
 import signal
+import socket
 import subprocess
 
 import pytest
@@ -16,20 +18,33 @@ import requests
 
 from actors import credentials, prometheus_config
 from actors.readiness import NotReady, wait_until
-from tests.conftest import BIN, free_port
+from tests.conftest import BIN
 
 SETTINGS = {"ABACO_AUTOSCALER_INTERVAL": "1", "ABACO_AUTOSCALER_STABLE_WINDOW": "6",
             "ABACO_AUTOSCALER_PANIC_WINDOW": "2", "ABACO_AUTOSCALER_SCALE_DOWN_DELAY": "2",
             "ABACO_AUTOSCALER_ZERO_GRACE": "4", "ABACO_AUTOSCALER_LEASE_TTL": "3"}
 
 
+def listen_port() -> int:
+    """A free port below the ephemeral range: no outgoing connection takes it before the listener does."""
+    rng = random.Random()
+    while True:
+        port = rng.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
 @pytest.fixture
 def prometheus_and_autoscalers(platform, tmp_path):
     """A private Prometheus scraping the test API, and two autoscalers (one will stand by)."""
-    prom_port, listens = free_port(), [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    prom_port, listens = listen_port(), [f"127.0.0.1:{listen_port()}", f"127.0.0.1:{listen_port()}"]
     token = credentials.ensure_scrape_token(platform.config.keys_dir)
     cfg = platform.config.replace(autoscaler={"listen": listens[0], "prometheus_listen": f"127.0.0.1:{prom_port}",
-                                              "alertmanager_listen": f"127.0.0.1:{free_port()}"})
+                                              "alertmanager_listen": f"127.0.0.1:{listen_port()}"})
     conf = prometheus_config.render_prometheus(cfg, tmp_path / "prometheus", scrape_interval=1)
     log = open(tmp_path / "prometheus.log", "ab")
     prom = subprocess.Popen(["prometheus", f"--config.file={conf}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
@@ -108,12 +123,12 @@ def test_burst_scale_to_zero_fallback_and_takeover(platform, prometheus_and_auto
     assert (last["desired"], last["direction"], last["reason"]) == (0, "down", "no demand for the zero grace period")
     assert last["source"] == "direct"
     assert all(d["desired"] <= 4 for d in decisions)
-    active = next(name for name, listen in env["listens"].items()
-                  if "abaco_autoscaler_active 1" in _autoscaler_metrics(listen, env["token"]))
-    assert 'abaco_autoscaler_source{source="direct"} 1' in _autoscaler_metrics(env["listens"][active], env["token"])
+    holder = last["autoscaler"]
+    active = next(name for name in env["listens"] if f"{holder} is active" in platform.log_tail(name, 400))
+    text = _autoscaler_metrics(env["listens"][active], env["token"])
+    assert "abaco_autoscaler_active 1" in text and 'abaco_autoscaler_source{source="direct"} 1' in text, text
 
     # kill -9 of the active autoscaler: the standby takes the lease over and scales the next burst.
-    holder = last["autoscaler"]
     platform.stop(active, sig=signal.SIGKILL)
     standby = next(name for name in env["listens"] if name != active)
     _send(platform, aid, 12)

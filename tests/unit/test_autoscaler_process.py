@@ -202,3 +202,14 @@ def test_alertmanager_bodies_are_checked():
     for bad in (b"not json", b"[]", b'{"alerts": "x"}', b'{"alerts": [1]}', b"\xff\xfe"):
         with pytest.raises(ValueError):
             check_alerts(bad)
+
+
+def test_scale_ups_stay_within_the_owners_worker_quota(config, stores, broker):
+    from actors import quotas
+    config = short(config).replace(quotas={"max_workers_per_user": 2})
+    actor = actor_with_workers(stores, 1)
+    stores.actors.put(actor["id"], actor, group=quotas.owner_group("default", "alice"))
+    queue_messages(config, broker, actor["id"], 40)
+    scaler = Autoscaler(config, stores, broker, FallbackSource([DirectSource(config, stores, broker)]), Clock())
+    assert scaler.tick()[actor["id"]].desired == 4
+    assert len(broker.queues[channels.command_queue(config, "default")]) == 1    # 2 in all, the quota
