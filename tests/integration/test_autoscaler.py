@@ -158,3 +158,42 @@ def test_min_workers_above_max_workers_is_refused(platform):
                                                      "min_workers": 3, "autoscale": True})
     assert resp.status_code == 400 and "min_workers" in resp.json()["message"]
     assert all(a.get("min_workers") != 3 for a in platform.ok("GET", "/actors"))
+
+
+def test_metrics_need_the_scrape_token_for_every_tenant(platform):
+    token = credentials.ensure_scrape_token(platform.config.keys_dir)
+    actor = platform.ok("POST", "/actors", json={"image": "abaco/echo:local"}, user="scrape-t2", tenant="t2")
+    # The attacks: no token, a wrong bearer token, an ordinary user's token.
+    assert platform.request("GET", "/metrics", user=None).status_code in (401, 403)
+    wrong = platform.request("GET", "/metrics", user=None, headers={"Authorization": "Bearer " + "0" * 64})
+    assert wrong.status_code in (401, 403) and wrong.json()["status"] == "error"
+    assert platform.request("GET", "/metrics", user="bob").status_code == 403
+    # Prometheus's use: every tenant's figures, by actor, with the new families.
+    scrape = platform.request("GET", "/metrics", user=None, headers={"Authorization": f"Bearer {token}"})
+    assert scrape.status_code == 200
+    assert f'abaco_actor_workers{{actor="{actor["id"]}",status="READY"}}' in scrape.text
+    assert 'abaco_command_queue_depth{queue="default"}' in scrape.text
+    platform.ok("DELETE", f"/actors/{actor['id']}", user="scrape-t2", tenant="t2")
+
+
+def test_alertmanager_posts_alerts_to_the_autoscaler(platform, tmp_path):
+    """A real AlertManager, rendered from prometheus/alertmanager.yml.in, reaches the autoscaler's webhook."""
+    credentials.ensure_scrape_token(platform.config.keys_dir)
+    conf = prometheus_config.render_alertmanager(platform.config, tmp_path / "am")
+    port = listen_port()
+    log = open(tmp_path / "alertmanager.log", "ab")
+    am = subprocess.Popen(["prometheus-alertmanager", f"--config.file={conf}", f"--storage.path={tmp_path / 'am'}",
+                           f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                          stdout=log, stderr=log, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: requests.get(f"{url}/-/ready", timeout=2).ok, 60, "AlertManager to be ready",
+                   alive=lambda: am.poll() is None, logs=[tmp_path / "alertmanager.log"])
+        sent = requests.post(f"{url}/api/v2/alerts", timeout=5, json=[
+            {"labels": {"alertname": "ActorBacklogWithoutWorker", "actor": "a-test", "abaco_instance": "t"}}])
+        assert sent.status_code == 200, sent.text
+        platform.wait_for(lambda: "alert webhook: 1 alert(s) (ActorBacklogWithoutWorker)" in
+                          platform.log_tail("autoscaler", 200), 60, what="the autoscaler to get the alert")
+    finally:
+        am.terminate()
+        am.wait(30)

@@ -213,3 +213,41 @@ def test_scale_ups_stay_within_the_owners_worker_quota(config, stores, broker):
     scaler = Autoscaler(config, stores, broker, FallbackSource([DirectSource(config, stores, broker)]), Clock())
     assert scaler.tick()[actor["id"]].desired == 4
     assert len(broker.queues[channels.command_queue(config, "default")]) == 1    # 2 in all, the quota
+
+
+def test_the_webhook_and_metrics_need_the_scrape_token_and_a_valid_body(config, stores, broker):
+    import random
+    import socket
+
+    from actors import credentials
+    rng = random.Random()
+    while True:
+        port = rng.randint(20000, 32000)
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                break
+    config = config.replace(autoscaler={"listen": f"127.0.0.1:{port}"})
+    token = credentials.ensure_scrape_token(config.keys_dir)
+    scaler = Autoscaler(config, stores, broker, FallbackSource([DirectSource(config, stores, broker)]), Clock())
+    server = scaler._serve()
+    assert server is not None
+    try:
+        url, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+        body = {"version": "4", "alerts": [{"labels": {"alertname": "ActorBacklogWithoutWorker"}}]}
+        # The attacks: no token, a wrong one.
+        assert requests.post(f"{url}/alerts", json=body, timeout=5).status_code == 401
+        wrong = requests.post(f"{url}/alerts", json=body, headers={"Authorization": "Bearer x"}, timeout=5)
+        assert wrong.status_code == 401 and wrong.json()["status"] == "error"
+        assert requests.get(f"{url}/metrics", timeout=5).status_code == 401
+        assert not scaler.wake.is_set()
+        bad = requests.post(f"{url}/alerts", data=b"{not json", headers=auth, timeout=5)
+        assert bad.status_code == 400 and bad.json()["message"] == "the body is not JSON text"
+        assert not scaler.wake.is_set()
+        good = requests.post(f"{url}/alerts", json=body, headers=auth, timeout=5)
+        assert good.status_code == 200 and good.json()["result"] == {"alerts": 1}
+        assert scaler.wake.is_set()
+        metrics = requests.get(f"{url}/metrics", headers=auth, timeout=5)
+        assert metrics.status_code == 200 and "# TYPE abaco_cold_start_seconds histogram" in metrics.text
+    finally:
+        server.shutdown()
+        server.server_close()
