@@ -15,7 +15,11 @@ They are computed at each scrape (the cost grows with the number of records kept
 from __future__ import annotations
 
 import hmac
+import http.client
 import ipaddress
+import socket
+import xmlrpc.client
+from typing import Any
 
 from flask import Blueprint, Response, request
 
@@ -88,11 +92,37 @@ def _count_by(docs, field: str) -> dict:
     return counts
 
 
-def _processes_up(pid_dir) -> list:
+class _UnixTransport(xmlrpc.client.Transport):
+    """XML-RPC to supervisord over its control socket."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def make_connection(self, host):
+        conn = http.client.HTTPConnection("localhost", timeout=5)
+        conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.sock.settimeout(5)
+        conn.sock.connect(self.path)
+        return conn
+
+
+def _processes_up(config) -> list:
+    """Each platform process of this host: 1 while it runs. From supervisord (`make up`) when it
+    answers on its control socket, else from the pidfiles of processes started one by one."""
+    sock = config.run_dir / "supervisor.sock"
+    if sock.exists():
+        try:
+            proxy = xmlrpc.client.ServerProxy("http://localhost", transport=_UnixTransport(str(sock)))
+            infos: Any = proxy.supervisor.getAllProcessInfo()
+            return [({"process": i["name"]}, int(i["statename"] == "RUNNING")) for i in sorted(
+                infos, key=lambda i: i["name"])]
+        except (OSError, xmlrpc.client.Error):
+            pass
     out = []
     for process in PROCESSES:
         try:
-            pid = int((pid_dir / f"{process.name}.pid").read_text().strip() or 0)
+            pid = int((config.pid_dir / f"{process.name}.pid").read_text().strip() or 0)
         except (OSError, ValueError):
             continue
         out.append(({"process": process.name}, int(pid_alive(pid))))
@@ -147,5 +177,5 @@ def metrics():
                [({}, sum(1 for w in workers if w.get("status") == "BUSY"))])
     if tenant is None:      # the platform's processes (those `make up` keeps a pidfile of), for every tenant
         out.family("abaco_process_up", "gauge", "1 while a platform process of this host runs (from its pidfile).",
-                   _processes_up(sv.config.pid_dir))
+                   _processes_up(sv.config))
     return Response(out.text(), mimetype="text/plain", headers={"Content-Type": "text/plain; version=0.0.4"})
