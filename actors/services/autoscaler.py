@@ -6,7 +6,9 @@ see the lease expire takes over. Each tick the active one reads demand from its 
 (Prometheus, or the queues and stores when Prometheus does not answer:
 actors/autoscale_sources.py), applies the rule of actors/autoscale.py to every autoscaled
 actor, asks a spawner for the workers it lacks (``start_worker`` commands) or tells idle
-workers to stop, and keeps the last decisions for ``GET /actors/{id}/autoscaling``.
+workers to stop, and keeps the last decisions for ``GET /actors/{id}/autoscaling``. The
+samples behind the decisions are kept with them, so an autoscaler that takes over goes on
+from the same history (no scale-down is delayed by a takeover).
 
 It also serves, on ``[autoscaler] listen`` (loopback), its own ``/metrics`` (decisions,
 source in use, cold starts) and ``POST /alerts``, AlertManager's webhook, which triggers a
@@ -154,7 +156,11 @@ class Autoscaler:
         out = {}
         for actor in actors:
             figures = reading.of(actor["id"])
-            samples = [s for s in self.histories.get(actor["id"], []) if now - s.time <= keep]
+            doc = self.stores.autoscaling.find(actor["id"]) or {}
+            known = self.histories.get(actor["id"])
+            if known is None:            # just took over: the previous holder's samples go on
+                known = [Sample(*row) for row in doc.get("samples") or []]
+            samples = [s for s in known if now - s.time <= keep]
             samples.append(Sample(now, figures.queued, figures.running, figures.ready))
             self.histories[actor["id"]] = samples
             live = [w for w in commands.live_workers(self.stores, actor["id"], actor["revision"])
@@ -164,7 +170,7 @@ class Autoscaler:
             decision = autoscale.decide(History(tuple(samples), len(live), len(idle)), now,
                                         autoscale.settings_for(self.config, actor, hold))
             total += self._apply(actor, decision, idle)
-            self._record(actor, decision, reading, now)
+            self._record(actor, doc, decision, reading, samples, now)
             self.figures.count(decision)
             out[actor["id"]] = decision
         for gone in set(self.histories) - {doc["id"] for doc in actors}:
@@ -188,6 +194,9 @@ class Autoscaler:
             if cap and actor.get("owner_role") != Role.ADMIN:       # the owner's quota, as POST .../workers
                 more = min(more, cap - quotas.user_workers(self.stores, actor.get("tenant", "default"),
                                                            actor["owner"]))
+            # Against the stores as they are now (another autoscaler may have just taken over).
+            more = min(more, (actor.get("max_workers") or 1)
+                       - len(commands.live_workers(self.stores, actor["id"], actor["revision"])))
             if more <= 0:
                 return 0
             return len(commands.request_workers(self.config, self.stores, self.broker, actor, more))
@@ -201,13 +210,13 @@ class Autoscaler:
             return -len(doomed)
         return 0
 
-    def _record(self, actor: dict, decision: Decision, reading: Reading, now: float) -> None:
+    def _record(self, actor: dict, doc: dict, decision: Decision, reading: Reading, samples: list[Sample],
+                now: float) -> None:
         entry = {"time": _iso(now),
                  "desired": decision.desired, "current": decision.current, "direction": decision.direction,
                  "reason": decision.reason, "source": reading.source, "autoscaler": self.holder,
                  "tick": self.figures.ticks,
                  **decision.figures}
-        doc = self.stores.autoscaling.find(actor["id"]) or {"actor_id": actor["id"], "decisions": []}
         decisions = list(doc.get("decisions") or [])
         last = decisions[-1] if decisions else None
         # Every change is kept; an unchanged "none" replaces the previous one (so the list
@@ -219,7 +228,9 @@ class Autoscaler:
             decisions.append(entry)
         kept = decisions[-self.config.autoscaler.decisions_kept:]
         self.stores.autoscaling.put(actor["id"], {"actor_id": actor["id"], "tenant": actor.get("tenant", "default"),
-                                                  "decisions": kept, "latest": entry})
+                                                  "decisions": kept, "latest": entry,
+                                                  "samples": [[s.time, s.queued, s.running, s.ready]
+                                                              for s in samples]})
 
     def _count_cold_starts(self, actors: list[dict]) -> None:
         workers = [w for doc in actors for w in self.stores.workers.group_docs(doc["id"]) if w.get("ready_time")]
@@ -251,6 +262,7 @@ class Autoscaler:
                         log.info("autoscaler %s is active (lease for %s s)", self.holder, a.lease_ttl)
                     active = True
                     self.tick()
+                    self.lease.hold()          # a long tick must not let the lease lapse
                 elif active:
                     log.warning("autoscaler %s lost the lease; standing by", self.holder)
                     active = False

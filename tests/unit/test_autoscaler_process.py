@@ -251,3 +251,21 @@ def test_the_webhook_and_metrics_need_the_scrape_token_and_a_valid_body(config, 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_takeover_goes_on_from_the_same_history(config, stores, broker):
+    config = short(config)
+    actor = actor_with_workers(stores, 2)
+    clock = Clock()
+    first = Autoscaler(config, stores, broker, FallbackSource([DirectSource(config, stores, broker)]), clock,
+                       holder="first")
+    for _ in range(8):                     # 8 quiet seconds: longer than the delay and the grace
+        first.tick()
+        clock.t += 1
+    for queue in [q for q in broker.queues if q.startswith(channels.worker_queue(config, ""))]:
+        broker.queues.pop(queue)
+    second = Autoscaler(config, stores, broker, FallbackSource([DirectSource(config, stores, broker)]), clock,
+                        holder="second")
+    decision = second.tick()[actor["id"]]
+    assert decision.direction == "down", decision      # a fresh history would have to wait
+    assert stores.autoscaling.find(actor["id"])["decisions"][-1]["autoscaler"] == "second"
