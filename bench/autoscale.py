@@ -126,7 +126,7 @@ def _workers(client: Client, actor_id: str) -> tuple[int, int]:
 
 
 def run(client: Client, label: str, n: int, max_workers: int, autoscale: bool, horizon: float,
-        fixed_observe: float = 3.0) -> dict:
+        fixed_observe: float = 3.0, deadline: float = 900.0) -> dict:
     actor = client.create_actor(IMAGE, name=f"autoscale-bench-{label}", max_workers=max_workers,
                                 autoscale=autoscale)
     aid = actor["id"]
@@ -142,6 +142,8 @@ def run(client: Client, label: str, n: int, max_workers: int, autoscale: bool, h
         first_up = at_max = None
         while True:
             now = time.monotonic() - start
+            if now > deadline:
+                sys.exit(f"{label}: the burst did not finish within {deadline:g} s; see {aid}'s executions")
             live, _idle = _workers(client, aid)
             if first_up is None and live > pool:
                 first_up = now
