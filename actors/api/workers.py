@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from actors import autoscale, commands, fields, quotas
-from actors.api.common import body_fields, identity, load_actor, ok, services, show_worker
+from actors.api.common import body_fields, identity, load_actor, ok, services, show, show_worker
 from actors.codes import ActorStatus, Level
 from actors.errors import BadRequestError, NotFoundError
 
@@ -68,8 +68,9 @@ def autoscaling(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, Level.READ)
     doc = sv.stores.autoscaling.find(actor["id"]) or {}
-    return ok({"actor_id": actor["id"], "autoscale": bool(actor.get("autoscale")),
-               "managed": autoscale.manages(sv.config, actor),
-               "min_workers": actor.get("min_workers") or 0, "max_workers": actor.get("max_workers"),
-               "workers": len(commands.live_workers(sv.stores, actor["id"])),
-               "decisions": doc.get("decisions") or []}, "Autoscaling decisions retrieved successfully.")
+    return ok(show({"actor_id": actor["id"], "autoscale": bool(actor.get("autoscale")),
+                    "managed": autoscale.manages(sv.config, actor),
+                    "min_workers": actor.get("min_workers") or 0, "max_workers": actor.get("max_workers"),
+                    "workers": len(commands.live_workers(sv.stores, actor["id"])),
+                    "decisions": [show(d) for d in doc.get("decisions") or []]}),
+              "Autoscaling decisions retrieved successfully.")
