@@ -448,7 +448,11 @@ ensure_prometheus() {
         if pid="$(prometheus_pid)"; then kill -HUP "$pid" 2>/dev/null || true; fi
         return 0
     fi
-    port_listens "${PROM_LISTEN##*:}" && die "port ${PROM_LISTEN##*:} is taken; set [autoscaler] prometheus_listen"
+    if port_listens "${PROM_LISTEN##*:}"; then
+        # Not essential: the autoscaler then reads the queues and stores directly.
+        warn "port ${PROM_LISTEN##*:} is taken by pid $(listener_pid "${PROM_LISTEN##*:}"); Prometheus not started (set [autoscaler] prometheus_listen)"
+        return 0
+    fi
     launch "$LOG_DIR/prometheus.log" prometheus --config.file="$dir/prometheus.yml" \
         --storage.tsdb.path="$dir/data" --storage.tsdb.retention.time=2d \
         --web.listen-address="$PROM_LISTEN"
@@ -479,7 +483,10 @@ ensure_alertmanager() {
         log "alertmanager: running on $ALERT_LISTEN ($(alertmanager_pid > /dev/null && echo started by this project || echo external))"
         return 0
     fi
-    port_listens "${ALERT_LISTEN##*:}" && die "port ${ALERT_LISTEN##*:} is taken; set [autoscaler] alertmanager_listen"
+    if port_listens "${ALERT_LISTEN##*:}"; then
+        warn "port ${ALERT_LISTEN##*:} is taken by pid $(listener_pid "${ALERT_LISTEN##*:}"); AlertManager not started (set [autoscaler] alertmanager_listen)"
+        return 0
+    fi
     # No cluster listener: it would bind port 9094 on every interface.
     launch "$LOG_DIR/alertmanager.log" prometheus-alertmanager --config.file="$dir/alertmanager.yml" \
         --storage.path="$dir/data" --web.listen-address="$ALERT_LISTEN" --cluster.listen-address=
