@@ -172,6 +172,11 @@ PATHS = {
         "get": op("One worker.", WORKER, _path_params("actor_id", "worker_id")),
         "delete": op("Stop one worker cleanly.", WORKER, _path_params("actor_id", "worker_id")),
     },
+    "/actors/{actor_id}/autoscaling": {
+        "get": op("The autoscaler's last decisions for the actor: time, desired, current, direction, reason.",
+                  _obj({"autoscale": BOOL, "workers": INT,
+                        "decisions": {"type": "array", "items": {"type": "object"}}}), A),
+    },
     **_sharing("/actors/{actor_id}", "actor_id", "actor"),
     "/actors/aliases": {
         "get": op("The aliases the caller may read.", {"type": "array", "items": ALIAS}),

@@ -133,6 +133,7 @@ class Stores:
     nonces: Store          # nonce id -> level and uses (grouped by "kind:id")
     configs: Store         # "tenant:name" -> an actor config, secrets encrypted
     hosts: Store           # host id -> the compute host's registration and last heartbeat (actors/hosts.py)
+    autoscaling: Store     # actor id -> its last autoscaling decisions; "lease" -> the active autoscaler
     backend: Any = None
 
     def execution_done(self, execution_id: str) -> None:
@@ -167,7 +168,7 @@ def open_stores(config: Config) -> Stores:
 
 
 STORE_NAMES = ("actors", "workers", "executions", "accounting", "clients", "refresh_tokens", "worker_clients",
-               "installations", "permissions", "aliases", "nonces", "configs", "hosts")
+               "installations", "permissions", "aliases", "nonces", "configs", "hosts", "autoscaling")
 BLOB_NAMES = ("logs", "results", "parked")
 
 
