@@ -219,6 +219,19 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Logstream:
+    """Live logs (actors/livelog.py) and the process that streams them (actors/services/logstream.py)."""
+    host: str = "127.0.0.1"
+    port: int = 8600
+    public_url: str = ""             # where the API redirects followers; '' : http://<the API's host name>:port
+    max_followers_per_user: int = 20  # streams one user may hold open at once in one process (429 beyond)
+    heartbeat: float = 15.0          # seconds between keep-alive comments on an idle stream
+    ticket_ttl: int = 60             # seconds a redirect's ticket may be used to start a stream
+    flush_interval: float = 0.2      # seconds the worker buffers output before appending it
+    max_chunks: int = 100000         # entries one execution's live log keeps (older ones trimmed)
+
+
+@dataclass(frozen=True)
 class Config:
     general: General = field(default_factory=General)
     web: Web = field(default_factory=Web)
@@ -232,6 +245,7 @@ class Config:
     accounting: Accounting = field(default_factory=Accounting)
     auth: Auth = field(default_factory=Auth)
     events: Events = field(default_factory=Events)
+    logstream: Logstream = field(default_factory=Logstream)
     source: str = ""                 # the file the settings came from, for messages
 
     @property
