@@ -227,8 +227,9 @@ class Logstream:
     max_followers_per_user: int = 20  # streams one user may hold open at once in one process (429 beyond)
     heartbeat: float = 15.0          # seconds between keep-alive comments on an idle stream
     ticket_ttl: int = 60             # seconds a redirect's ticket may be used to start a stream
-    flush_interval: float = 0.2      # seconds the worker buffers output before appending it
+    flush_interval: float = 0.1      # the most seconds output waits in the worker (at most one entry per interval)
     max_chunks: int = 100000         # entries one execution's live log keeps (older ones trimmed)
+    keep_after_end: int = 3600       # seconds a live log stays once its execution ended (the stored log stays)
 
 
 @dataclass(frozen=True)

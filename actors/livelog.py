@@ -3,7 +3,7 @@
 The worker's log reader hands every piece of text it keeps (the same pieces that make
 the stored log, so never more than ``[workers] max_log_length`` bytes) to a
 :class:`Publisher`. The publisher buffers them and appends the buffer as one stream
-entry at least every ``[logstream] flush_interval`` seconds. Once the execution's
+entry within ``[logstream] flush_interval`` seconds (at once after a quiet spell). Once the execution's
 terminal record is written it appends whatever the final log holds past what was
 streamed, then an end entry carrying the status and exit code. So the text of the
 stream's entries, concatenated, is the stored log, and the end entry comes after the
@@ -12,8 +12,9 @@ record that it summarises.
 Guarantees: a live log is best effort. A Redis failure never reaches the execution: the
 text waits in the buffer (bounded by the log cap) and goes with the next flush that
 succeeds; the stored log stays the authority. The stream expires with the log
-(``log_expiry``) and holds at most ``[logstream] max_chunks`` entries (older ones are
-trimmed first; followers then start at the oldest kept).
+(``log_expiry``), or ``[logstream] keep_after_end`` seconds after the end entry if that is
+sooner (followers then get the stored log), and holds at most ``[logstream] max_chunks``
+entries (older ones are trimmed first; followers then start at the oldest kept).
 
 Entry ids are Redis stream ids (``<ms>-<seq>``): they are the events' ``id:`` in the
 server-sent events of actors/services/logstream.py, so ``Last-Event-ID`` resumes there.
@@ -25,6 +26,7 @@ import json
 import logging
 import re
 import threading
+import time
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -113,14 +115,17 @@ def redis_sink(config) -> RedisSink | None:
 class Publisher:
     """One execution's live log, written from the worker (thread-safe ``write``).
 
-    ``write`` only appends to a buffer; a flusher thread sends the buffer every
-    ``interval`` seconds (and at once past ``flush_bytes``). ``finish`` sends the rest of the
+    ``write`` only appends to a buffer and wakes a flusher thread, which sends the buffer as
+    one entry: at once after a quiet spell, else ``interval`` seconds after the previous entry
+    (sooner past ``flush_bytes``), so a line waits at most ``interval`` and a flood makes at most
+    one entry per ``interval``. ``finish`` sends the rest of the
     final log and ``end`` the end entry; ``close`` stops the thread.
     """
 
-    def __init__(self, sink: Sink, key: str, ttl: int, max_chunks: int, interval: float = 0.2,
-                 flush_bytes: int = 65536):
+    def __init__(self, sink: Sink, key: str, ttl: int, max_chunks: int, interval: float = 0.1,
+                 flush_bytes: int = 65536, keep_after_end: int = 0):
         self.sink, self.key, self.ttl, self.max_chunks = sink, key, ttl, max_chunks
+        self.keep_after_end = keep_after_end
         self.interval, self.flush_bytes = interval, flush_bytes
         self.sent = ""                  # text that reached the stream
         self.failures = 0
@@ -139,15 +144,19 @@ class Publisher:
         with self._lock:
             self._pending.append(text)
             self._pending_len += len(text)
-            big = self._pending_len >= self.flush_bytes
-        if big:
-            self._wake.set()
+        self._wake.set()
 
     def _run(self) -> None:
+        """Send soon after a write, but at most one entry per ``interval`` (unless past ``flush_bytes``)."""
+        last = 0.0
         while not self._closed.is_set():
             self._wake.wait(self.interval)
+            gap = last + self.interval - time.monotonic()
+            if gap > 0 and self._pending_len < self.flush_bytes:
+                self._closed.wait(gap)
             self._wake.clear()
             self.flush()
+            last = time.monotonic()
 
     def flush(self) -> bool:
         """Send what is buffered as one entry; False (the text kept for later) if Redis failed."""
@@ -166,9 +175,9 @@ class Publisher:
             self.sent += text
             return True
 
-    def _send(self, fields: dict[bytes, bytes]) -> bool:
+    def _send(self, fields: dict[bytes, bytes], ttl: int | None = None) -> bool:
         try:
-            self.sink.append(self.key, fields, self.max_chunks, self.ttl)
+            self.sink.append(self.key, fields, self.max_chunks, self.ttl if ttl is None else ttl)
             return True
         except Exception as exc:       # best effort: the stored log is the authority
             self.failures += 1
@@ -197,7 +206,9 @@ class Publisher:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self.flush()
-        self._send({END: json.dumps(end_payload(status, exit_code)).encode()})
+        keep = min(self.ttl, self.keep_after_end) if self.ttl and self.keep_after_end else \
+            (self.ttl or self.keep_after_end)
+        self._send({END: json.dumps(end_payload(status, exit_code)).encode()}, keep)
 
 
     def close(self) -> None:
@@ -219,7 +230,7 @@ def open_publisher(config, execution_id: str, ttl: int) -> Publisher | None:
         return None
     ls = config.logstream
     return Publisher(sink, stream_key(config.general.instance, execution_id), ttl, ls.max_chunks,
-                     interval=ls.flush_interval)
+                     interval=ls.flush_interval, keep_after_end=ls.keep_after_end)
 
 
 # ------------------------------------------------------------------ server-sent events
