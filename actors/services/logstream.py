@@ -379,7 +379,12 @@ class LogStream:
 
     async def serve(self, stop: asyncio.Event) -> None:
         ls = self.config.logstream
-        server = await asyncio.start_server(self.handle, ls.host, ls.port, limit=MAX_HEAD, backlog=1024)
+        try:
+            server = await asyncio.start_server(self.handle, ls.host, ls.port, limit=MAX_HEAD, backlog=1024)
+        except OSError as exc:
+            await self.quick.aclose()
+            raise SystemExit(f"abaco-logstream cannot listen on {ls.host}:{ls.port} ({exc.strerror}); "
+                             f"stop what holds it or set [logstream] port") from None
         log.info("serving live logs on %s:%s", ls.host, ls.port)
         async with server:
             await stop.wait()
