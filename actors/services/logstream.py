@@ -25,7 +25,7 @@ import logging
 import re
 import signal
 import sys
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
@@ -155,15 +155,16 @@ class Hub:
 class LogStream:
     """The server: one instance per process."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, connect: Callable[[], Any] | None = None):
         self.config = config
         self.verifier = logtickets.Verifier(config)
         self.cap = FollowerCap(config.logstream.max_followers_per_user)
         self.hubs: dict[str, Hub] = {}
         self.followers: set[asyncio.Task] = set()
+        self.connect = connect or self.connect_redis   # a Redis client (one connection) each call
         self.quick = self.connect()          # one connection shared by the quick reads
 
-    def connect(self) -> aioredis.Redis:
+    def connect_redis(self) -> aioredis.Redis:
         s = self.config.store
         return aioredis.Redis(host=s.redis_host, port=s.redis_port, db=s.redis_db,
                               password=s.redis_password or None, single_connection_client=True,
@@ -260,12 +261,19 @@ class LogStream:
             hub = self.hubs[key] = Hub(self, key)
         hub.queues.add(queue)
         watcher = asyncio.create_task(self._watch_hangup(reader, queue))
+        stream = _Stream(writer, start_id)
         try:
-            await hub.ready.wait()
-            stream = _Stream(writer, start_id)
+            while not hub.ready.is_set():          # Redis may be slow to answer: keep the client
+                try:
+                    await asyncio.wait_for(hub.ready.wait(), self.config.logstream.heartbeat)
+                except asyncio.TimeoutError:
+                    await stream.heartbeat()
             if await self._catch_up(key, stream, tail, grant):
                 return
             await self._live(queue, stream, grant)
+        except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+            # the client resumes from the last event it got (Last-Event-ID)
+            log.warning("live log %s: Redis failed (%s); closing the stream", key, exc)
         finally:
             watcher.cancel()
             hub.queues.discard(queue)
