@@ -9,7 +9,7 @@ reaches them. Measured in one run, so the machine's state affects all alike:
 - CPU seconds of the logstream process per second, idle and with 100 followers;
 - GET /actors/{id} p50 / p99 with no follower and with 100 connected (target p99 <= 100 ms).
 
-Needs the stack from `make up` (logstream's pid from its pidfile, for the CPU figures).
+Needs the stack from `make up` (logstream's pid from supervisord, for the CPU figures).
 
     .venv/bin/python bench/logstream.py [--lines 50] [--followers 100]
 """
@@ -74,11 +74,9 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 def logstream_pid(cfg) -> int | None:
-    try:
-        pid = int((cfg.pid_dir / "logstream.pid").read_text())
-        return pid if Path(f"/proc/{pid}").exists() else None
-    except (OSError, ValueError):
-        return None
+    """The logstream process of the stack (supervisord's program), for its CPU figures."""
+    from actors import supervision
+    return supervision.pid(cfg, "logstream")
 
 
 class Dechunk:
