@@ -129,6 +129,8 @@ class Publisher:
         self.interval, self.flush_bytes = interval, flush_bytes
         self.sent = ""                  # text that reached the stream
         self.failures = 0
+        self._final: str | None = None  # the stored log, once known and not yet reconciled
+        self._finished = False          # past ``finish``: a late piece from the reader is ignored
         self._pending: list[str] = []
         self._pending_len = 0
         self._lock = threading.Lock()          # guards the buffer
@@ -139,7 +141,7 @@ class Publisher:
         self._thread.start()
 
     def write(self, text: str) -> None:
-        if not text:
+        if not text or self._finished:
             return
         with self._lock:
             self._pending.append(text)
@@ -186,18 +188,25 @@ class Publisher:
             return False
 
     def finish(self, final_text: str) -> None:
-        """Stop following and send what the final log holds past what was streamed."""
+        """Stop taking text and send what the final log holds past what was streamed."""
+        self._final, self._finished = final_text, True
         self._closed.set()
         self._wake.set()
-        self._thread.join(timeout=5)
-        if not self.flush():
-            return
-        if final_text.startswith(self.sent):
-            rest = final_text[len(self.sent):]
-            if rest and self._send({TEXT: rest.encode("utf-8")}):
-                self.sent += rest
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        if self._final is None or not self.flush():
+            return                     # tried again by ``end``
+        if self._final.startswith(self.sent):
+            rest = self._final[len(self.sent):]
+            if rest and not self._send({TEXT: rest.encode("utf-8")}):
+                return
+            self.sent += rest
         else:                          # not expected: the reader and the final read disagree
             log.warning("live log %s: the final log does not continue what was streamed", self.key)
+        self._final = None
 
     def end(self, status: str, exit_code: int | None) -> None:
         """The end entry, after the terminal record (followers stop on it)."""
@@ -205,11 +214,11 @@ class Publisher:
         self._wake.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+        self._reconcile()
         self.flush()
         keep = min(self.ttl, self.keep_after_end) if self.ttl and self.keep_after_end else \
             (self.ttl or self.keep_after_end)
         self._send({END: json.dumps(end_payload(status, exit_code)).encode()}, keep)
-
 
     def close(self) -> None:
         """Stop the flusher (what is buffered is sent once more) and let the sink go."""

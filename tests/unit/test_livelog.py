@@ -227,3 +227,16 @@ def test_request_heads_and_error_answers():
     head, body = answer.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 429 ") and json.loads(body)["message"] == "too many"
     assert chunk(b"abc") == b"3\r\nabc\r\n" and chunk(b"") == b"0\r\n\r\n"
+
+
+def test_the_final_log_reaches_the_stream_even_if_redis_was_down_at_the_finish():
+    sink = MemorySink()
+    pub = livelog.Publisher(sink, "k", ttl=60, max_chunks=100, interval=3600)
+    pub.write("a\n")
+    sink.down = True
+    pub.finish("a\nb\n")
+    pub.write("late piece the final log has not got\n")     # the reader, after the final read: ignored
+    sink.down = False
+    pub.end("COMPLETE", 0)
+    pub.close()
+    assert sink.texts() == "a\nb\n" and sink.ends() == [{"status": "COMPLETE", "exitCode": 0}]
