@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,12 +21,19 @@ from urllib.parse import urlsplit, urlunsplit
 import docker
 import pytest
 import requests
-from conftest import BIN, free_port
 
 from actors import auth, livelog, logtickets
 from actors.readiness import wait_until
 
 pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent      # the virtualenv's console scripts
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 TICKER = "abaco-test/ticker:local"
 TICKER_CMD = ('["sh", "-c", "i=1; while [ $i -le ${COUNT:-30} ]; do echo line-$i; i=$((i+1)); '
