@@ -53,6 +53,7 @@ bench: install images up ## run the benchmarks against the running stack (hosts.
 	$(PY) bench/ingest.py
 	$(PY) bench/hosts.py
 	$(PY) bench/autoscale.py
+	$(PY) bench/logstream.py
 
 clean: down ## stop the stack and delete .data (stores, queues, keys, logs)
 	rm -rf .data

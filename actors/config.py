@@ -248,6 +248,20 @@ class Autoscaler:
 
 
 @dataclass(frozen=True)
+class Logstream:
+    """Live logs (actors/livelog.py) and the process that streams them (actors/services/logstream.py)."""
+    host: str = "127.0.0.1"
+    port: int = 8600
+    public_url: str = ""             # where the API redirects followers; '' : http://<the API's host name>:port
+    max_followers_per_user: int = 20  # streams one user may hold open at once in one process (429 beyond)
+    heartbeat: float = 15.0          # seconds between keep-alive comments on an idle stream
+    ticket_ttl: int = 60             # seconds a redirect's ticket may be used to start a stream
+    flush_interval: float = 0.1      # the most seconds output waits in the worker (at most one entry per interval)
+    max_chunks: int = 100000         # entries one execution's live log keeps (older ones trimmed)
+    keep_after_end: int = 3600       # seconds a live log stays once its execution ended (the stored log stays)
+
+
+@dataclass(frozen=True)
 class Config:
     general: General = field(default_factory=General)
     web: Web = field(default_factory=Web)
@@ -262,6 +276,7 @@ class Config:
     auth: Auth = field(default_factory=Auth)
     events: Events = field(default_factory=Events)
     autoscaler: Autoscaler = field(default_factory=Autoscaler)
+    logstream: Logstream = field(default_factory=Logstream)
     source: str = ""                 # the file the settings came from, for messages
 
     @property

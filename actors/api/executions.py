@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode, urlsplit
+
 from flask import Blueprint, Response, request
 
-from actors import commands, models, times
+from actors import commands, livelog, logtickets, models, times
 from actors.api import hypermedia
-from actors.api.common import base_url, identity, json_body, load_actor, load_execution, ok, services, show
+from actors.api.common import base_url, envelope, identity, json_body, load_actor, load_execution, ok, services, show
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, Level
 from actors.errors import BadRequestError
 
@@ -123,10 +125,50 @@ def force_quit(actor_id: str, execution_id: str):
     return ok(show(execution), "Issued force quit command for execution.")
 
 
+def _follow_arg() -> bool:
+    raw = request.args.get("follow")
+    if raw is None or raw.lower() in ("false", "0", "no", ""):
+        return False
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    raise BadRequestError(f"'follow' must be true or false; got {raw!r}")
+
+
+def logstream_url() -> str:
+    """Where followers go: ``[logstream] public_url``, else the host the caller used, on the logstream port."""
+    ls = services().config.logstream
+    if ls.public_url:
+        return ls.public_url.rstrip("/")
+    host = urlsplit(f"//{request.host}").hostname or "127.0.0.1"
+    return f"http://{'[' + host + ']' if ':' in host else host}:{ls.port}"
+
+
+def _follow_redirect(actor: dict, execution_id: str):
+    """307 to the logstream process, with a ticket for this execution (actors/logtickets.py)."""
+    query = {"follow": "true",
+             "ticket": logtickets.issue(services().config, identity(), actor["id"], execution_id)}
+    if request.args.get("tail") is not None:
+        query["tail"] = str(_int_arg("tail", 0, 0, 10**7))
+    resume = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    if resume:
+        if not livelog.valid_id(resume):
+            raise BadRequestError(f"Last-Event-ID must be an event id of this stream (<ms>-<seq>); got {resume!r}")
+        query["last_event_id"] = resume
+    location = f"{logstream_url()}/actors/{actor['id']}/executions/{execution_id}/logs?{urlencode(query)}"
+    resp = envelope({"location": location}, "Follow the redirect: the live log is served as server-sent events.",
+                    307)
+    resp.headers["Location"] = location
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 @bp.get("/actors/<actor_id>/executions/<execution_id>/logs")
 def get_logs(actor_id: str, execution_id: str):
+    follow = _follow_arg()
     actor = load_actor(actor_id, Level.READ)
     load_execution(actor, execution_id)
+    if follow:
+        return _follow_redirect(actor, execution_id)
     logs = services().stores.logs.get(execution_id)
     base = f"{base_url()}/actors/{actor['id']}/executions/{execution_id}"
     return ok({"logs": (logs or b"").decode("utf-8", errors="replace"),

@@ -158,7 +158,9 @@ PATHS = {
         "delete": op("Force-quit a running execution (or cancel one not started).", EXECUTION, AE),
     },
     "/actors/{actor_id}/executions/{execution_id}/logs": {
-        "get": op("An execution's logs.", _obj({"logs": STR}), AE),
+        "get": op("An execution's logs. With follow=true, a 307 to the live log stream (server-sent events; "
+                  "see the README's Live logs).", _obj({"logs": STR}),
+                  AE + _query(follow={"type": "boolean"}, tail={"type": "integer", "minimum": 0, "maximum": 10**7})),
     },
     "/actors/{actor_id}/executions/{execution_id}/results": {
         "get": op("The next result an execution sent (one per call).", raw="application/octet-stream", params=AE),

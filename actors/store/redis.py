@@ -62,6 +62,16 @@ return 1
 """
 
 
+def document_key(instance: str, store: str, key: str) -> str:
+    """Where a named store keeps one document (for readers outside this module, e.g. asyncio ones)."""
+    return f"{instance}:{store}:d:{key}"
+
+
+def blob_key(instance: str, blobs: str, key: str) -> str:
+    """Where a named blob store keeps one value."""
+    return f"{instance}:{blobs}:{key}"
+
+
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
