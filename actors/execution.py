@@ -160,7 +160,8 @@ class ExecutionRun:
     def __init__(self, config: Config, stores: Stores, runtime: DockerRuntime, actor: dict,
                  worker_id: str, message: Message, tree: cgroups.CgroupTree | None = None,
                  account: Callable[[dict], None] | None = None,
-                 notify: Callable[[str, dict], None] | None = None, taskio: TaskIO | None = None):
+                 notify: Callable[[str, dict], None] | None = None, taskio: TaskIO | None = None,
+                 warm=None):
         self.config, self.stores, self.runtime = config, stores, runtime
         self.tree = tree or cgroups.CgroupTree()
         # Exact storage io on cgroup v1 (from the kernel's exit records); v2's io.stat is exact itself.
@@ -177,6 +178,8 @@ class ExecutionRun:
         self.scratch = config.run_dir / "executions" / self.execution_id
         self.installations = Installations(config, stores)
         self.relay: api_relay.Relay | None = None
+        self.warm = warm                      # the worker's WarmPool (actors/warm.py), for warm actors
+        self.stopper: Callable[[], None] | None = None   # ends a warm execution (its container stays)
 
     # ------------------------------------------------------------ contract
 
@@ -326,6 +329,10 @@ class ExecutionRun:
         if execution is None:
             log.info("execution %s is gone or finished; skipping", self.execution_id)
             return None
+        if self.warm is not None and self.actor.get("warm"):
+            handled, record = self.warm.execute(self, execution)
+            if handled:
+                return record
         self.installations.begin("execution", self.execution_id,
                                  {"scratch": str(self.scratch), "cgroup": self.cgroup})
         shutil.rmtree(self.scratch, ignore_errors=True)

@@ -102,6 +102,11 @@ ACTOR_FIELDS: tuple[Field, ...] = (
     Field("queue", "name", "default", "the spawner queue that starts this actor's workers", _STR),
     Field("hints", "strlist", [], "hints such as 'sync' (keep one worker warm)",
           {"type": "array", "items": _STR}),
+    Field("warm", "bool", False, "keep a long-lived container per worker; each message runs in a child process "
+          "of it, in a cgroup of its own (images with python3 only)", _BOOL, cli=True),
+    Field("warm_shared", "bool", False, "a warm container may serve messages of several senders", _BOOL),
+    Field("warm_max_executions", "posint", None, "executions before a warm container is replaced "
+          "(at most [workers] warm_max_executions)", _int(1)),
     Field("force", "bool", False, "on update: restart the workers on a new revision", _BOOL, stored=False),
 )
 BY_NAME: dict[str, Field] = {f.name: f for f in ACTOR_FIELDS}
