@@ -65,6 +65,7 @@ RUNNER_COMMAND = ("python3", "-I", "-S", RUNNER_PATH)
 WARM_PREFIX = "warm-"
 ACCOUNTED = ("cpu", "cpuacct", "memory", "pids", "blkio")   # the v1 hierarchies an execution moves in
 SHARED = "*"
+UNAVAILABLE_RETRY = 60.0     # seconds before an image that could not run warm is tried again
 
 
 class WarmUnavailable(Exception):
@@ -262,10 +263,10 @@ class SwitchingResults(threading.Thread):
         self.lock = threading.Lock()
         self.target: tuple[str, int, int] | None = None
         self.count = self.dropped = self.stray = 0
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 ready, _, _ = select.select([self.sock], [], [], 0.2)
             except (OSError, ValueError):
@@ -303,7 +304,7 @@ class SwitchingResults(threading.Thread):
             return self.count, self.dropped
 
     def close(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.join(timeout=2)
         self.sock.close()
 
@@ -359,6 +360,7 @@ class WarmPool:
         self.busy = False
         self.lock = threading.Lock()
         self.started = 0
+        self.unavailable: dict[str, tuple[float, str]] = {}   # image -> (when, why) it could not run warm
 
     # ------------------------------------------------------------ containers
 
@@ -400,7 +402,10 @@ class WarmPool:
     def close(self) -> None:
         with self.lock:
             if self.current is not None:
-                self._retire("the worker stops")
+                try:
+                    self._retire("the worker stops")
+                except Exception:  # noqa: BLE001 - the worker exits anyway; health removes what is left
+                    log.exception("worker %s could not remove its warm container", self.worker_id)
         cgroups.remove(parent_cgroup(self.config.general.instance, self.actor_id, self.worker_id))
 
     def _retire(self, why: str) -> None:
@@ -503,6 +508,11 @@ class WarmPool:
         if why:
             run.notes.append(f"ran as a fresh container: {why}")
             return False, None
+        image = run.actor["image"]
+        known = self.unavailable.get(image)
+        if known and time.monotonic() - known[0] < UNAVAILABLE_RETRY:
+            run.notes.append(f"ran as a fresh container: {known[1]}")
+            return False, None
         attempt = 1
         while True:
             try:
@@ -510,6 +520,7 @@ class WarmPool:
             except WarmUnavailable as exc:
                 with self.lock:
                     self.busy = False
+                self.unavailable[image] = (time.monotonic(), str(exc))
                 log.warning("execution %s runs cold: %s", run.execution_id, exc)
                 run.notes.append(f"ran as a fresh container: {exc}")
                 return False, None

@@ -36,7 +36,7 @@ import sys
 
 CONTROL = "/_abaco_runner.sock"
 # Never watched: kernel file systems, the kept scratch (/tmp) and the platform's mounts.
-UNWATCHED = ("/proc", "/sys", "/dev", "/tmp")
+UNWATCHED = ("proc", "sys", "dev", "tmp")
 
 
 def exit_code(status: int) -> int:
@@ -56,7 +56,7 @@ def fingerprint(root: str = "/") -> dict:
     paths = [root, os.path.join(root, "var", "tmp")]
     for name in names:
         path = os.path.join(root, name)
-        if path in UNWATCHED or name.startswith("_abaco") or not os.path.isdir(path) or os.path.ismount(path):
+        if name in UNWATCHED or name.startswith("_abaco") or not os.path.isdir(path) or os.path.ismount(path):
             continue
         paths.append(path)
     for path in paths:
