@@ -552,17 +552,14 @@ class WarmPool:
                     if self.current is wc:
                         self._retire("a platform fault during an execution")
                 raise
-            finally:
-                run.installations.remove("execution", run.execution_id)
 
     def _run_in(self, wc: WarmContainer, run, execution: dict) -> dict | None:
         cfg, eid = self.config, run.execution_id
+        # Under the container's cgroup: if the worker dies, health removes it with the container's
+        # (see worker_of), so no installation record is needed.
         run.cgroup = f"{wc.cgroup}/{eid}"
-        run.installations.begin("execution", eid, {"cgroup": run.cgroup})
         limits, budget = limits_mod.for_execution(cfg, run.actor)
-        unsupported = self.tree.create(cgroups.actor_path(cfg.general.instance, run.actor["id"]),
-                                       limits_mod.for_actor(cfg))
-        unsupported += self.tree.create(run.cgroup, limits)
+        unsupported = self.tree.create(run.cgroup, limits)
         wc.results.switch(eid, cfg.workers.max_results_bytes, cfg.store.results_ttl)
         fifo = FifoWriter(wc.fifo, run.message.body, existing=True) if run.message.content_type == BINARY else None
         io = None
@@ -583,11 +580,10 @@ class WarmPool:
                 wc.channel.receive(cfg.workers.warm_start_timeout)
                 raise RunnerCrashed(f"the execution could not be placed in its cgroup: {exc}") from exc
             if run.taskio is not None:
-                io = run.taskio.follow(eid, run.cgroup, wc.container_id)
+                io = run.taskio.follow(eid, run.cgroup)   # not the container: its init is the runner
                 io.seed([pid])
             run.container_id = wc.container_id
             run.stopper = lambda: self._stop(run)
-            run.installations.done("execution", eid)
             start_time = times.now()
             self.stores.executions.update(eid, {
                 "status": ExecutionStatus.RUNNING, "start_time": start_time, "container_id": wc.container_id,
@@ -627,11 +623,21 @@ class WarmPool:
         if dropped:
             run.notes.append(f"{dropped} result(s) dropped past {cfg.workers.max_results_bytes} bytes")
         changed = list(report.get("changed") or [])
-        cgroups.remove(run.cgroup)
-        self.give_back(wc, replace=f"the execution changed {', '.join(changed)}" if changed else None)
+        try:
+            return self._record(wc, run, report, usage, watch, io, status, began, ended, start_time,
+                                count, truncated, oom)
+        finally:                                  # after the record: a synchronous sender has its answer
+            cgroups.remove(run.cgroup)
+            self.give_back(wc, replace=f"the execution changed {', '.join(changed)}" if changed else None)
+
+    def _record(self, wc: WarmContainer, run, report: dict, usage: cgroups.Usage, watch, io, status: str,
+                began: float, ended: float, start_time: str, count: int, truncated: bool, oom: bool) -> dict | None:
+        """The terminal record of a warm execution, with the same figures as a fresh container's."""
         if run.requeue:
-            self.stores.executions.update(eid, {"status": ExecutionStatus.SUBMITTED,
-                                                "status_message": "requeued: its worker was shut down"})
+            if io is not None:
+                io.result(0, 0)
+            self.stores.executions.update(run.execution_id, {
+                "status": ExecutionStatus.SUBMITTED, "status_message": "requeued: its worker was shut down"})
             return None
         code = int(report.get("exit", -1))
         state = {"Status": "exited", "ExitCode": code, "OOMKilled": oom, "Warm": True,
