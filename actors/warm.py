@@ -412,6 +412,12 @@ class WarmPool:
         wc, self.current = self.current, None
         if wc is not None:
             log.info("warm container %s of worker %s replaced: %s", wc.container_id[:12], self.worker_id, why)
+            if "runner" in why:                 # say why it died, from its own output
+                try:
+                    tail = self.runtime.docker.api.logs(wc.container_id, tail=20).decode(errors="replace")
+                    log.warning("the runner of warm container %s said: %s", wc.container_id[:12], tail[-2000:])
+                except Exception as exc:  # noqa: BLE001 - only a diagnosis
+                    log.warning("the output of warm container %s could not be read: %s", wc.container_id[:12], exc)
             wc.release(self.runtime)
 
     def _start(self, run, key: str) -> WarmContainer:
