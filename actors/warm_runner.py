@@ -123,6 +123,8 @@ class Runner:
         pid = os.fork()
         if pid == 0:                                    # the child: wait for its cgroup, then exec
             try:
+                for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)   # ignored signals would stay ignored across exec
                 os.close(go_w)
                 os.close(log_r)
                 null = os.open(os.devnull, os.O_RDONLY)
@@ -132,8 +134,6 @@ class Runner:
                 if os.read(go_r, 1) != b"g":
                     os._exit(125)
                 os.setsid()
-                for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_DFL)   # ignored signals would stay ignored across exec
                 try:
                     os.chdir(job.get("cwd") or "/")
                 except OSError:
@@ -152,7 +152,10 @@ class Runner:
         self.send({"child": pid})
         answer = self.receive()
         if answer.get("go"):
-            os.write(go_w, b"g")
+            try:
+                os.write(go_w, b"g")
+            except BrokenPipeError:                     # the child was killed before it could run
+                pass
         os.close(go_w)                                  # without "go" the child reads EOF and exits 125
         capture = LogCapture(int(job.get("log_limit") or 1 << 20))
         status = self._wait(pid, log_r, capture)

@@ -164,3 +164,17 @@ def test_an_image_without_python_runs_cold_and_says_so(platform):
     assert ex["status"] == "COMPLETE", ex
     assert "ran as a fresh container" in ex["status_message"]
     assert "Warm" not in ex["final_state"]
+
+
+def test_force_quit_ends_the_execution_and_keeps_the_warm_container(platform, probe):
+    actor = platform.register(probe, warm=True)
+    eid = platform.ok("POST", f"/actors/{actor['id']}/messages", data={"message": "sleep:600"})["execution_id"]
+    running = platform.wait_for(
+        lambda: (lambda e: e if e["status"] == "RUNNING" else None)(platform.execution(actor["id"], eid)),
+        timeout=120, what="the execution to run")
+    platform.ok("DELETE", f"/actors/{actor['id']}/executions/{eid}")
+    ex = platform.wait_execution(actor["id"], eid, timeout=120)
+    assert "force-quit" in ex["status_message"], ex
+    assert ex["exit_code"] == 143                          # SIGTERM, as a stopped container reports it
+    after = send(platform, actor["id"], "hello")
+    assert after["status"] == "COMPLETE" and after["container_id"] == running["container_id"]
