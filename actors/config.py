@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from actors import credentials
+from actors import credentials, host_labels
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,6 @@ class ConfigError(ValueError):
 class General:
     instance: str = "abaco"          # prefix for store keys, queue names, labels, cgroup tree
     data_dir: Path = REPO_ROOT / ".data"
-    host_id: str = "local"           # names this spawner host; spawners on other hosts differ
     log_level: str = "INFO"
 
 
@@ -94,6 +93,11 @@ class Spawner:
     worker_ready_timeout: int = 60   # seconds a new worker has to report READY
     client_timeout: float = 10.0     # seconds to wait for clientg's OAuth client, per attempt
     client_attempts: int = 3
+    # Many compute hosts (actors/hosts.py): each spawner registers its host in the hosts registry.
+    host_id: str = "local"           # names this compute host; spawners on other hosts differ
+    host_labels: tuple[str, ...] = ()   # what this host offers (gpu, bigmem, ...); actors' host_labels match them
+    max_workers_per_host: int = 0    # workers this host runs at once; past it the spawner takes no start; 0: no cap
+    heartbeat_interval: float = 5.0  # seconds between two heartbeats of the host record
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,8 @@ class Health:
     cron_max_past_days: int = 366    # a new cron schedule may start at most this many days ago
     stuck_after: float = 120.0       # seconds a worker may stay REQUESTED, SPAWNER SETUP, or BUSY
                                      # with no execution running, before it is reaped
+    host_silent_after: float = 30.0  # seconds without a host heartbeat before the host is silent and
+                                     # its workers (silent as long) are lost
 
 
 @dataclass(frozen=True)
@@ -301,7 +307,8 @@ _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "so
 
 
 # Settings that existed once: naming one is an error that says what replaced it.
-_REPLACED = {("workers", "default_mem_limit"): "[limits] memory_max",
+_REPLACED = {("general", "host_id"): "[spawner] host_id",
+             ("workers", "default_mem_limit"): "[limits] memory_max",
              ("workers", "default_max_cpus"): "[limits] cpu_quota (in CPUs)"}
 
 
@@ -422,6 +429,9 @@ def _validate(config: Config) -> None:
         raise ConfigError("[workers] container_network must be 'none' or 'host'")
     if config.events.link_max_depth < 0:
         raise ConfigError("[events] link_max_depth must be 0 or more")
+    problem = host_labels.check_host(config.spawner.host_id, config.spawner.host_labels)
+    if problem:
+        raise ConfigError(f"[spawner] {problem}")
     if not config.general.instance.replace("-", "").replace("_", "").isalnum():
         raise ConfigError("[general] instance may hold only letters, digits, '-' and '_'")
 

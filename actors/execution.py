@@ -315,7 +315,7 @@ class ExecutionRun:
         if worker is None or worker["id"] == self.worker_id or worker.get("status") != WorkerStatus.BUSY \
                 or worker.get("execution_id") != self.execution_id:
             return False
-        if worker.get("host_id") == self.config.general.host_id:
+        if worker.get("host_id") == self.config.spawner.host_id:
             return pid_alive(worker.get("pid"))
         try:
             beat = times.parse(worker["last_health_check_time"]).timestamp()
@@ -508,7 +508,7 @@ class ExecutionRun:
             "worker_id": execution.get("worker_id") or self.worker_id,
             "owner": execution.get("owner") or self.actor.get("owner"),
             "executor": execution.get("executor") or "", "tenant": execution.get("tenant", "default"),
-            "host": self.config.general.host_id, "image": self.actor.get("image", ""),
+            "host": self.config.spawner.host_id, "image": self.actor.get("image", ""),
             "submit_time": execution.get("message_received_time"), "start_time": execution.get("start_time"),
             "end_time": execution.get("finish_time"), "runtime": execution.get("runtime") or 0,
             "exit_code": execution.get("exit_code"), "cpu_ns": execution.get("cpu") or 0,

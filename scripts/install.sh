@@ -13,12 +13,13 @@ VENV="$REPO/.venv"
 STAMP="$VENV/.abaco-install.sha256"
 PIP_LOG="$VENV/pip-install.log"
 
+# supervisor: runs the platform processes and restarts them (scripts/stack.sh);
 # docker.io: dockerd (a client-only `docker` may exist already, so check packages, not
 # commands); mmdebstrap + busybox-static: local base images (no registry reachable);
 # curl/procps/iproute2: used by scripts/stack.sh (readiness probe, pgrep, ss);
 # nginx-light + openssl: the TLS proxy of the mtls access mode and its test certificates;
 # hey + wrk: HTTP load for the benchmarks (bench/ingest.py).
-PACKAGES=(docker.io redis-server redis-tools rabbitmq-server mmdebstrap busybox-static
+PACKAGES=(docker.io supervisor redis-server redis-tools rabbitmq-server mmdebstrap busybox-static
           curl procps iproute2 util-linux python3-venv nginx-light openssl hey wrk)
 
 log() { echo "install: $*"; }

@@ -33,6 +33,9 @@ EXECUTION = _obj({"id": STR, "actor_id": STR, "worker_id": STR, "executor": STR,
 WORKER = _obj({"id": STR, "actor_id": STR, "status": STR, "host_id": STR, "create_time": TIME,
                "last_health_check_time": TIME, "last_execution_time": TIME, "cid": STR, "image": STR,
                "location": STR, "ch_name": STR, "tenant": STR})
+HOST = _obj({"host_id": STR, "labels": {"type": "array", "items": STR}, "queues": {"type": "array", "items": STR},
+             "capacity": INT, "running_workers": INT, "tenant_workers": INT, "last_heartbeat": TIME,
+             "registered": TIME, "status": {"type": "string", "enum": ["live", "silent"]}})
 TOTALS = _obj({"executions": INT, "complete": INT, "error": INT, "cpu_seconds": NUM,
                "runtime_seconds": NUM, "memory_peak_max": INT, "io_bytes": INT})
 
@@ -185,6 +188,11 @@ PATHS = {
                     "schema": {"type": "string", "enum": ["actors", "executions", "workers", "logs"]}}]
                   + _query(search=STR, exactsearch=STR, skip={"type": "integer", "minimum": 0},
                            limit={"type": "integer", "minimum": 1})),
+    },
+    "/admin/hosts": {
+        "get": op("Admins: the compute hosts (id, labels, queues, capacity, running workers, last heartbeat, "
+                  "live or silent).",
+                  {"type": "array", "items": HOST}),
     },
     "/actors/utilization": {
         "get": op("Admins: counts of actors, workers, executions, running.",

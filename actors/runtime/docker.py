@@ -146,7 +146,7 @@ class DockerRuntime:
             self.docker.images.get(image)
         except docker.errors.ImageNotFound:
             raise ImageNotFound(f"image {image!r} was not found on Docker host "
-                                f"{self.config.general.host_id}; build or load it there first "
+                                f"{self.config.spawner.host_id}; build or load it there first "
                                 f"(no registry is reachable)") from None
         except docker.errors.APIError as exc:
             raise RuntimeUnavailable(f"the Docker engine failed to look up {image!r}: {exc}") from exc

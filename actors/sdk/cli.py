@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _CLI_TYPES = {"posint": int, "nonnegint": int, "nonnegfloat": float, "weight": int}
 _CLI_METAVARS = {"posint": "N", "nonnegint": "N", "nonnegfloat": "X", "weight": "N", "mem": "SIZE", "ref": "ACTOR",
-                 "url": "URL", "events": "EVENT,..."}
+                 "url": "URL", "events": "EVENT,...", "labels": "LABEL,..."}
 
 
 def _dest(name: str) -> str:

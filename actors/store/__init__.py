@@ -127,6 +127,7 @@ class Stores:
     aliases: Store         # "tenant:alias" -> the actor it names (grouped by actor id)
     nonces: Store          # nonce id -> level and uses (grouped by "kind:id")
     configs: Store         # "tenant:name" -> an actor config, secrets encrypted
+    hosts: Store           # host id -> the compute host's registration and last heartbeat (actors/hosts.py)
     backend: Any = None
 
     def execution_done(self, execution_id: str) -> None:
@@ -156,7 +157,7 @@ def open_stores(config: Config) -> Stores:
 
 
 STORE_NAMES = ("actors", "workers", "executions", "accounting", "clients", "refresh_tokens", "worker_clients",
-               "installations", "permissions", "aliases", "nonces", "configs")
+               "installations", "permissions", "aliases", "nonces", "configs", "hosts")
 BLOB_NAMES = ("logs", "results", "parked")
 
 
