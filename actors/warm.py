@@ -62,6 +62,8 @@ RUNNER_SOURCE = Path(__file__).with_name("warm_runner.py")
 RUNNER_PATH = "/_abaco_runner.py"
 CONTROL_PATH = "/_abaco_runner.sock"
 RUNNER_COMMAND = ("python3", "-I", "-S", RUNNER_PATH)
+# A warm_function imports the image's own modules: its site-packages and PYTHONPATH count.
+FUNCTION_RUNNER_COMMAND = ("python3", RUNNER_PATH)
 WARM_PREFIX = "warm-"
 ACCOUNTED = ("cpu", "cpuacct", "memory", "pids", "blkio")   # the v1 hierarchies an execution moves in
 SHARED = "*"
@@ -336,14 +338,14 @@ class WarmContainer:
         cgroups.remove(self.cgroup)
 
 
-def image_command(runtime: DockerRuntime, image: str) -> tuple[list[str], str]:
+def image_command(runtime: DockerRuntime, image: str, needed: bool = True) -> tuple[list[str], str]:
     """The image's command (ENTRYPOINT + CMD) and working folder, as a fresh container runs them."""
     try:
         cfg = runtime.docker.api.inspect_image(image).get("Config") or {}
     except docker.errors.DockerException as exc:
         raise WarmUnavailable(f"the image could not be inspected: {exc}") from exc
     argv = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])
-    if not argv:
+    if not argv and needed:
         raise WarmUnavailable("the image has no command")
     return argv, cfg.get("WorkingDir") or "/"
 
@@ -422,7 +424,7 @@ class WarmPool:
 
     def _start(self, run, key: str) -> WarmContainer:
         cfg, actor = self.config, run.actor
-        argv, cwd = image_command(self.runtime, actor["image"])
+        argv, cwd = image_command(self.runtime, actor["image"], needed=not actor.get("warm_function"))
         self.started += 1
         folder = cfg.run_dir / "warm" / f"{self.worker_id}-{self.started}"
         shutil.rmtree(folder, ignore_errors=True)
@@ -478,7 +480,8 @@ class WarmPool:
             image=actor["image"], environment={}, labels=labels, cgroup_parent=parent,
             network_mode=cfg.workers.container_network, binds=binds + list(box.binds),
             privileged=bool(actor.get("privileged")), user=box.user, cap_drop=box.cap_drop, cap_add=box.cap_add,
-            security_opt=box.security_opt, read_only=box.read_only, tmpfs=box.tmpfs, entrypoint=list(RUNNER_COMMAND))
+            security_opt=box.security_opt, read_only=box.read_only, tmpfs=box.tmpfs,
+            entrypoint=list(FUNCTION_RUNNER_COMMAND if actor.get("warm_function") else RUNNER_COMMAND))
 
     def _accept(self, listener: socket.socket, container) -> socket.socket:
         checked = [time.monotonic()]
@@ -572,7 +575,8 @@ class WarmPool:
         report: dict | None = None
         try:
             wc.channel.send({"run": {"argv": wc.argv, "env": run.environment(execution), "cwd": wc.cwd,
-                                     "log_limit": cfg.workers.max_log_length}})
+                                     "log_limit": cfg.workers.max_log_length,
+                                     "function": run.actor.get("warm_function") or ""}})
             reply = wc.channel.receive(cfg.workers.warm_start_timeout)
             if not reply or "child" not in reply:
                 raise RunnerCrashed(f"the runner did not fork the execution: {reply}")

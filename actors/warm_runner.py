@@ -16,9 +16,15 @@ contents the execution changed (the top-level folders, ``/var/tmp``, ``/dev/shm`
 which it cannot undo; the worker then replaces the container. It uses the standard
 library only, so any image with ``python3`` (3.6 or later) can run it.
 
+With ``function`` (``module:function``, the actor's ``warm_function``) the child calls
+that function instead of exec'ing a command: the module is imported once in the runner
+(so each fork starts with it loaded), the child gets the message's environment in
+``os.environ``, and its exit code is 0 on return, the ``SystemExit`` code, or 1 with
+the traceback on stderr. Whatever a call changes stays in its child.
+
 Protocol: JSON objects, one per line, on one stream connection.
   runner -> worker  {"ready": true, "pid": P}                    once, after connecting
-  worker -> runner  {"run": {"argv": [...], "env": {...}, "cwd": "/", "log_limit": N}}
+  worker -> runner  {"run": {"argv": [...], "env": {...}, "cwd": "/", "log_limit": N, "function": "m:f"}}
   runner -> worker  {"child": PID}                               PID as seen in the container
   worker -> runner  {"go": true}  or  {"abort": "why"}
   runner -> worker  {"exit": CODE, "log": BASE64, "truncated": bool, "changed": [...]}
@@ -27,12 +33,14 @@ Protocol: JSON objects, one per line, on one stream connection.
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import os
 import select
 import signal
 import socket
 import sys
+import traceback
 
 CONTROL = "/_abaco_runner.sock"
 # Never watched: kernel file systems, the kept scratch (/tmp) and the platform's mounts.
@@ -99,6 +107,17 @@ class Runner:
     def __init__(self, sock: socket.socket, root: str = "/"):
         self.sock, self.root = sock, root
         self.reader = sock.makefile("rb")
+        self.functions: dict = {}
+
+    def function(self, ref: str):
+        """The function named ``module:function``, imported once (in the runner, before any fork)."""
+        if ref not in self.functions:
+            module_name, _, name = ref.partition(":")
+            try:
+                self.functions[ref] = getattr(importlib.import_module(module_name), name)
+            except Exception as exc:                    # noqa: BLE001 - reported by each child
+                self.functions[ref] = exc
+        return self.functions[ref]
 
     def send(self, obj: dict) -> None:
         self.sock.sendall(json.dumps(obj).encode() + b"\n")
@@ -117,6 +136,7 @@ class Runner:
                 self.run_one(request["run"])
 
     def run_one(self, job: dict) -> None:
+        target = self.function(job["function"]) if job.get("function") else None
         before = fingerprint(self.root)
         go_r, go_w = os.pipe()
         log_r, log_w = os.pipe()
@@ -140,6 +160,8 @@ class Runner:
                     os.chdir("/")
                 env = dict(os.environ)                  # the image's ENV, as a fresh container has it
                 env.update(job["env"])
+                if job.get("function"):
+                    os._exit(call(target, env, job["function"]))
                 argv = job["argv"]
                 os.execvpe(argv[0], argv, env)
             except BaseException as exc:                # noqa: BLE001 - never return into the runner
@@ -195,6 +217,28 @@ class Runner:
         if pidfd is not None:
             os.close(pidfd)
         return status
+
+
+def call(target, env: dict, ref: str) -> int:
+    """Run a warm_function in the child; its exit code."""
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+    code = 0
+    try:
+        if isinstance(target, BaseException):
+            raise target
+        target()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:                               # noqa: BLE001 - the call failed: say how
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return code
 
 
 def _drain(fd: int, capture: LogCapture) -> bool:

@@ -41,12 +41,23 @@ sys.stdout.flush()
 '''
 
 
+HANDLER = '''
+import os
+seen = []
+
+def main():
+    seen.append(os.environ["MSG"])
+    print("function got", os.environ["MSG"], "as", os.environ["_abaco_username"], "seen", len(seen))
+'''
+
+
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory):
     folder = tmp_path_factory.mktemp("warm-probe")
     (folder / "probe.py").write_text(PROBE)
+    (folder / "probefn.py").write_text(HANDLER)
     (folder / "Dockerfile").write_text('FROM abaco/python3:local\nCOPY probe.py /probe.py\n'
-                                       'CMD ["python3", "/probe.py"]\n')
+                                       'COPY probefn.py /probefn.py\nCMD ["python3", "/probe.py"]\n')
     tag = "abaco-test/warm-probe:local"
     docker.from_env().images.build(path=str(folder), tag=tag, rm=True)
     return tag
@@ -178,3 +189,14 @@ def test_force_quit_ends_the_execution_and_keeps_the_warm_container(platform, pr
     assert ex["exit_code"] == 143                          # SIGTERM, as a stopped container reports it
     after = send(platform, actor["id"], "hello")
     assert after["status"] == "COMPLETE" and after["container_id"] == running["container_id"]
+
+
+def test_warm_function_is_called_per_message_in_a_child(platform, probe):
+    actor = platform.register(probe, warm=True, warm_function="probefn:main")
+    runs = [send(platform, actor["id"], m) for m in ("first", "second")]
+    assert all(ex["status"] == "COMPLETE" and ex["exit_code"] == 0 for ex in runs), runs
+    assert runs[0]["container_id"] == runs[1]["container_id"]
+    assert logs(platform, actor["id"], runs[0]).strip() == "function got first as alice seen 1"
+    assert logs(platform, actor["id"], runs[1]).strip() == "function got second as alice seen 1"
+    assert all(ex["cpu"] > 0 for ex in runs)
+    print(f"warm_function CPU per message: {[ex['cpu'] / 1e6 for ex in runs]} ms")

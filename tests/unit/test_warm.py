@@ -183,3 +183,48 @@ def test_runner_cuts_logs_and_a_child_without_go_never_runs(tmp_path):
     marker = tmp_path / "ran"
     report = peer.run([sys.executable, "-c", f"open({str(marker)!r}, 'w')"], go=False)
     assert report["aborted"] and report["exit"] == 125 and not marker.exists()
+
+
+HANDLERS = '''
+import os, sys
+calls = []
+
+def main():
+    calls.append(os.environ["MSG"])
+    print("calls", len(calls), "msg", os.environ["MSG"], "stale", os.environ.get("ONLY_FIRST"))
+
+def stop():
+    sys.exit(3)
+
+def fail():
+    raise ValueError("no good")
+'''
+
+
+def test_runner_calls_a_warm_function_in_a_child_per_message(tmp_path, monkeypatch):
+    (tmp_path / "warm_handlers_t.py").write_text(HANDLERS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    peer = RunnerPeer(tmp_path)
+
+    def call(ref, env):
+        peer.channel.send({"run": {"argv": [], "env": env, "cwd": "/", "log_limit": 4096, "function": ref}})
+        peer.channel.receive(5)
+        peer.channel.send({"go": True})
+        report = peer.channel.receive(30)
+        return report["exit"], base64.b64decode(report["log"]).decode()
+
+    assert call("warm_handlers_t:main", {"MSG": "one", "ONLY_FIRST": "x"}) == (0, "calls 1 msg one stale x\n")
+    # the first call's list and environment stayed in its child
+    assert call("warm_handlers_t:main", {"MSG": "two"}) == (0, "calls 1 msg two stale None\n")
+    assert call("warm_handlers_t:stop", {})[0] == 3
+    code, text = call("warm_handlers_t:fail", {})
+    assert code == 1 and "ValueError: no good" in text
+    code, text = call("warm_handlers_t:missing", {})
+    assert code == 1 and "AttributeError" in text
+
+
+def test_warm_function_must_name_a_module_and_a_function():
+    assert fields.validate({"image": "abaco/python3:local", "warm_function": "pkg.mod:main"})["warm_function"]
+    for bad in ("main", "pkg.mod:", "os:system; rm", "../x:y"):
+        with pytest.raises(BadRequestError):
+            fields.validate({"image": "abaco/python3:local", "warm_function": bad})
