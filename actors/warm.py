@@ -184,6 +184,21 @@ class Placement:
         for procs in files:
             procs.write_text(str(pid))
 
+    def remove(self, cgroup: str) -> None:
+        """Remove an emptied execution cgroup from the hierarchies it was made in (the general
+        ``cgroups.remove`` reads the mount table and walks every hierarchy: kept as the fallback)."""
+        rel = cgroup.strip("/")
+        dirs = [self.tree.root / rel] if self.tree.version == 2 else \
+            [self.tree.root / ctl / rel for ctl in ACCOUNTED]
+        try:
+            for d in dirs:
+                try:
+                    os.rmdir(d)
+                except FileNotFoundError:
+                    pass
+        except OSError:
+            cgroups.remove(cgroup)
+
     def kill_all(self, cgroup: str, sig: int = signal.SIGKILL, timeout: float = 5.0) -> bool:
         """Signal every process in the cgroup until none is left (SIGKILL) or once (others)."""
         deadline = time.monotonic() + timeout
@@ -637,7 +652,7 @@ class WarmPool:
             return self._record(wc, run, report, usage, watch, io, status, began, ended, start_time,
                                 count, truncated, oom)
         finally:                                  # after the record: a synchronous sender has its answer
-            cgroups.remove(run.cgroup)
+            self.place.remove(run.cgroup)
             self.give_back(wc, replace=f"the execution changed {', '.join(changed)}" if changed else None)
 
     def _record(self, wc: WarmContainer, run, report: dict, usage: cgroups.Usage, watch, io, status: str,

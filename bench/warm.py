@@ -1,9 +1,10 @@
 """Warm actors: synchronous latency against the cold path and raw `docker run --rm`, and throughput.
 
 One image (abaco-test/warm-echo:local: abaco/python3:local with the echo actor's script,
-built here when missing) is run three ways, interleaved in one run so the machine's
-state affects all alike: a synchronous message to a warm actor, to the same actor
-registered cold, and `docker run --rm` of the image. Then 200 short messages go to the
+built here when missing) is run four ways, interleaved in one run so the machine's
+state affects all alike: a synchronous message to a warm actor, to a warm actor whose
+``warm_function`` (echofn:main) does the same in Python, to the same image registered
+cold, and `docker run --rm` of the image. Then 200 short messages go to the
 warm actor with 2 workers, and executions per second are counted from the first send to
 the last finish time. Needs the stack from `make up`.
 Targets: warm p50 <= 10 ms; warm throughput >= 200 executions/s.
@@ -26,26 +27,38 @@ from common import ready_actor, stack_client
 
 from actors import times
 
-IMAGE = "abaco-test/warm-echo:local"
+IMAGE = "abaco-test/warm-echo:local"     # also has /echofn.py, for warm_function = echofn:main
 SCRIPT = b'#!/bin/sh\necho "Contents of MSG: $MSG"\n'
+FUNCTION = b'import os\n\ndef main():\n    print("Contents of MSG: " + os.environ["MSG"])\n'
 
 
 def ensure_image() -> None:
     client = docker.from_env()
     try:
         client.images.get(IMAGE)
-        return
+        if _has_function(client):
+            return
     except docker.errors.ImageNotFound:
         pass
-    dockerfile = b'FROM abaco/python3:local\nCOPY entry.sh /entry.sh\nCMD ["sh", "/entry.sh"]\n'
+    dockerfile = (b'FROM abaco/python3:local\nCOPY entry.sh /entry.sh\nCOPY echofn.py /echofn.py\n'
+                  b'CMD ["sh", "/entry.sh"]\n')
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile), ("entry.sh", SCRIPT)):
+        for name, data in (("Dockerfile", dockerfile), ("entry.sh", SCRIPT), ("echofn.py", FUNCTION)):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     buf.seek(0)
     client.images.build(fileobj=buf, custom_context=True, tag=IMAGE, rm=True)
+
+
+def _has_function(client) -> bool:
+    """Whether the image already carries /echofn.py (images built by an older version do not)."""
+    try:
+        client.containers.run(IMAGE, ["test", "-f", "/echofn.py"], network_mode="none", remove=True)
+        return True
+    except docker.errors.ContainerError:
+        return False
 
 
 def pct(values: list[float], q: float) -> float:
@@ -82,18 +95,22 @@ def main() -> int:
         return elapsed
 
     with ready_actor(client, IMAGE, name="warm-bench", warm=True) as warm, \
+            ready_actor(client, IMAGE, name="warm-fn-bench", warm=True, warm_function="echofn:main") as fn, \
             ready_actor(client, IMAGE, name="cold-bench") as cold:
         for _ in range(args.warmup):
             sync_once(warm["id"])
+            sync_once(fn["id"])
             sync_once(cold["id"])
             docker_once()
-        hot, chill, raw = [], [], []
+        hot, func, chill, raw = [], [], [], []
         for _ in range(args.runs):
             hot.append(sync_once(warm["id"]))
+            func.append(sync_once(fn["id"]))
             chill.append(sync_once(cold["id"]))
             raw.append(docker_once())
     print(f"runs: {args.runs} each, interleaved, image {IMAGE}")
-    for name, values in (("warm synchronous", hot), ("cold synchronous", chill), ("docker run --rm", raw)):
+    for name, values in (("warm synchronous", hot), ("warm function", func), ("cold synchronous", chill),
+                         ("docker run --rm", raw)):
         print(f"{name:18s} p50 {pct(values, 0.5) * 1000:8.1f} ms   p99 {pct(values, 0.99) * 1000:8.1f} ms"
               f"   min {min(values) * 1000:8.1f} ms")
     print(f"warm p50 / cold p50: {statistics.median(hot) / statistics.median(chill):.3f}   "
