@@ -52,6 +52,7 @@ bench: install images up ## run the benchmarks against the running stack (hosts.
 	$(PY) bench/accounting_overhead.py
 	$(PY) bench/ingest.py
 	$(PY) bench/hosts.py
+	$(PY) bench/autoscale.py
 
 clean: down ## stop the stack and delete .data (stores, queues, keys, logs)
 	rm -rf .data

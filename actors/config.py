@@ -51,6 +51,7 @@ class Web:
     sync_timeout: int = 300          # seconds a ?_abaco_synchronous=true request may wait
     max_sync_waits_per_user: int = 2  # synchronous waits one user may hold in one API process (429 beyond)
     max_sync_waits: int = 0          # all synchronous waits of one API process; 0: half its threads
+    max_batch_messages: int = 1000   # messages in one POST .../messages/batch, ids in one .../executions/wait
     cors_origins: tuple[str, ...] = ()   # origins whose pages may read answers (CORS); none by default
     api_server: str = "http://127.0.0.1:8000"
     token_ttl: int = 86400           # seconds a token minted by `abaco token` is valid
@@ -230,6 +231,28 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Autoscaler:
+    """The autoscaler process (actors/services/autoscaler.py; the rule is actors/autoscale.py)."""
+    enabled: bool = True             # false: the process stands by and changes nothing
+    interval: float = 5.0            # seconds between two ticks
+    stable_window: float = 60.0      # seconds the desired count averages demand over
+    panic_window: float = 6.0        # seconds of the short average that may trigger panic
+    panic_factor: float = 2.0        # panic when the short average reaches this times the ready workers
+    scale_down_delay: float = 30.0   # seconds demand must stay low before workers are stopped
+    zero_grace: float = 120.0        # seconds without demand before the last worker is stopped
+    source: str = "prometheus"       # "prometheus" (falls back to direct) or "direct" (queues + stores)
+    prometheus_url: str = ""         # where the autoscaler queries Prometheus; '' : http://<prometheus_listen>
+    prometheus_listen: str = "127.0.0.1:9090"      # where `make up` starts Prometheus
+    alertmanager_listen: str = "127.0.0.1:9093"    # where `make up` starts AlertManager
+    scrape_interval: float = 5.0     # seconds between two scrapes (rendered into prometheus.yml)
+    listen: str = "127.0.0.1:9095"   # the autoscaler's own /metrics and /alerts (loopback only)
+    lease_ttl: float = 15.0          # seconds the active autoscaler's lease lasts without renewal
+    command_queue_limit: int = 20    # start commands waiting at or above this: hold scale-ups
+    host_capacity: int = 0           # live workers all compute hosts can hold; 0: no cap
+    decisions_kept: int = 50         # decisions GET /actors/{id}/autoscaling shows
+
+
+@dataclass(frozen=True)
 class Config:
     general: General = field(default_factory=General)
     web: Web = field(default_factory=Web)
@@ -243,6 +266,7 @@ class Config:
     accounting: Accounting = field(default_factory=Accounting)
     auth: Auth = field(default_factory=Auth)
     events: Events = field(default_factory=Events)
+    autoscaler: Autoscaler = field(default_factory=Autoscaler)
     source: str = ""                 # the file the settings came from, for messages
 
     @property
@@ -292,6 +316,10 @@ class Config:
     def accounting_csv(self) -> Path:
         return Path(self.accounting.csv_file) if self.accounting.csv_file else \
             self.general.data_dir / "accounting" / "accounting.csv"
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.autoscaler.prometheus_url or f"http://{self.autoscaler.prometheus_listen}"
 
     def replace(self, **sections: Mapping[str, Any]) -> "Config":
         """A copy with some settings changed, e.g. ``cfg.replace(general={"instance": "t1"})``."""
@@ -432,6 +460,14 @@ def _validate(config: Config) -> None:
     problem = host_labels.check_host(config.spawner.host_id, config.spawner.host_labels)
     if problem:
         raise ConfigError(f"[spawner] {problem}")
+    if config.autoscaler.source not in ("prometheus", "direct"):
+        raise ConfigError("[autoscaler] source must be 'prometheus' or 'direct'")
+    for name in ("listen", "prometheus_listen", "alertmanager_listen"):
+        host, _, port = getattr(config.autoscaler, name).rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"[autoscaler] {name} must be host:port")
+    if config.autoscaler.interval <= 0 or config.autoscaler.stable_window <= 0 or config.autoscaler.panic_window <= 0:
+        raise ConfigError("[autoscaler] interval, stable_window and panic_window must be above 0")
     if not config.general.instance.replace("-", "").replace("_", "").isalnum():
         raise ConfigError("[general] instance may hold only letters, digits, '-' and '_'")
 

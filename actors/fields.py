@@ -103,6 +103,10 @@ ACTOR_FIELDS: tuple[Field, ...] = (
     Field("queue", "name", "default", "the spawner queue that starts this actor's workers", _STR),
     Field("host_labels", "labels", [], "labels a host must have to run this actor's workers, e.g. gpu",
           {"type": "array", "items": _STR, "maxItems": host_labels.MAX_LABELS}, cli="host-labels"),
+    Field("min_workers", "nonnegint", 0, "the fewest workers the autoscaler leaves (0: scale to zero when idle)",
+          _int(), cli=True),
+    Field("autoscale", "bool", False, "let the autoscaler add and stop workers between min_workers and max_workers",
+          _BOOL, cli=True),
     Field("hints", "strlist", [], "hints such as 'sync' (keep one worker warm)",
           {"type": "array", "items": _STR}),
     Field("warm", "bool", False, "keep a long-lived container per worker; each message runs in a child process "

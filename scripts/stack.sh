@@ -1,8 +1,9 @@
 #!/bin/bash
-# Start, stop and inspect the local stack: the Docker engine, Redis, RabbitMQ and the
-# platform processes (actors/services/__init__.py's list: api, spawner, health, ...; and nginx
-# as `tls`, the HTTPS listener on [auth] tls_listen in every access mode), which run under
-# supervisord: each is restarted at once when it exits (actors/supervision.py).
+# Start, stop and inspect the local stack: the Docker engine, Redis, RabbitMQ, the
+# platform processes (actors/services/__init__.py's list: api, spawner, health, ..., autoscaler;
+# and nginx as `tls`, the HTTPS listener on [auth] tls_listen in every access mode), which run
+# under supervisord: each is restarted at once when it exits (actors/supervision.py); and
+# Prometheus and AlertManager on [autoscaler] prometheus_listen and alertmanager_listen.
 #
 #   scripts/stack.sh up       start whatever is not running yet, wait until the API answers
 #   scripts/stack.sh down     stop what this script started (never anything else)
@@ -45,11 +46,13 @@ load_config() {
     [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV; run 'make install' first"
     out="$("$VENV/bin/python" -m actors.config data_dir run_dir log_dir general.instance \
         store.redis_host store.redis_port rabbit.host rabbit.port \
-        web.host web.port tls_cert_dir auth.tls_listen)" \
+        web.host web.port tls_cert_dir auth.tls_listen \
+        autoscaler.prometheus_listen autoscaler.alertmanager_listen)" \
         || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
     { read -r DATA; read -r RUN_DIR; read -r LOG_DIR; read -r INSTANCE
       read -r REDIS_HOST; read -r REDIS_PORT; read -r RABBIT_HOST; read -r RABBIT_PORT
-      read -r WEB_HOST; read -r WEB_PORT; read -r TLS_DIR; read -r TLS_LISTEN; } <<< "$out"
+      read -r WEB_HOST; read -r WEB_PORT; read -r TLS_DIR; read -r TLS_LISTEN
+      read -r PROM_LISTEN; read -r ALERT_LISTEN; } <<< "$out"
     PIDS="$DATA/pids"
     # The one list of platform processes lives in actors/services/__init__.py.
     out="$("$VENV/bin/python" -m actors.services)" || die "cannot list the platform processes"
@@ -424,6 +427,83 @@ stop_rabbitmq() {
     wait_gone "$pid" 30 || { warn "rabbitmq (pid $pid) did not exit; sending SIGKILL"; kill -KILL "$pid"; }
 }
 
+# ------------------------------------------------------------- prometheus and alertmanager
+
+# Both are rendered from prometheus/ into the data directory on every 'up'
+# (actors/prometheus_config.py) and run in the foreground, so LAUNCHED_PID is theirs. One
+# that already answers on the address is used as it is (external) and left alone by 'down'.
+
+prometheus_answers() { curl -sf --max-time 5 "http://$PROM_LISTEN/-/ready" > /dev/null 2>&1; }
+
+prometheus_pid() { pidfile_pid "$PIDS/prometheus.pid" 'prometheus'; }
+
+ensure_prometheus() {
+    local dir="$DATA/prometheus" pid
+    mkdir -p "$dir/data"
+    "$VENV/bin/python" -m actors.prometheus_config prometheus "$dir" > /dev/null \
+        || die "cannot render Prometheus's configuration into $dir"
+    if prometheus_answers; then
+        log "prometheus: running on $PROM_LISTEN ($(prometheus_pid > /dev/null && echo started by this project || echo external))"
+        # ours reads the configuration rendered just now
+        if pid="$(prometheus_pid)"; then kill -HUP "$pid" 2>/dev/null || true; fi
+        return 0
+    fi
+    if port_listens "${PROM_LISTEN##*:}"; then
+        # Not essential: the autoscaler then reads the queues and stores directly.
+        warn "port ${PROM_LISTEN##*:} is taken by pid $(listener_pid "${PROM_LISTEN##*:}"); Prometheus not started (set [autoscaler] prometheus_listen)"
+        return 0
+    fi
+    launch "$LOG_DIR/prometheus.log" prometheus --config.file="$dir/prometheus.yml" \
+        --storage.tsdb.path="$dir/data" --storage.tsdb.retention.time=2d \
+        --web.listen-address="$PROM_LISTEN"
+    echo "$LAUNCHED_PID" > "$PIDS/prometheus.pid"
+    log "prometheus: starting on $PROM_LISTEN (pid $LAUNCHED_PID, log $LOG_DIR/prometheus.log)"
+    wait_until "$START_TIMEOUT" "$LAUNCHED_PID" prometheus_answers \
+        || fail_start prometheus "$LAUNCHED_PID" "$LOG_DIR/prometheus.log"
+}
+
+stop_prometheus() {
+    local pid
+    if pid="$(prometheus_pid)"; then
+        stop_process prometheus "$pid" "$STOP_TIMEOUT"
+    fi
+    rm -f "$PIDS/prometheus.pid"
+}
+
+alertmanager_answers() { curl -sf --max-time 5 "http://$ALERT_LISTEN/-/ready" > /dev/null 2>&1; }
+
+alertmanager_pid() { pidfile_pid "$PIDS/alertmanager.pid" 'alertmanager'; }
+
+ensure_alertmanager() {
+    local dir="$DATA/alertmanager"
+    mkdir -p "$dir/data"
+    "$VENV/bin/python" -m actors.prometheus_config alertmanager "$dir" > /dev/null \
+        || die "cannot render AlertManager's configuration into $dir"
+    if alertmanager_answers; then
+        log "alertmanager: running on $ALERT_LISTEN ($(alertmanager_pid > /dev/null && echo started by this project || echo external))"
+        return 0
+    fi
+    if port_listens "${ALERT_LISTEN##*:}"; then
+        warn "port ${ALERT_LISTEN##*:} is taken by pid $(listener_pid "${ALERT_LISTEN##*:}"); AlertManager not started (set [autoscaler] alertmanager_listen)"
+        return 0
+    fi
+    # No cluster listener: it would bind port 9094 on every interface.
+    launch "$LOG_DIR/alertmanager.log" prometheus-alertmanager --config.file="$dir/alertmanager.yml" \
+        --storage.path="$dir/data" --web.listen-address="$ALERT_LISTEN" --cluster.listen-address=
+    echo "$LAUNCHED_PID" > "$PIDS/alertmanager.pid"
+    log "alertmanager: starting on $ALERT_LISTEN (pid $LAUNCHED_PID, log $LOG_DIR/alertmanager.log)"
+    wait_until "$START_TIMEOUT" "$LAUNCHED_PID" alertmanager_answers \
+        || fail_start alertmanager "$LAUNCHED_PID" "$LOG_DIR/alertmanager.log"
+}
+
+stop_alertmanager() {
+    local pid
+    if pid="$(alertmanager_pid)"; then
+        stop_process alertmanager "$pid" "$STOP_TIMEOUT"
+    fi
+    rm -f "$PIDS/alertmanager.pid"
+}
+
 # ---------------------------------------------------------------------- platform processes
 #
 # The platform processes (PLATFORM: actors/services/__init__.py's list, then nginx as tls)
@@ -624,6 +704,10 @@ status() {
         "$(listener_pid "$REDIS_PORT")" "$REDIS_HOST:$REDIS_PORT"
     service_row rabbitmq "$(yes_if rabbit_answers)" "$(rabbit_pid || true)" \
         "$(listener_pid "$RABBIT_PORT")" "amqp://$RABBIT_HOST:$RABBIT_PORT"
+    service_row prometheus "$(yes_if prometheus_answers)" "$(prometheus_pid || true)" \
+        "$(listener_pid "${PROM_LISTEN##*:}")" "http://$PROM_LISTEN"
+    service_row alertmgr "$(yes_if alertmanager_answers)" "$(alertmanager_pid || true)" \
+        "$(listener_pid "${ALERT_LISTEN##*:}")" "http://$ALERT_LISTEN"
     for name in "${PLATFORM[@]}"; do
         address=-
         [ "$name" != api ] || address="$(api_url) unix:$RUN_DIR/api.sock"
@@ -660,11 +744,15 @@ up() {
     ensure_rabbit_user
     start_supervised
     wait_for_platform
+    ensure_prometheus
+    ensure_alertmanager
 }
 
 down() {
     stop_supervised
     stop_unsupervised
+    stop_alertmanager
+    stop_prometheus
     stop_workers
     remove_containers
     stop_rabbitmq

@@ -199,6 +199,7 @@ def launch_platform(data: Path, settings: dict | None = None) -> Platform:
         # default, are checked on an API of their own (test_compat_codes.py, the matrix).
         "ABACO_WEB_COMPAT": "http",
         "ABACO_HEALTH_INTERVAL": "2",
+        "ABACO_AUTOSCALER_LISTEN": f"127.0.0.1:{free_port()}",   # its /metrics and /alerts
         "ABACO_SPAWNER_CLIENT_TIMEOUT": "3",
         "ABACO_SPAWNER_CLIENT_ATTEMPTS": "2",
         "ABACO_WORKERS_MAX_LOG_LENGTH": "100000",

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, request
 
 from actors import commands, models, times
 from actors.api import hypermedia
-from actors.api.common import base_url, load_actor, load_execution, ok, services, show
+from actors.api.common import base_url, identity, json_body, load_actor, load_execution, ok, services, show
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, Level
 from actors.errors import BadRequestError
 
@@ -53,6 +53,51 @@ def get_execution(actor_id: str, execution_id: str):
     links = hypermedia.execution(base_url(), execution)
     out["_links"] = dict(links, results=f"{links['self']}/results")
     return ok(out, "Actor execution retrieved successfully.")
+
+
+# Seconds POST .../executions/wait waits when the body names no timeout.
+DEFAULT_WAIT = 30
+
+
+@bp.post("/actors/<actor_id>/executions/wait")
+def wait_executions(actor_id: str):
+    """Answer as soon as one of the named executions has ended (or after ``timeout`` s).
+
+    Body: ``{"ids": [execution ids], "timeout": seconds}`` (at most ``[web]
+    max_batch_messages`` ids; ``timeout`` at most ``[web] sync_timeout``, default 30). The
+    answer lists the ended ones (``finished``, whole records) and the others (``pending``).
+    A wait that must block holds one of the caller's synchronous-wait slots (429 when
+    none is free); ended executions are answered at once without one. The API wakes on the
+    signal the worker sends when it records the end: nothing polls.
+    """
+    sv = services()
+    actor = load_actor(actor_id, Level.READ)
+    body = json_body()
+    ids = body.get("ids", body.get("execution_ids"))
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        raise BadRequestError("'ids' is a non-empty list of execution ids")
+    ids = list(dict.fromkeys(ids))
+    cap = sv.config.web.max_batch_messages
+    if len(ids) > cap:
+        raise BadRequestError(f"'ids' names {len(ids)} executions; one wait watches at most {cap} "
+                              f"([web] max_batch_messages)")
+    timeout = body.get("timeout", min(DEFAULT_WAIT, sv.config.web.sync_timeout))
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not 0 <= timeout <= sv.config.web.sync_timeout:
+        raise BadRequestError(f"'timeout' is a number of seconds from 0 to {sv.config.web.sync_timeout} "
+                              f"([web] sync_timeout)")
+    docs = sv.stores.executions.get_many(ids)
+    for execution_id, doc in zip(ids, docs, strict=True):
+        if doc is None or doc.get("actor_id") != actor["id"]:
+            load_execution(actor, execution_id)        # the unknown-execution answer
+    if timeout and not any(d.get("status") in EXECUTION_TERMINAL for d in docs if d):
+        with sv.waits.held(f"{identity().tenant}/{identity().user}"):
+            if sv.stores.wait_any_execution(ids, timeout) is not None:
+                docs = sv.stores.executions.get_many(ids)
+    finished = [show(d) for d in docs if d and d.get("status") in EXECUTION_TERMINAL]
+    pending = [i for i, d in zip(ids, docs, strict=True) if not (d and d.get("status") in EXECUTION_TERMINAL)]
+    return ok({"finished": finished, "pending": pending},
+              f"{len(finished)} of {len(ids)} execution(s) ended.")
 
 
 @bp.delete("/actors/<actor_id>/executions/<execution_id>")

@@ -96,6 +96,12 @@ MESSAGE_BODY = {"required": True, "content": {
     "application/json": {"schema": {}},
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
 }}
+BATCH_ITEM = {"oneOf": [STR, _obj({"message": STR, "json": {}, "binary": {"type": "string", "format": "byte"},
+                                  "env": {"type": "object", "additionalProperties": STR}})]}
+BATCH_BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+    {"type": "array", "items": BATCH_ITEM}, _obj({"messages": {"type": "array", "items": BATCH_ITEM}}, ("messages",))]}}}}
+WAIT_BODY = _json_body(_obj({"ids": {"type": "array", "items": STR}, "timeout": NUM}, ("ids",)), form=False)
+
 
 def _sharing(base: str, param: str, what: str) -> dict:
     """The permissions and nonces paths of an actor or an alias."""
@@ -133,6 +139,15 @@ PATHS = {
         "post": op("Send a message: one execution.", _obj({"execution_id": STR, "msg": STR}),
                    A + _query(_abaco_synchronous=BOOL), MESSAGE_BODY),
     },
+    "/actors/{actor_id}/messages/batch": {
+        "post": op("Send many messages in one request, all accepted or none: one execution each.",
+                   _obj({"execution_ids": {"type": "array", "items": STR}, "count": INT}), A, BATCH_BODY),
+    },
+    "/actors/{actor_id}/executions/wait": {
+        "post": op("Wait until one of the named executions has ended (or the timeout passes).",
+                   _obj({"finished": {"type": "array", "items": EXECUTION},
+                         "pending": {"type": "array", "items": STR}}), A, WAIT_BODY),
+    },
     "/actors/{actor_id}/executions": {
         "get": op("List an actor's executions with totals.",
                   _obj({"executions": {"type": "array", "items": EXECUTION}, "total_executions": INT}),
@@ -156,6 +171,11 @@ PATHS = {
     "/actors/{actor_id}/workers/{worker_id}": {
         "get": op("One worker.", WORKER, _path_params("actor_id", "worker_id")),
         "delete": op("Stop one worker cleanly.", WORKER, _path_params("actor_id", "worker_id")),
+    },
+    "/actors/{actor_id}/autoscaling": {
+        "get": op("The autoscaler's last decisions for the actor: time, desired, current, direction, reason.",
+                  _obj({"autoscale": BOOL, "workers": INT,
+                        "decisions": {"type": "array", "items": {"type": "object"}}}), A),
     },
     **_sharing("/actors/{actor_id}", "actor_id", "actor"),
     "/actors/aliases": {

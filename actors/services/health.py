@@ -17,6 +17,8 @@ has been silent for ``[health] host_silent_after`` and so have its workers, they
 lost: their records go (their unacknowledged messages are back in the mailbox since
 their connections died, and a parked duplicate is queued again), and as many new
 workers are requested, which only live hosts' spawners take.
+``worker_ttl`` are stopped, except the last one of an actor with the ``sync`` hint. Actors the
+autoscaler manages (``autoscale`` on, ``[autoscaler] enabled``) get no worker from health.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import sys
 import threading
 import time
 
-from actors import channels, commands, cron, hosts, times, warm, worker_clients
+from actors import autoscale, channels, commands, cron, hosts, times, warm, worker_clients
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, WorkerStatus
 from actors.config import Config
 from actors.installations import Installations
@@ -99,6 +101,8 @@ class Health:
         return done
 
     def _wants_a_worker(self, actor: dict, now: float) -> bool:
+        if autoscale.manages(self.config, actor):
+            return False           # the autoscaler decides, down to zero
         if self.config.workers.worker_ttl > 0 and "sync" not in (actor.get("hints") or []):
             return False           # idle actors may have no worker; a message starts one
         if actor.get("status") == ActorStatus.READY:
