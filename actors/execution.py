@@ -160,7 +160,8 @@ class ExecutionRun:
     def __init__(self, config: Config, stores: Stores, runtime: DockerRuntime, actor: dict,
                  worker_id: str, message: Message, tree: cgroups.CgroupTree | None = None,
                  account: Callable[[dict], None] | None = None,
-                 notify: Callable[[str, dict], None] | None = None, taskio: TaskIO | None = None):
+                 notify: Callable[[str, dict], None] | None = None, taskio: TaskIO | None = None,
+                 warm=None):
         self.config, self.stores, self.runtime = config, stores, runtime
         self.tree = tree or cgroups.CgroupTree()
         # Exact storage io on cgroup v1 (from the kernel's exit records); v2's io.stat is exact itself.
@@ -178,6 +179,8 @@ class ExecutionRun:
         self.installations = Installations(config, stores)
         self.relay: api_relay.Relay | None = None
         self.live: livelog.Publisher | None = None   # the live log followers read (best effort)
+        self.warm = warm                      # the worker's WarmPool (actors/warm.py), for warm actors
+        self.stopper: Callable[[], None] | None = None   # ends a warm execution (its container stays)
 
     # ------------------------------------------------------------ contract
 
@@ -327,6 +330,17 @@ class ExecutionRun:
         if execution is None:
             log.info("execution %s is gone or finished; skipping", self.execution_id)
             return None
+        if self.warm is not None and self.actor.get("warm"):
+            # A warm execution's output reaches its live log when it ends (the runner hands it over then).
+            self.live = livelog.open_publisher(self.config, self.execution_id, log_expiry(self.config, self.actor))
+            try:
+                handled, record = self.warm.execute(self, execution)
+            finally:
+                if self.live is not None:
+                    self.live.close()
+                self.live = None
+            if handled:
+                return record
         self.installations.begin("execution", self.execution_id,
                                  {"scratch": str(self.scratch), "cgroup": self.cgroup})
         shutil.rmtree(self.scratch, ignore_errors=True)

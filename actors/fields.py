@@ -31,6 +31,7 @@ MEM_LIMIT = re.compile(r"^[0-9]{1,18}[bkmg]?$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REF = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,128}$")
+PYFUNC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]{0,254}$")
 
 _STR, _BOOL = {"type": "string"}, {"type": "boolean"}
@@ -108,6 +109,13 @@ ACTOR_FIELDS: tuple[Field, ...] = (
           _BOOL, cli=True),
     Field("hints", "strlist", [], "hints such as 'sync' (keep one worker warm)",
           {"type": "array", "items": _STR}),
+    Field("warm", "bool", False, "keep a long-lived container per worker; each message runs in a child process "
+          "of it, in a cgroup of its own (images with python3 only)", _BOOL, cli=True),
+    Field("warm_shared", "bool", False, "a warm container may serve messages of several senders", _BOOL),
+    Field("warm_function", "pyfunc", "", "a warm actor of a Python image: 'module:function' called per message "
+          "in a forked child instead of the image's command", _STR),
+    Field("warm_max_executions", "posint", None, "executions before a warm container is replaced "
+          "(at most [workers] warm_max_executions)", _int(1)),
     Field("force", "bool", False, "on update: restart the workers on a new revision", _BOOL, stored=False),
 )
 BY_NAME: dict[str, Field] = {f.name: f for f in ACTOR_FIELDS}
@@ -276,6 +284,10 @@ def _check(name: str, kind: str, value: Any) -> Any:
         if not IMAGE.match(value.strip()):
             raise bad("a Docker image reference such as 'abaco/echo:local'")
         return value.strip()
+    if kind == "pyfunc":
+        if not isinstance(value, str) or (value and (len(value) > 256 or not PYFUNC.match(value))):
+            raise bad("a Python 'module:function' (e.g. 'mypkg.handlers:main'), or empty")
+        return value
     if kind == "ref":
         if not isinstance(value, str) or (value and not REF.match(value)):
             raise bad("an actor id (letters, digits, '.', '_', '-'), or empty to remove it")

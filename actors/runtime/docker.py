@@ -53,6 +53,7 @@ class ContainerSpec:
     security_opt: tuple[str, ...] = ()
     read_only: bool = False
     tmpfs: dict = field(default_factory=dict)
+    entrypoint: list[str] | None = None       # None: the image's own (a warm container runs its runner)
 
 
 def log_file_bytes(max_log_length: int) -> int:
@@ -186,6 +187,8 @@ class DockerRuntime:
             kwargs["read_only"] = True
         if spec.tmpfs:
             kwargs["tmpfs"] = dict(spec.tmpfs)
+        if spec.entrypoint is not None:
+            kwargs.update(entrypoint=list(spec.entrypoint), command=[])
         container = self.docker.containers.create(**kwargs)
         try:
             if on_created is not None:

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 
-from actors import autoscale, channels, commands, cron, hosts, times, worker_clients
+from actors import autoscale, channels, commands, cron, hosts, times, warm, worker_clients
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, WorkerStatus
 from actors.config import Config
 from actors.installations import Installations
@@ -77,6 +77,8 @@ class Health:
         live_workers = set(self.stores.workers.keys())
         for container in self.runtime.containers():
             labels = container.labels or {}
+            if labels.get(warm.LABEL_WARM) and labels.get(LABEL_WORKER) in live_workers:
+                continue                   # a live worker's warm container (actors/warm.py)
             execution = self.stores.executions.find(labels.get(LABEL_EXECUTION, ""))
             if labels.get(LABEL_WORKER) not in live_workers or execution is None or \
                     execution.get("status") in EXECUTION_TERMINAL and container.status == "exited":
@@ -224,6 +226,11 @@ class Health:
         for actor_id in cgroups.children(base):
             actor_exists = self.stores.actors.find(actor_id) is not None
             for execution_id in cgroups.children(f"{base}/{actor_id}"):
+                if warm.worker_of(execution_id) is not None:
+                    if self.stores.workers.find(warm.worker_of(execution_id) or "") is None \
+                            and cgroups.remove(f"{base}/{actor_id}/{execution_id}"):
+                        removed += 1       # the warm containers' cgroups of a worker that is gone
+                    continue
                 execution = self.stores.executions.find(execution_id)
                 if execution is None or execution.get("status") in EXECUTION_TERMINAL:
                     if cgroups.remove(cgroups.execution_path(self.config.general.instance,

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from actors import channels, times, worker_clients
+from actors import channels, times, warm, worker_clients
 from actors.codes import WorkerStatus
 from actors.config import Config
 from actors.execution import ExecutionRun
@@ -57,6 +57,7 @@ class Worker:
         self.generation = 0                         # bumps with every new connection
         self.finished: queue.Queue = queue.Queue()  # (generation, tag, outcome) from execution threads
         self.pidfile = config.worker_pidfile(worker_id)
+        self.warm = warm.WarmPool(config, stores, runtime, tree, worker_id, actor_id)   # used by warm actors
 
     # ------------------------------------------------------------ lifecycle
 
@@ -148,6 +149,7 @@ class Worker:
         self.mailbox_tag = None
 
     def heartbeat(self) -> None:
+        self.warm.expire()
         fields = {"last_health_check_time": times.now()}
         try:
             updated = self.stores.workers.update(self.worker_id, fields)
@@ -180,6 +182,7 @@ class Worker:
             self._stop_container(run)
 
     def cleanup(self) -> None:
+        self.warm.close()
         try:
             if self.conn is not None and self.conn.is_open:
                 try:
@@ -237,7 +240,7 @@ class Worker:
             return
         run = ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message,
                            tree=self.tree, account=self.account, notify=self.events.publish_event,
-                           taskio=self.taskio)
+                           taskio=self.taskio, warm=self.warm)
         self.current = run
         self.thread = threading.Thread(target=self._execute, args=(run, self.generation, method.delivery_tag),
                                        name=f"exec-{message.execution_id}", daemon=True)
@@ -314,6 +317,9 @@ class Worker:
         """Stop the execution's container without blocking the connection's thread."""
         def stop():
             for _ in range(50):          # the container may not exist yet
+                if run.stopper is not None:   # a warm execution: end it, keep its container
+                    run.stopper()
+                    return
                 if run.container_id:
                     self.runtime.stop(run.container_id, self.config.workers.stop_grace)
                     return
