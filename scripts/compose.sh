@@ -1,0 +1,138 @@
+#!/bin/bash
+# Run the platform as the docker-compose services of docker-compose.yml.
+#
+#   scripts/compose.sh up       check the prerequisites, make the credentials and the settings
+#                               file, start every service, wait until each is healthy
+#   scripts/compose.sh down     stop and remove the services' containers, then the actor
+#                               containers and cgroups of the instance
+#   scripts/compose.sh status   docker-compose ps of the stack
+#   scripts/compose.sh check    only check the prerequisites
+#
+# Settings come from abaco.conf plus ABACO_<SECTION>_<KEY> overrides, as for `make up`; every
+# ABACO_* variable of the caller goes into <data_dir>/compose.env, which every service reads.
+# The compose project is abaco-<instance>, so stacks of different instances (and the `make up`
+# stack, which runs no containers of its own) never collide; give each its own ports.
+# COMPOSE_START_TIMEOUT (seconds, default 300) bounds the wait for the services to be healthy.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO/.venv"
+COMPOSE_FILE="$REPO/docker-compose.yml"
+START_TIMEOUT="${COMPOSE_START_TIMEOUT:-300}"
+IMAGES=(abaco/core:local abaco/redis:local abaco/rabbitmq:local)
+export ABACO_CONF="${ABACO_CONF:-$REPO/abaco.conf}"
+cd "$REPO"
+
+log() { echo "compose: $*"; }
+die() { echo "compose: ERROR: $*" >&2; exit 1; }
+
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+# preflight: every prerequisite, each failure naming what is missing and how to get it.
+preflight() {
+    command -v docker > /dev/null || die "docker (the client) is missing: apt-get install docker.io"
+    timeout 20 docker info > /dev/null 2>&1 \
+        || die "the Docker engine does not answer at ${DOCKER_HOST:-unix:///var/run/docker.sock} (docker info failed)"
+    command -v docker-compose > /dev/null || die "docker-compose is missing: apt-get install docker-compose"
+    local image
+    for image in "${IMAGES[@]}"; do
+        docker image inspect "$image" > /dev/null 2>&1 \
+            || die "the image $image is missing: build it with 'make images-compose'"
+    done
+    [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV: run 'make install'"
+}
+
+load_config() {
+    local out
+    out="$("$VENV/bin/python" -m actors.config data_dir general.instance web.api_server)" \
+        || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
+    { read -r DATA; read -r INSTANCE; read -r API_URL; } <<< "$out"
+    PROJECT="abaco-$INSTANCE"
+    ENV_FILE="$DATA/compose.env"
+}
+
+compose() {
+    ABACO_GENERAL_DATA_DIR="$DATA" ABACO_COMPOSE_ENV="$ENV_FILE" \
+        docker-compose --ansi never -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
+}
+
+# write_env: every ABACO_* setting of the caller, the instance and the absolute data
+# directory, one per line (0600: settings may name paths and hosts that are the platform's).
+write_env() {
+    local tmp="$ENV_FILE.new"
+    (umask 077
+     { echo "# written by scripts/compose.sh up; every service of $PROJECT reads it"
+       env | grep -E '^ABACO_[A-Z0-9_]+=' | grep -vE '^ABACO_(CONF|COMPOSE_ENV|GENERAL_DATA_DIR|GENERAL_INSTANCE)=' | sort
+       echo "ABACO_GENERAL_INSTANCE=$INSTANCE"
+       echo "ABACO_GENERAL_DATA_DIR=$DATA"
+     } > "$tmp")
+    mv "$tmp" "$ENV_FILE"
+}
+
+# health STATE of every container of the project, "name state" per line.
+states() {
+    local id
+    for id in $(compose ps -q); do
+        docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$id"
+    done
+}
+
+wait_healthy() {
+    local deadline=$((SECONDS + START_TIMEOUT)) out want
+    want="$(compose config --services | wc -l)"
+    while :; do
+        out="$(states 2>/dev/null || true)"
+        if [ "$(grep -c ' healthy$' <<< "$out")" -eq "$want" ]; then
+            log "all $want services healthy; the API is at $API_URL"
+            return 0
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "$out" >&2
+            compose logs --tail 20 >&2 || true
+            die "the services were not all healthy within ${START_TIMEOUT}s (see above)"
+        fi
+        sleep 2
+    done
+}
+
+up() {
+    preflight
+    load_config
+    mkdir -p "$DATA"
+    "$VENV/bin/python" -m actors.credentials || die "cannot make the service credentials in $DATA/keys"
+    write_env
+    log "starting project $PROJECT (data $DATA)"
+    compose up -d --remove-orphans
+    wait_healthy
+}
+
+down() {
+    load_config
+    if command -v docker-compose > /dev/null && [ -f "$ENV_FILE" ]; then
+        log "stopping project $PROJECT"
+        compose down --remove-orphans --timeout 20
+    fi
+    local ids
+    ids="$(docker ps -aq --filter "label=abaco.instance=$INSTANCE" 2>/dev/null || true)"
+    if [ -n "$ids" ]; then
+        log "removing $(wc -l <<< "$ids") actor container(s) of instance $INSTANCE"
+        xargs -r docker rm -f <<< "$ids" > /dev/null
+    fi
+    # The workers died with the spawner's container; their cgroups stay behind.
+    "$VENV/bin/python" -c "import sys; from actors.runtime import cgroups; cgroups.remove('/' + sys.argv[1])" \
+        "$INSTANCE" || true
+    log "down"
+}
+
+main() {
+    case "${1:-}" in
+        up) up ;;
+        down) down ;;
+        status) preflight; load_config; compose ps ;;
+        check) preflight; log "prerequisites present" ;;
+        -h|--help|help) usage ;;
+        *) usage >&2; exit 2 ;;
+    esac
+}
+
+main "$@"
