@@ -4,7 +4,8 @@
 when it does not: ``api`` answers ``GET /actors`` on ``[web] host:port``, ``tls`` answers
 it over HTTPS on ``[auth] tls_listen``; the queue consumers (``spawner``, ``accounting``,
 ``clientg``, ``events``) hold a consumer on each of their queues; ``health`` (which
-consumes nothing) has its stores and its broker answering. The probes look only at this
+consumes nothing) has its stores and its broker answering; the compose stack's
+``compose-watchdog`` has the Docker engine answering. The probes look only at this
 instance's ports and queues, never at process tables: the compose stack's containers
 share the host's, where other stacks' processes run too.
 """
@@ -58,6 +59,10 @@ def check(config: Config, name: str, status: Callable[[str], int | None] = http_
         url = f"https://{config.auth.tls_listen}/actors"
         code = status(url)
         return "" if code in ANSWERS else f"the HTTPS listener at {url} answered {code}"
+    if name == "compose-watchdog":
+        import docker
+        docker.from_env(timeout=10).ping()         # raises when the engine does not answer
+        return ""
     if name == "health":
         from actors.store import open_stores
         open_stores(config).actors.find("healthcheck")   # raises StoreUnavailable when Redis does not answer
@@ -74,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
         print("usage: python -m actors.healthcheck NAME\n"
-              "exit 0 when platform process NAME (api, tls, spawner, health, accounting, clientg, events) serves")
+              "exit 0 when platform process NAME serves: api, tls, spawner, health, accounting, clientg,\n"
+              "events, or the compose stack's compose-watchdog")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     config = config_mod.load()
     name = argv[0]
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             problem = check(config, name, status=lambda url: http_status(url, verify=str(config.tls_cert_dir / "ca.pem")))
         else:
             problem = check(config, name)
-    except (channels.ChannelUnavailable, requests.RequestException, OSError) as exc:
+    except (channels.ChannelUnavailable, requests.RequestException, OSError) as exc:  # not answering
         problem = str(exc)
     except Exception as exc:  # noqa: BLE001 - a health check reports, it does not crash
         problem = f"{type(exc).__name__}: {exc}"

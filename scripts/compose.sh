@@ -12,7 +12,8 @@
 # ABACO_* variable of the caller goes into <data_dir>/compose.env, which every service reads.
 # The compose project is abaco-<instance>, so stacks of different instances (and the `make up`
 # stack, which runs no containers of its own) never collide; give each its own ports.
-# COMPOSE_START_TIMEOUT (seconds, default 300) bounds the wait for the services to be healthy.
+# COMPOSE_START_TIMEOUT (seconds, default 300) bounds the wait for the services to be healthy;
+# ABACO_COMPOSE_HEALTH_INTERVAL (default 15s) sets how often their health checks run.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,7 +53,7 @@ load_config() {
 }
 
 compose() {
-    ABACO_GENERAL_DATA_DIR="$DATA" ABACO_COMPOSE_ENV="$ENV_FILE" \
+    ABACO_GENERAL_DATA_DIR="$DATA" ABACO_COMPOSE_ENV="$ENV_FILE" ABACO_COMPOSE_PROJECT="$PROJECT" \
         docker-compose --ansi never -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
 }
 
@@ -62,7 +63,7 @@ write_env() {
     local tmp="$ENV_FILE.new"
     (umask 077
      { echo "# written by scripts/compose.sh up; every service of $PROJECT reads it"
-       env | grep -E '^ABACO_[A-Z0-9_]+=' | grep -vE '^ABACO_(CONF|COMPOSE_ENV|GENERAL_DATA_DIR|GENERAL_INSTANCE)=' | sort
+       env | grep -E '^ABACO_[A-Z0-9_]+=' | grep -vE '^ABACO_(CONF|COMPOSE_[A-Z_]*|GENERAL_DATA_DIR|GENERAL_INSTANCE)=' | sort
        echo "ABACO_GENERAL_INSTANCE=$INSTANCE"
        echo "ABACO_GENERAL_DATA_DIR=$DATA"
      } > "$tmp")
@@ -77,22 +78,30 @@ states() {
     done
 }
 
+# wait_healthy SERVICE...: until every one is healthy (one deadline for the whole start).
 wait_healthy() {
-    local deadline=$((SECONDS + START_TIMEOUT)) out want
-    want="$(compose config --services | wc -l)"
+    local out want="$#"
     while :; do
-        out="$(states 2>/dev/null || true)"
+        out="$(states 2>/dev/null | grep -E "^($(IFS='|'; echo "$*")) " || true)"
         if [ "$(grep -c ' healthy$' <<< "$out")" -eq "$want" ]; then
-            log "all $want services healthy; the API is at $API_URL"
             return 0
         fi
-        if [ "$SECONDS" -ge "$deadline" ]; then
+        if [ "$SECONDS" -ge "$DEADLINE" ]; then
             echo "$out" >&2
-            compose logs --tail 20 >&2 || true
-            die "the services were not all healthy within ${START_TIMEOUT}s (see above)"
+            compose logs --tail 20 "$@" >&2 || true
+            die "not healthy within ${START_TIMEOUT}s: $* (see above)"
         fi
         sleep 2
     done
+}
+
+# start SERVICE...: create or keep them, then wait until they are healthy. In stages (the
+# stores first), so that a slow health check on a busy machine delays the start instead of
+# failing it (docker-compose gives up on a dependency that is not healthy yet).
+start() {
+    log "starting $*"
+    compose up -d --no-deps "$@"
+    wait_healthy "$@"
 }
 
 up() {
@@ -101,9 +110,13 @@ up() {
     mkdir -p "$DATA"
     "$VENV/bin/python" -m actors.credentials || die "cannot make the service credentials in $DATA/keys"
     write_env
-    log "starting project $PROJECT (data $DATA)"
-    compose up -d --remove-orphans
-    wait_healthy
+    log "project $PROJECT (data $DATA)"
+    DEADLINE=$((SECONDS + START_TIMEOUT))
+    compose up --no-start --remove-orphans
+    start redis rabbitmq watchdog
+    start api
+    start tls spawner health accounting clientg events
+    log "all services healthy; the API is at $API_URL"
 }
 
 down() {
