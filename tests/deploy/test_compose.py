@@ -58,7 +58,7 @@ def stack(compose_stack):
     """What tests/e2e/test_stack.py's ``stack`` gives its tests, for the compose stack."""
     env, cfg = compose_stack
     url = cfg.web.api_server
-    token = auth.issue_token(cfg, "compose-user", "user")
+    token = auth.issue_token(cfg, "e2e-user", "user")   # the owner the e2e checks expect
     cli_env = dict(env, ABACO_URL=url, ABACO_TOKEN=token)
     created: list[str] = []
     yield cfg, url, cli_env, created
