@@ -99,22 +99,25 @@ def test_deploy_to_this_machine_then_nothing_changes(compose_images, tmp_path):
 
 
 def test_a_missing_prerequisite_is_named(tmp_path):
-    """No image: the play stops at the preflight, naming the image, before it starts anything."""
+    """No image, no docker-compose, no Docker engine: the play stops at the preflight, naming
+    what is missing, before it starts anything."""
     settings = stack_settings("dm", offset=8)
     env = clean_env({"ANSIBLE_NOCOLOR": "1"})
     inventory = tmp_path / "inventory.json"
-    _inventory(inventory, settings, abaco_core_image="abaco/not-built-here:local")
-    proc = _playbook("site.yml", inventory, env)
-    assert proc.returncode != 0
-    assert "prerequisite missing on localhost: the image abaco/not-built-here:local" in proc.stdout, proc.stdout[-3000:]
-    assert "Start the services" not in proc.stdout
-    # No docker-compose, then no Docker engine: the same preflight names each.
-    _inventory(inventory, settings, abaco_compose_command="/nonexistent/docker-compose")
-    proc = _playbook("site.yml", inventory, env)
-    assert proc.returncode != 0
-    assert "prerequisite missing on localhost: /nonexistent/docker-compose" in proc.stdout, proc.stdout[-3000:]
-    _inventory(inventory, settings)
-    proc = _playbook("site.yml", inventory, dict(env, DOCKER_HOST="unix:///nonexistent/docker.sock"))
-    remove_data_dir(settings["ABACO_GENERAL_DATA_DIR"])
-    assert proc.returncode != 0
-    assert "prerequisite missing on localhost: the Docker engine does not answer" in proc.stdout, proc.stdout[-3000:]
+    cases = [({"abaco_core_image": "abaco/not-built-here:local"}, {},
+              "prerequisite missing on localhost: the image abaco/not-built-here:local"),
+             ({"abaco_compose_command": "/nonexistent/docker-compose"}, {},
+              "prerequisite missing on localhost: /nonexistent/docker-compose"),
+             ({}, {"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+              "prerequisite missing on localhost: the Docker engine does not answer")]
+    try:
+        for variables, environment, message in cases:
+            _inventory(inventory, settings, **variables)
+            proc = _playbook("site.yml", inventory, dict(env, **environment))
+            assert proc.returncode != 0 and message in proc.stdout, proc.stdout[-3000:]
+            assert "Start the services" not in proc.stdout
+            assert _recap(proc.stdout)["changed"] == 0
+    finally:
+        _inventory(inventory, settings)
+        _playbook("teardown.yml", inventory, env)      # in case a preflight let a deploy through
+        remove_data_dir(settings["ABACO_GENERAL_DATA_DIR"])
