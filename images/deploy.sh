@@ -107,6 +107,12 @@ build_services() {
 
 # ---------------------------------------------------------------------------------- core
 
+# host_pip ARGS...: the host's pip, without its warnings about index locations of the
+# host's pip configuration that do not exist (they say nothing about this build).
+host_pip() {
+    "$(host_python)" -m pip "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+}
+
 host_python() {
     if [ -x "$REPO/.venv/bin/python" ]; then echo "$REPO/.venv/bin/python"; else echo python3; fi
 }
@@ -135,9 +141,9 @@ ensure_wheels() {
     # The project's own wheel carries the console scripts (abaco-api, ...) and the dependencies;
     # they are resolved for the base's Python (its full version: markers such as
     # python_full_version < "3.11.3" differ from the host's) and its platform.
-    "$py" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$BUILD/wheels" "$REPO" \
+    host_pip wheel --quiet --disable-pip-version-check --no-deps -w "$BUILD/wheels" "$REPO" \
         || die "pip wheel of the project failed"
-    "$py" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+    host_pip download --quiet --disable-pip-version-check --only-binary=:all: \
         --python-version "$base_full" --implementation cp --abi "cp${base_version/./}" --abi abi3 --abi none \
         --platform "manylinux_2_36_$(uname -m)" --platform "manylinux2014_$(uname -m)" --platform any \
         -d "$BUILD/wheels" "$(ls "$BUILD"/wheels/abaco_actors-*.whl)" "$PIP_INSTALLER" \
@@ -149,7 +155,7 @@ ensure_wheels() {
         tries=$((tries + 1))
         [ "$tries" -le 10 ] || die "the wheelhouse still lacks $missing"
         log "the base's Python also needs $missing"
-        "$py" -m pip download --quiet --disable-pip-version-check --only-binary=:all: --no-deps \
+        host_pip download --quiet --disable-pip-version-check --only-binary=:all: --no-deps \
             --python-version "$base_full" --implementation cp --abi "cp${base_version/./}" --abi abi3 --abi none \
             --platform "manylinux_2_36_$(uname -m)" --platform "manylinux2014_$(uname -m)" --platform any \
             -d "$BUILD/wheels" "$missing" || die "cannot fetch $missing"
