@@ -189,11 +189,14 @@ ensure_debs() {
     mkdir -p "$BUILD/debs/partial" "$BUILD/apt"
     state="$BUILD/apt/status"
     docker run --rm --network none abaco/python3-base:local cat /var/lib/dpkg/status > "$state"
-    if ! apt-get install -q -y --download-only --no-install-recommends \
-            -o Dir::State::status="$state" -o Dir::Cache::archives="$BUILD/debs" \
-            -o Debug::NoLocking=1 "${CORE_DEBS[@]}" > "$BUILD/apt/log" 2>&1; then
+    local fetch=(apt-get install -q -y --download-only --no-install-recommends
+                 -o Dir::State::status="$state" -o Dir::Cache::archives="$BUILD/debs"
+                 -o Debug::NoLocking=1 "${CORE_DEBS[@]}")
+    # Package lists may be missing or stale (a fresh machine): refresh them once and retry.
+    if ! "${fetch[@]}" > "$BUILD/apt/log" 2>&1 \
+            && ! { apt-get update -q >> "$BUILD/apt/log" 2>&1 && "${fetch[@]}" >> "$BUILD/apt/log" 2>&1; }; then
         tail -n 20 "$BUILD/apt/log" >&2
-        die "apt-get could not fetch ${CORE_DEBS[*]} (is the host's apt configured? run 'apt-get update')"
+        die "apt-get could not fetch ${CORE_DEBS[*]} (is the host's apt configured?)"
     fi
     rm -rf "$BUILD/debs/partial" "$BUILD/debs/lock"
     echo "$want" > "$stamp"
@@ -210,7 +213,7 @@ build_core() {
         image_id abaco/python3-base:local
         cd "$REPO"
         sha256sum Dockerfile .dockerignore abaco.conf pyproject.toml build/core/wheels/.inputs build/core/debs/.inputs
-        find actors scripts images/nginx images/core -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
+        find actors scripts/make_certs.sh images/nginx images/core -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
             | sort -z | xargs -0 sha256sum
     } | sha256sum | cut -d' ' -f1)"
     build_labelled abaco/core:local "$hash" "$REPO" "$REPO/Dockerfile"
