@@ -45,9 +45,11 @@ preflight() {
 
 load_config() {
     local out
-    out="$("$VENV/bin/python" -m actors.config data_dir general.instance web.api_server)" \
+    out="$("$VENV/bin/python" -m actors.config data_dir general.instance web.api_server \
+        web.port store.redis_port rabbit.port auth.tls_listen)" \
         || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
-    { read -r DATA; read -r INSTANCE; read -r API_URL; } <<< "$out"
+    { read -r DATA; read -r INSTANCE; read -r API_URL; read -r WEB_PORT; read -r REDIS_PORT; read -r RABBIT_PORT
+      read -r TLS_LISTEN; } <<< "$out"
     PROJECT="abaco-$INSTANCE"
     ENV_FILE="$DATA/compose.env"
 }
@@ -104,10 +106,33 @@ start() {
     wait_healthy "$@"
 }
 
+# check_free: before a first start, the stack's ports must be free (another stack, `make up`
+# on the same settings, say, would answer in its place).
+check_free() {
+    local port
+    [ -z "$(compose ps -q 2>/dev/null)" ] || return 0
+    for port in "$WEB_PORT" "$REDIS_PORT" "$RABBIT_PORT" "${TLS_LISTEN##*:}"; do
+        [ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] \
+            || die "port $port is taken; give this stack its own ports (ABACO_WEB_PORT, ABACO_STORE_REDIS_PORT, ABACO_RABBIT_PORT, ABACO_AUTH_TLS_LISTEN)"
+    done
+}
+
+# check_searchable: RabbitMQ runs as its own user in its container and must reach its files.
+check_searchable() {
+    local dir="$DATA"
+    while [ "$dir" != / ]; do
+        [ "$(( $(stat -c '%a' "$dir" | sed 's/.*\(.\)$/\1/') & 1 ))" = 1 ] \
+            || die "$dir is not searchable by other users (the rabbitmq user of its container); chmod o+x it"
+        dir="$(dirname "$dir")"
+    done
+}
+
 up() {
     preflight
     load_config
-    mkdir -p "$DATA"
+    [ -d "$DATA" ] || mkdir -m 755 -p "$DATA"
+    check_searchable
+    check_free
     "$VENV/bin/python" -m actors.credentials || die "cannot make the service credentials in $DATA/keys"
     write_env
     log "project $PROJECT (data $DATA)"
