@@ -10,12 +10,13 @@ PY := .venv/bin/python
 STACK := scripts/stack.sh
 PYTEST_ARGS ?=
 
-.PHONY: help install images up down status demo test unit lint bench clean
+.PHONY: help install images up down status demo test unit lint bench clean image-core images-compose \
+	compose-up compose-down
 
 help: ## list the targets
 	@echo "usage: make TARGET"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | \
-		awk -F'\t' '{ printf "  %-8s %s\n", $$1, $$2 }'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | \
+		awk -F'\t' '{ printf "  %-14s %s\n", $$1, $$2 }'
 
 install: ## install Debian packages and .venv (only what is missing or stale)
 	@scripts/install.sh
@@ -54,6 +55,18 @@ bench: install images up ## run the benchmarks against the running stack (hosts.
 	$(PY) bench/hosts.py
 	$(PY) bench/autoscale.py
 	$(PY) bench/logstream.py
+
+image-core: images ## build abaco/core:local, the one image of every platform process (wheelhouse, no network)
+	images/deploy.sh core $(if $(FORCE),--force)
+
+images-compose: image-core ## also build abaco/redis:local and abaco/rabbitmq:local (Debian packages; slow once)
+	images/deploy.sh services $(if $(FORCE),--force)
+
+compose-up: install images-compose ## start the platform as docker-compose services (docker-compose.yml)
+	@scripts/compose.sh up
+
+compose-down: ## stop the docker-compose services and remove their containers
+	@scripts/compose.sh down
 
 clean: down ## stop the stack and delete .data (stores, queues, keys, logs)
 	rm -rf .data

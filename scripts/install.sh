@@ -20,9 +20,10 @@ PIP_LOG="$VENV/pip-install.log"
 # nginx-light + openssl: the TLS proxy of the mtls access mode and its test certificates;
 # hey + wrk: HTTP load for the benchmarks (bench/ingest.py);
 # prometheus + prometheus-alertmanager: what the autoscaler reads, and its alert webhook.
+# docker-compose + ansible + ansible-lint: the compose and Ansible deployments (tests/deploy).
 PACKAGES=(docker.io supervisor redis-server redis-tools rabbitmq-server mmdebstrap busybox-static
           curl procps iproute2 util-linux python3-venv nginx-light openssl hey wrk
-          prometheus prometheus-alertmanager)
+          prometheus prometheus-alertmanager docker-compose ansible ansible-lint)
 
 log() { echo "install: $*"; }
 die() { echo "install: ERROR: $*" >&2; exit 1; }
