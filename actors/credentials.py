@@ -44,6 +44,18 @@ def ensure(keys_dir: Path) -> None:
         _write_once(keys_dir / RABBIT_CREDENTIALS, f"{RABBIT_USER}\n{secrets.token_hex(32)}\n")
 
 
+DASHBOARD_SECRET = "dashboard.secret"
+
+
+def dashboard_secret(keys_dir: Path) -> str:
+    """The dashboard's Django secret key, made once (0600) in the keys directory."""
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = keys_dir / DASHBOARD_SECRET
+    if not path.exists():
+        _write_once(path, secrets.token_urlsafe(48) + "\n")
+    return path.read_text().strip()
+
+
 def _lines(path: Path) -> list[str]:
     """The file's lines, or none when it is missing or not ours to read."""
     try:

@@ -1,10 +1,12 @@
-"""Totals of what finished executions used, over accounting records: overall, per user, per actor.
+"""Totals of what finished executions used, over accounting records: overall, per user, per actor, per day.
 
 Records are kept by the accounting process (one per execution, grouped by tenant and
 owner: ``owner_group``); ``GET /accounting`` sums the ones a caller may see.
 """
 
 from __future__ import annotations
+
+import time
 
 
 def owner_group(record: dict) -> str:
@@ -49,3 +51,17 @@ def summarise(records) -> dict:
         "actors": [{"actor_id": actor_id, "owner": owner, **_rounded(t)}
                    for (actor_id, owner), t in sorted(actors.items())],
     }
+
+
+def by_day(records, end_of) -> list[dict]:
+    """CPU-hours, run hours and executions per UTC day (of each record's end, ``end_of(record)``
+    in epoch seconds), oldest day first; days without executions are left out."""
+    days: dict[str, dict] = {}
+    for record in records:
+        day = time.strftime("%Y-%m-%d", time.gmtime(end_of(record)))
+        total = days.setdefault(day, {"day": day, "executions": 0, "cpu_hours": 0.0, "runtime_hours": 0.0})
+        total["executions"] += 1
+        total["cpu_hours"] += (record.get("cpu_ns") or 0) / 1e9 / 3600
+        total["runtime_hours"] += float(record.get("runtime") or 0) / 3600
+    return [{**t, "cpu_hours": round(t["cpu_hours"], 6), "runtime_hours": round(t["runtime_hours"], 6)}
+            for _, t in sorted(days.items())]

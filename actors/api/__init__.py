@@ -109,6 +109,7 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
     from actors.api import (
         accounting,
         actors,
+        admin,
         aliases,
         configs,
         executions,
@@ -123,7 +124,7 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
         workers,
     )
     for module in (aliases, configs, search, actors, messages, executions, workers, state, permissions, nonces,
-                   accounting, metrics, oauth2, openapi):
+                   accounting, metrics, oauth2, openapi, admin):
         app.register_blueprint(module.bp)
 
     @app.before_request

@@ -40,6 +40,7 @@ PROCESSES: tuple[Process, ...] = (
     Process("accounting", "abaco-accounting", "keeps one accounting record per finished execution"),
     Process("clientg", "abaco-clientg", "OAuth clients for the workers of token actors"),
     Process("events", "abaco-events", "passes actor events to linked actors and webhooks"),
+    Process("dashboard", "abaco-dashboard", "the Django dashboard (gunicorn), on [dashboard] host:port"),
 )
 NAMES = tuple(p.name for p in PROCESSES)
 
