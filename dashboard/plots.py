@@ -10,7 +10,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 W, H = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 36
+LEFT, RIGHT, TOP, BOTTOM = 76, 16, 28, 36
 
 
 def _nice(value: float) -> str:
@@ -41,12 +41,12 @@ def _frame(title: str, y_label: str, y_max: float, x_labels: list[tuple[float, s
 
 
 def line_chart(points: list[tuple[float, float]], title: str, y_label: str, x_label: str = "seconds") -> str:
-    """A line over ``points`` (x, y), x from its first to its last value."""
+    """A line over ``points`` (x, y), x from 0 (or its first value, if below) to its last value."""
     if not points:
         return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} 40" width="{W}" height="40" class="chart">'
                 f'<text x="8" y="24" class="tick">{escape(title)}: no samples</text></svg>')
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, x1 = min(xs), max(xs)
+    x0, x1 = min(0.0, min(xs)), max(xs)          # from the start of the run
     span = (x1 - x0) or 1.0
     y_max = max(ys) * 1.1 or 1.0
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
@@ -90,7 +90,7 @@ def bar_chart(bars: list[tuple[str, float]], title: str, y_label: str) -> str:
 
 def usage_points(samples: dict | None) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """From an execution's ``samples`` ({"points": [[t, cpu_ns, memory_bytes], ...]}):
-    CPU in cores between two samples, and memory in MiB at each sample."""
+    CPU in percent of one CPU between two samples, and memory in MiB at each sample."""
     points = (samples or {}).get("points") or []
     cpu, memory = [], []
     for i, (t, cpu_ns, mem) in enumerate(points):
@@ -98,5 +98,5 @@ def usage_points(samples: dict | None) -> tuple[list[tuple[float, float]], list[
         if i:
             t0, c0 = points[i - 1][0], points[i - 1][1]
             if t > t0:
-                cpu.append((float(t), max(0.0, (cpu_ns - c0) / 1e9 / (t - t0))))
+                cpu.append((float(t), max(0.0, (cpu_ns - c0) / 1e9 / (t - t0) * 100)))
     return cpu, memory

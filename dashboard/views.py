@@ -285,7 +285,7 @@ def execution(request, actor_id: str, execution_id: str):
     cpu, memory = plots.usage_points(record.get("samples"))
     return render(request, "dashboard/execution.html", {
         "actor_id": actor_id, "execution": record, "terminal": terminal, "logs": logs,
-        "cpu_svg": plots.line_chart(cpu, "CPU over the run", "cores"),
+        "cpu_svg": plots.line_chart(cpu, "CPU over the run", "% of one CPU"),
         "memory_svg": plots.line_chart(memory, "Memory over the run", "MiB"),
         "final_state": _json(record.get("final_state") or {}),
         "notice": request.GET.get("notice", ""),

@@ -38,3 +38,10 @@ def secs(value) -> str:
 @register.filter
 def get(mapping, key):
     return (mapping or {}).get(key)
+
+
+@register.filter
+def as_json(value) -> str:
+    """A value as JSON text (the template escapes it)."""
+    import json
+    return json.dumps(value)

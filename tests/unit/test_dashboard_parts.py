@@ -34,9 +34,9 @@ def test_a_short_series_keeps_every_sample():
         UsageSeries(limit=1)
 
 
-def test_usage_points_give_cores_and_mebibytes():
+def test_usage_points_give_percent_of_a_cpu_and_mebibytes():
     cpu, memory = plots.usage_points({"points": [[0, 0, 2**20], [1, 5 * 10**8, 2**21], [3, 25 * 10**8, 0]]})
-    assert cpu == [(1.0, 0.5), (3.0, 1.0)]
+    assert cpu == [(1.0, 50.0), (3.0, 100.0)]
     assert memory == [(0.0, 1.0), (1.0, 2.0), (3.0, 0.0)]
     assert plots.usage_points(None) == ([], [])
 
