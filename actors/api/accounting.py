@@ -9,9 +9,10 @@ returns the same records as a CSV file or accounting(5) lines.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from actors import accounting_files, times
+from actors.accounting_index import AccountingIndex
 from actors.api.common import identity, ok, services, show
 from actors.errors import BadRequestError, ForbiddenError
 from actors.usage import by_day, owner_group, summarise
@@ -31,12 +32,16 @@ def parse_moment(name: str) -> float | None:
                               f"2026-11-24T10:00:00Z) or epoch seconds; got {raw!r}") from None
 
 
-def _end(record: dict) -> float:
-    return times.epoch(record.get("end_time") or record.get("recorded_time"))
+def _index() -> AccountingIndex:
+    """This API process's index of the accounting records (actors/accounting_index.py)."""
+    extensions = current_app.extensions
+    if "accounting_index" not in extensions:
+        extensions["accounting_index"] = AccountingIndex(services().stores.accounting)
+    return extensions["accounting_index"]
 
 
 def _chosen() -> list[dict]:
-    """The records the query asks for, among those the caller may see."""
+    """The figures of the records the query asks for, among those the caller may see."""
     who = identity()
     store = services().stores.accounting
     user = request.args.get("user", "").strip() or None
@@ -48,15 +53,11 @@ def _chosen() -> list[dict]:
         if user not in (None, who.user):
             raise ForbiddenError(f"only an admin may see the accounting of user {user!r}")
         user = who.user
-    if user is not None:
-        records = store.group_docs(owner_group({"tenant": who.tenant, "owner": user}))
-    else:
-        records = [doc for _, doc in store.items()]
-    return [r for r in records
-            if (r.get("tenant") or "default") == who.tenant
-            and (actor_id is None or r.get("actor_id") == actor_id)
-            and (since is None or _end(r) >= since)
-            and (until is None or _end(r) <= until)]
+    keys = store.group(owner_group({"tenant": who.tenant, "owner": user})) if user is not None else store.keys()
+    return _index().chosen(keys, lambda r: r["tenant"] == who.tenant
+                           and (actor_id is None or r["actor_id"] == actor_id)
+                           and (since is None or r["end"] >= since)
+                           and (until is None or r["end"] <= until))
 
 
 @bp.get("/accounting")
@@ -70,7 +71,7 @@ def totals():
         "total": show(summary["total"]),
         "users": [show(u) for u in summary["users"]],
         "actors": [show(a) for a in summary["actors"]],
-        "days": [show(d) for d in by_day(chosen, _end)],
+        "days": [show(d) for d in by_day(chosen, lambda r: r["day"])],
     })
     return ok(result, f"Accounting totals over {len(chosen)} execution(s).")
 
@@ -85,7 +86,10 @@ def export():
     kind = request.args.get("format", "csv").strip().lower()
     if kind not in EXPORTS:
         raise BadRequestError(f"'format' must be one of {', '.join(EXPORTS)}; got {kind!r}")
-    chosen = sorted(_chosen(), key=_end)
+    chosen = sorted(_chosen(), key=lambda r: r["end"])
+    store = services().stores.accounting
+    chosen = [doc for start in range(0, len(chosen), 1000)
+              for doc in store.get_many([r["key"] for r in chosen[start:start + 1000]]) if doc is not None]
     if kind == "csv":
         body = accounting_files.csv_header() + "".join(accounting_files.csv_line(r) for r in chosen)
     else:

@@ -8,7 +8,7 @@ import pytest
 from actors import config as config_mod
 from actors.services import NAMES
 from actors.services.dashboard import options
-from actors.usage import by_day
+from actors.usage import by_day, utc_day
 from actors.usage_series import UsageSeries
 from dashboard import plots
 from dashboard.api import ApiError
@@ -64,7 +64,7 @@ def test_accounting_per_day():
     records = [{"end": day + 10, "cpu_ns": 3600 * 10**9, "runtime": 7200},
                {"end": day + 20, "cpu_ns": 1800 * 10**9, "runtime": 0},
                {"end": day + 86400, "cpu_ns": 0}]
-    days = by_day(records, lambda r: r["end"])
+    days = by_day(records, lambda r: utc_day(r["end"]))
     assert [d["executions"] for d in days] == [2, 1]
     assert days[0]["cpu_hours"] == 1.5 and days[0]["runtime_hours"] == 2.0
     assert days[0]["day"] < days[1]["day"]
@@ -92,3 +92,51 @@ def test_django_settings_come_from_the_config(tmp_path):
                                       "ABACO_DASHBOARD_API_URL": "https://api.lab/"})
     assert build(secure)["SESSION_COOKIE_SECURE"] and build(secure)["CSRF_COOKIE_SECURE"]
     assert api_url(secure) == "https://api.lab"
+
+
+class CountingStore:
+    """The accounting store of the in-memory doubles, counting the documents read."""
+
+    def __init__(self, store):
+        self.store, self.read = store, 0
+
+    def get_many(self, keys):
+        self.read += len(keys)
+        return self.store.get_many(keys)
+
+
+def test_the_accounting_index_reads_each_record_once_and_forgets_deleted_ones(stores):
+    from actors.accounting_index import AccountingIndex
+    for i in range(5):
+        stores.accounting.put(f"e{i}", {"execution_id": f"e{i}", "owner": "u", "cpu_ns": i * 10**9,
+                                        "end_time": "2026-11-25T10:00:00Z", "status": "COMPLETE"}, group="default/u")
+    counting = CountingStore(stores.accounting)
+    index = AccountingIndex(counting)
+    first = index.figures_of(stores.accounting.keys())
+    assert [f["key"] for f in first] == ["e0", "e1", "e2", "e3", "e4"] and counting.read == 5
+    assert first[0]["tenant"] == "default" and first[2]["day"] == "2026-11-25" and first[3]["cpu_ns"] == 3 * 10**9
+    stores.accounting.put("e5", {"execution_id": "e5", "owner": "u", "end_time": "2026-11-26T00:00:01Z"})
+    stores.accounting.update("e1", {"written": True})            # bookkeeping: the figures stay
+    stores.accounting.delete("e0")
+    again = index.figures_of(stores.accounting.keys())
+    assert [f["key"] for f in again] == ["e1", "e2", "e3", "e4", "e5"] and counting.read == 6
+    assert index.chosen(stores.accounting.keys(), lambda f: f["day"] == "2026-11-26")[0]["key"] == "e5"
+    full = AccountingIndex(counting, max_entries=2)               # past its size it reads at each request
+    assert len(full.figures_of(stores.accounting.keys())) == 5
+    assert len(full.figures_of(stores.accounting.keys())) == 5 and counting.read == 6 + 10
+
+
+def test_totals_per_user_and_actor_add_up_from_one_pass():
+    from actors.usage import summarise
+    records = [{"owner": "b", "actor_id": "x", "status": "COMPLETE", "cpu_ns": 10**9, "runtime": 1, "memory_peak": 5,
+                "io_bytes": 2},
+               {"owner": "a", "actor_id": "y", "status": "ERROR", "cpu_ns": 2 * 10**9, "runtime": 2.5, "memory_peak": 7,
+                "io_bytes": 3},
+               {"owner": "b", "actor_id": "y", "status": "COMPLETE"}]
+    out = summarise(records)
+    assert out["total"] == {"executions": 3, "complete": 2, "error": 1, "cpu_seconds": 3.0, "runtime_seconds": 3.5,
+                            "memory_peak_max": 7, "io_bytes": 5}
+    assert [(u["user"], u["executions"], u["cpu_seconds"]) for u in out["users"]] == [("a", 1, 2.0), ("b", 2, 1.0)]
+    assert [(a["actor_id"], a["owner"], a["error"]) for a in out["actors"]] == [("x", "b", 0), ("y", "a", 1),
+                                                                                  ("y", "b", 0)]
+    assert summarise([])["total"]["executions"] == 0 and summarise([])["users"] == []
