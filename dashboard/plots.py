@@ -81,8 +81,9 @@ def bar_chart(bars: list[tuple[str, float]], title: str, y_label: str) -> str:
     out = _frame(title, y_label, y_max, labels)
     for i, (label, value) in enumerate(bars):
         h = plot_h * value / y_max
-        out.append(f'<rect x="{LEFT + slot * i + slot * 0.15:.1f}" y="{TOP + plot_h - h:.1f}" '
-                   f'width="{max(1.0, slot * 0.7):.1f}" height="{h:.1f}" class="bar">'
+        width = max(1.0, min(48.0, slot * 0.7))
+        out.append(f'<rect x="{LEFT + slot * (i + 0.5) - width / 2:.1f}" y="{TOP + plot_h - h:.1f}" '
+                   f'width="{width:.1f}" height="{h:.1f}" class="bar">'
                    f'<title>{escape(label)}: {escape(_nice(value))}</title></rect>')
     out.append("</svg>")
     return "".join(out)
