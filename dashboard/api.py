@@ -86,6 +86,9 @@ class Api:
                                           timeout=timeout or self.timeout, allow_redirects=False, **kw)
                 if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
                     url = requests.compat.urljoin(url, resp.headers["Location"])
+                    kw["params"] = None            # the Location is the whole URL to follow
+                    if resp.status_code == 303:
+                        method = "GET"
                     resp.close()
                     continue
                 break

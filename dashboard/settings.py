@@ -56,6 +56,7 @@ def build(config: Config) -> dict:
         "SESSION_COOKIE_AGE": 12 * 3600,
         "CSRF_COOKIE_SECURE": secure,
         "CSRF_COOKIE_SAMESITE": "Lax",
+        "CSRF_FAILURE_VIEW": "dashboard.views.csrf_failure",
         "SECURE_CONTENT_TYPE_NOSNIFF": True,
         "X_FRAME_OPTIONS": "DENY",
         "USE_TZ": True,

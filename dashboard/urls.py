@@ -8,6 +8,7 @@ from django.views.static import serve
 
 from dashboard import views
 
+handler400 = "dashboard.views.bad_request"
 handler404 = "dashboard.views.not_found"
 handler500 = "dashboard.views.server_error"
 

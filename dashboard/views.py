@@ -37,11 +37,12 @@ def api_for(token: str | None) -> Api:
 
 
 def signed_in_user(request) -> dict:
-    """Template context: who is signed in (from the session)."""
+    """Template context: who is signed in (from the session), and a notice to show once."""
     session = getattr(request, "session", None)
     if session is None or not session.get("token"):
         return {"who": None}
-    return {"who": {"user": session.get("user"), "role": session.get("role"), "tenant": session.get("tenant"),
+    return {"flash": session.pop("notice", ""),
+            "who": {"user": session.get("user"), "role": session.get("role"), "tenant": session.get("tenant"),
                     "is_admin": session.get("role") == "admin"}}
 
 
@@ -178,7 +179,7 @@ def _json(value) -> str:
 
 @signed_in
 def actor(request, actor_id: str):
-    return _actor_page(request, actor_id, notice=request.GET.get("notice", ""))
+    return _actor_page(request, actor_id)
 
 
 ACTOR_ACTIONS = {
@@ -208,7 +209,7 @@ def actor_action(request, actor_id: str, action: str):
             simple[action]()
         except ApiError as exc:
             return _actor_page(request, actor_id, status=400, notice=exc.message)
-        return HttpResponseRedirect("/" if action == "delete" else page + "?" + urlencode({"notice": "Done."}))
+        return _redirect_notice(request, "/" if action == "delete" else page, "Done.")
     if action not in ACTOR_ACTIONS:
         return render(request, "dashboard/error.html", {"detail": f"no such action: {action}"}, status=404)
     form_class, prefix, name = ACTOR_ACTIONS[action]
@@ -227,7 +228,7 @@ def actor_action(request, actor_id: str, action: str):
         except ApiError as exc:
             show_api_error(form, exc)
         else:
-            return HttpResponseRedirect(page + "?" + urlencode({"notice": "Saved."}))
+            return _redirect_notice(request, page, "Saved.")
     return _actor_page(request, actor_id, forms={name: form}, status=400)
 
 
@@ -288,7 +289,6 @@ def execution(request, actor_id: str, execution_id: str):
         "cpu_svg": plots.line_chart(cpu, "CPU over the run", "% of one CPU"),
         "memory_svg": plots.line_chart(memory, "Memory over the run", "MiB"),
         "final_state": _json(record.get("final_state") or {}),
-        "notice": request.GET.get("notice", ""),
     })
 
 
@@ -337,7 +337,7 @@ def execution_results(request, actor_id: str, execution_id: str):
     resp = request.api.request("GET", _execution_path(actor_id, execution_id) + "/results")
     if resp.status_code != 200:
         from dashboard.api import message_of
-        return _redirect_notice(_execution_path(actor_id, execution_id), message_of(resp))
+        return _redirect_notice(request, _execution_path(actor_id, execution_id), message_of(resp))
     raw = resp.content
     if request.POST.get("download"):
         out = HttpResponse(raw, content_type="application/octet-stream")
@@ -348,8 +348,10 @@ def execution_results(request, actor_id: str, execution_id: str):
         "text": raw[:20000].decode("utf-8", errors="replace"), "hex": raw[:512].hex(" ")})
 
 
-def _redirect_notice(path: str, notice: str) -> HttpResponseRedirect:
-    return HttpResponseRedirect(path + "?" + urlencode({"notice": notice}))
+def _redirect_notice(request, path: str, notice: str) -> HttpResponseRedirect:
+    """Redirect, showing ``notice`` once on the next page (kept in the session, not the URL)."""
+    request.session["notice"] = notice
+    return HttpResponseRedirect(path)
 
 
 @signed_in
@@ -358,7 +360,8 @@ def execution_quit(request, actor_id: str, execution_id: str):
     try:
         request.api.call("DELETE", _execution_path(actor_id, execution_id))
     except ApiError as exc:
-        return _redirect_notice(request.POST.get("next") or _execution_path(actor_id, execution_id), exc.message)
+        back = _back(request, _execution_path(actor_id, execution_id))["Location"]
+        return _redirect_notice(request, back, exc.message)
     return _back(request, _execution_path(actor_id, execution_id))
 
 
@@ -386,7 +389,7 @@ def admin_overview(request):
 @admin_only
 @require_http_methods(["GET", "POST"])
 def admin_workers(request):
-    api, notice = request.api, request.GET.get("notice", "")
+    api = request.api
     if request.method == "POST":
         aid, wid = request.POST.get("actor_id", ""), request.POST.get("worker_id", "")
         try:
@@ -394,10 +397,10 @@ def admin_workers(request):
             notice = f"Worker {wid} is stopping."
         except ApiError as exc:
             notice = exc.message
-        return _redirect_notice("/admin/workers", notice)
+        return _redirect_notice(request, "/admin/workers", notice)
     status = request.GET.get("status", "")
     workers = api.get("/admin/workers", status=status)
-    return render(request, "dashboard/admin_workers.html", {"workers": workers, "status": status, "notice": notice})
+    return render(request, "dashboard/admin_workers.html", {"workers": workers, "status": status})
 
 
 @admin_only
@@ -405,7 +408,7 @@ def admin_executions(request):
     status = request.GET.get("status", "")
     listing = request.api.get("/admin/executions", status=status, limit=200)
     return render(request, "dashboard/admin_executions.html", {
-        "listing": listing, "status": status, "notice": request.GET.get("notice", ""),
+        "listing": listing, "status": status,
         "statuses": ["", "SUBMITTED", "RUNNING", "COMPLETE", "ERROR"]})
 
 
@@ -443,7 +446,7 @@ def admin_accounting_export(request):
     resp = request.api.request("GET", "/accounting/export", params={"format": kind, **params})
     if resp.status_code != 200:
         from dashboard.api import message_of
-        return _redirect_notice("/admin/accounting", message_of(resp))
+        return _redirect_notice(request, "/admin/accounting", message_of(resp))
     out = HttpResponse(resp.content, content_type=resp.headers.get("Content-Type", "text/plain"))
     out["Content-Disposition"] = resp.headers.get("Content-Disposition", "attachment")
     return out
@@ -451,6 +454,16 @@ def admin_accounting_export(request):
 
 def server_error(request):
     return render(request, "dashboard/error.html", {}, status=500)
+
+
+def bad_request(request, exception=None):
+    return render(request, "dashboard/error.html", {"detail": "The request was malformed or too large."}, status=400)
+
+
+def csrf_failure(request, reason: str = ""):
+    return render(request, "dashboard/error.html", {
+        "detail": "The form was refused: its security token is missing or stale. Reload the page and try again."},
+        status=403)
 
 
 def not_found(request, exception=None):

@@ -240,7 +240,8 @@ def test_an_admin_stops_a_worker_from_the_workers_page(django_ready):
     workers = django_ready.ok("GET", f"/actors/{actor['id']}/workers")
     admin = signed_in(django_ready, user="root", role="admin")
     resp = admin.post("/admin/workers", {"actor_id": actor["id"], "worker_id": workers[0]["id"]})
-    assert resp.status_code == 302 and "is+stopping" in resp["Location"]
+    assert resp.status_code == 302 and resp["Location"] == "/admin/workers"
+    assert f"Worker {workers[0]['id']} is stopping." in admin.get("/admin/workers").content.decode()
     django_ready.wait_for(lambda: workers[0]["id"] not in
                           [w["id"] for w in django_ready.ok("GET", f"/actors/{actor['id']}/workers")],
                           timeout=60, what="the worker to stop")
