@@ -130,3 +130,33 @@ def test_a_non_admin_gets_no_admin_page(platform, dashboard, page):
         response = page.goto(dashboard + path)
         assert response.status == 403 and "admins only" in page.inner_text("#forbidden")
     shot(page, "10-non-admin-refused")
+
+
+# What the API's live log sends once it streams (the streaming endpoint is another change):
+# one event per chunk, each chunk's text split into data lines, heartbeats, a final end event.
+STREAM = ("id: 1\ndata: first line\ndata: \n\n: heartbeat\n\n"
+          "id: 2\ndata: second line\ndata: last line\ndata: \n\n"
+          "event: end\ndata: {\"status\": \"COMPLETE\", \"exitCode\": 0}\n\n")
+
+
+def test_the_page_follows_an_event_stream_and_force_quits(platform, dashboard, page):
+    actor = platform.register("abaco/sleep:local", name="br-long", user="br-dave",
+                              default_environment={"SLEEP_SECONDS": "90"})
+    eid = platform.ok("POST", f"/actors/{actor['id']}/messages", data={"message": "long"}, user="br-dave")["execution_id"]
+    wait_until(lambda: platform.execution(actor["id"], eid, user="br-dave")["status"] == "RUNNING", 90, "RUNNING")
+    sign_in(page, dashboard, platform.token("br-dave"))
+    # the browser gets the stream as the API will send it (Playwright answers the page's request)
+    page.route("**/stream", lambda route: route.fulfill(status=200, body=STREAM,
+                                                         headers={"Content-Type": "text/event-stream"}))
+    page.goto(f"{dashboard}/actors/{actor['id']}/executions/{eid}")
+    page.wait_for_function("document.getElementById('exec-state').textContent.includes('COMPLETE (exit code 0)')")
+    assert page.inner_text("#live-log") == "first line\nsecond line\nlast line\n"
+    shot(page, "11-event-stream")
+    page.unroute("**/stream")
+    page.goto(f"{dashboard}/actors/{actor['id']}/executions/{eid}")
+    page.click("text=Force quit")
+    wait_until(lambda: platform.execution(actor["id"], eid, user="br-dave")["status"] in ("COMPLETE", "ERROR"), 60,
+               "the force-quit execution to end")
+    page.wait_for_function("document.getElementById('exec-state').textContent.includes('ERROR') || "
+                           "document.getElementById('exec-state').textContent.includes('COMPLETE')")
+    shot(page, "12-force-quit")
