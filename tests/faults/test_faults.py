@@ -67,6 +67,7 @@ class Stack:
                         ABACO_STORE_REDIS_PORT=str(free_port(26400, 26500)),
                         ABACO_RABBIT_PORT=str(free_port(25700, 25800, also=20000)),
                         ABACO_AUTH_TLS_LISTEN=f"127.0.0.1:{free_port(26600, 26700)}",
+                        ABACO_DASHBOARD_PORT=str(free_port(26700, 26800)),
                         ABACO_HEALTH_INTERVAL="2", ABACO_HEALTH_WORKER_DEAD_AFTER="20",
                         ABACO_HEALTH_STUCK_AFTER="30", ABACO_WEB_SYNC_TIMEOUT="30")
         self.config = config_mod.load(environ=self.env)
