@@ -32,8 +32,8 @@ def figures(record: dict) -> dict:
     (the index adds ``key``, the record's key in the store)."""
     out = {k: record.get(k) for k in FIGURES}
     out["tenant"] = out["tenant"] or "default"
-    out["end"] = end_of(record)
-    out["day"] = utc_day(out["end"])
+    end = end_of(record)
+    out["end"], out["day"] = end, utc_day(end)
     return out
 
 

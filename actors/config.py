@@ -225,7 +225,7 @@ class Dashboard:
     port: int = 8080
     api_url: str = ""                # the API it calls; '' : http://[web] host:port
     secret_key: str = field(default="", repr=False)   # '' : made once in <data_dir>/keys/dashboard.secret
-    secure_cookies: bool = False     # session and CSRF cookies only over HTTPS (set behind TLS)
+    secure_cookies: bool = True      # Secure session and CSRF cookies (browsers keep them on HTTPS and loopback)
     api_timeout: float = 10.0        # seconds one API call may take before the page shows an outage
     threads: int = 8                 # gunicorn threads of the dashboard (a followed log holds one)
 

@@ -88,6 +88,22 @@ def timed(get, url: str, runs: int, warm: int = 4) -> list[float]:
     return out
 
 
+def signed_in(dashboard: str, token: str) -> requests.Session:
+    """A session of the dashboard signed in with ``token``. Its cookies are Secure, which
+    browsers send to loopback over HTTP but Python's cookie jar does not: they are set as a
+    header here, as a browser would send them."""
+    anonymous = requests.Session()
+    form = anonymous.get(dashboard + "/signin")
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    cookie = f"csrftoken={form.cookies['csrftoken']}"
+    signed = anonymous.post(dashboard + "/signin", data={"token": token, "csrfmiddlewaretoken": csrf},
+                            headers={"Referer": dashboard + "/signin", "Cookie": cookie}, allow_redirects=False)
+    assert signed.status_code == 302, signed.text[:300]
+    browser = requests.Session()
+    browser.headers["Cookie"] = f"abaco_dashboard={signed.cookies['abaco_dashboard']}"
+    return browser
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -112,12 +128,7 @@ def main() -> int:
         ids = store_records(stores, actor, args.executions)
         print(f"stored {len(ids)} executions and accounting records in {time.perf_counter() - began:.1f} s")
         try:
-            browser = requests.Session()
-            page = browser.get(dashboard + "/signin").text
-            csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-            signed = browser.post(dashboard + "/signin", data={"token": admin_token, "csrfmiddlewaretoken": csrf},
-                                  headers={"Referer": dashboard + "/signin"}, allow_redirects=False)
-            assert signed.status_code == 302, signed.text[:300]
+            browser = signed_in(dashboard, admin_token)
             api_url = cfg.web.api_server.rstrip("/")
             rows = [
                 ("actors page", timed(browser.get, dashboard + "/", args.requests)),

@@ -2,8 +2,8 @@
 
 Sessions are files in ``<data_dir>/dashboard/sessions``: the cookie holds only a session
 id and the API token stays on the server. CSRF protection is on for every form; the
-session and CSRF cookies are HttpOnly (the session's) and SameSite=Lax, and Secure when
-``[dashboard] secure_cookies`` is set (behind HTTPS).
+session and CSRF cookies are Secure (``[dashboard] secure_cookies``, on by default:
+browsers keep them over HTTPS and on loopback HTTP), SameSite=Lax, and the session's is HttpOnly.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ token (``request.api``), so it shows and does exactly what the API allows that u
 from __future__ import annotations
 
 import functools
+import json
 import time
 from urllib.parse import quote, urlencode
 
@@ -14,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard import plots
-from dashboard.api import Api, ApiError, SignedOut
+from dashboard.api import Api, ApiError, SignedOut, message_of
 from dashboard.forms import (
     ActorForm,
     AliasForm,
@@ -173,7 +174,6 @@ def _actor_page(request, actor_id: str, forms: dict | None = None, status: int =
 
 
 def _json(value) -> str:
-    import json
     return json.dumps(value)
 
 
@@ -183,7 +183,7 @@ def actor(request, actor_id: str):
 
 
 ACTOR_ACTIONS = {
-    # action: (form class, prefix, form name in the page, what the API is asked)
+    # action: (form class, its prefix, its name in the page's context)
     "update": (UpdateForm, "u", "update_form"),
     "alias": (AliasForm, "a", "alias_form"),
     "permission": (PermissionForm, "p", "permission_form"),
@@ -256,7 +256,6 @@ def send_message(request, actor_id: str):
         wait = settings.ABACO_API_TIMEOUT + (300 if data["synchronous"] else 0)
         resp = api.request("POST", f"/actors/{aid}/messages", params=params, data=body, headers=headers, timeout=wait)
         if resp.status_code != 200:
-            from dashboard.api import message_of
             show_api_error(form, ApiError(resp.status_code, message_of(resp)))
         elif data["synchronous"]:
             raw = resp.content
@@ -336,7 +335,6 @@ def execution_results(request, actor_id: str, execution_id: str):
     """Take the execution's next result (the API hands each one out once) and show it."""
     resp = request.api.request("GET", _execution_path(actor_id, execution_id) + "/results")
     if resp.status_code != 200:
-        from dashboard.api import message_of
         return _redirect_notice(request, _execution_path(actor_id, execution_id), message_of(resp))
     raw = resp.content
     if request.POST.get("download"):
@@ -445,7 +443,6 @@ def admin_accounting_export(request):
     params = _range_params(RangeForm(request.GET))
     resp = request.api.request("GET", "/accounting/export", params={"format": kind, **params})
     if resp.status_code != 200:
-        from dashboard.api import message_of
         return _redirect_notice(request, "/admin/accounting", message_of(resp))
     out = HttpResponse(resp.content, content_type=resp.headers.get("Content-Type", "text/plain"))
     out["Content-Disposition"] = resp.headers.get("Content-Disposition", "attachment")

@@ -46,7 +46,7 @@ def test_sign_in_with_a_token_keeps_it_on_the_server(django_ready):
     client = signed_in(django_ready)
     cookie = client.cookies["abaco_dashboard"]
     assert django_ready.token() not in cookie.value           # the cookie is only a session id
-    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Lax"
     page = client.get("/")
     assert page.status_code == 200 and b"alice" in page.content
 

@@ -86,11 +86,12 @@ def test_django_settings_come_from_the_config(tmp_path):
     assert (cfg.keys_dir / "dashboard.secret").stat().st_mode & 0o777 == 0o600
     assert first["SESSION_ENGINE"].endswith(".file")            # the token stays on the server
     assert first["DEBUG"] is False and "django.middleware.csrf.CsrfViewMiddleware" in first["MIDDLEWARE"]
-    assert first["SESSION_COOKIE_SECURE"] is False and first["SESSION_COOKIE_HTTPONLY"] is True
+    assert first["SESSION_COOKIE_SECURE"] is True and first["CSRF_COOKIE_SECURE"] is True
+    assert first["SESSION_COOKIE_HTTPONLY"] is True
     assert api_url(cfg) == "http://127.0.0.1:18123"
-    secure = config_mod.load(environ={"ABACO_GENERAL_DATA_DIR": str(tmp_path), "ABACO_DASHBOARD_SECURE_COOKIES": "true",
+    secure = config_mod.load(environ={"ABACO_GENERAL_DATA_DIR": str(tmp_path), "ABACO_DASHBOARD_SECURE_COOKIES": "false",
                                       "ABACO_DASHBOARD_API_URL": "https://api.lab/"})
-    assert build(secure)["SESSION_COOKIE_SECURE"] and build(secure)["CSRF_COOKIE_SECURE"]
+    assert not build(secure)["SESSION_COOKIE_SECURE"] and not build(secure)["CSRF_COOKIE_SECURE"]
     assert api_url(secure) == "https://api.lab"
 
 
