@@ -74,6 +74,19 @@ def test_sign_in_with_client_credentials_and_a_deleted_client_returns_to_sign_in
     assert b"The API refused these credentials" in resp.content
 
 
+def test_an_expired_token_returns_the_user_to_sign_in(django_ready):
+    from actors import auth
+    client = Client()
+    short = auth.issue_token(django_ready.config, "alice", "user", ttl=2)
+    assert client.post("/signin", {"token": short})["Location"] == "/"
+    assert client.get("/").status_code == 200
+    time.sleep(3)
+    resp = client.get("/")
+    assert resp.status_code == 302 and resp["Location"].startswith("/signin?") and "reason=expired" in resp["Location"]
+    assert b"expired or was revoked" in client.get(resp["Location"]).content
+    assert client.get("/actors/x/executions/y/logs.json").status_code == 302   # the session is gone
+
+
 def test_forms_need_the_csrf_token(django_ready):
     client = Client(enforce_csrf_checks=True)
     resp = client.post("/signin", {"token": django_ready.token()})
