@@ -23,7 +23,7 @@ from typing import Callable
 import docker.errors
 import requests
 
-from actors import api_relay, auth, ca_trust, configs, message_env, sandbox, times, worker_clients
+from actors import api_relay, auth, ca_trust, configs, livelog, message_env, sandbox, times, worker_clients
 from actors import limits as limits_mod
 from actors.binary_fifo import FifoWriter
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
@@ -180,6 +180,7 @@ class ExecutionRun:
         self.scratch = config.run_dir / "executions" / self.execution_id
         self.installations = Installations(config, stores)
         self.relay: api_relay.Relay | None = None
+        self.live: livelog.Publisher | None = None   # the live log followers read (best effort)
 
     # ------------------------------------------------------------ contract
 
@@ -315,7 +316,7 @@ class ExecutionRun:
         if worker is None or worker["id"] == self.worker_id or worker.get("status") != WorkerStatus.BUSY \
                 or worker.get("execution_id") != self.execution_id:
             return False
-        if worker.get("host_id") == self.config.general.host_id:
+        if worker.get("host_id") == self.config.spawner.host_id:
             return pid_alive(worker.get("pid"))
         try:
             beat = times.parse(worker["last_health_check_time"]).timestamp()
@@ -340,9 +341,12 @@ class ExecutionRun:
         if self.message.content_type == BINARY:
             fifo = FifoWriter(self.scratch / "binary", self.message.body)   # filled before the container starts
         try:
+            self.live = livelog.open_publisher(self.config, self.execution_id, log_expiry(self.config, self.actor))
             self.relay = self.start_relay()
             return self._run_container(execution, collector, fifo)
         finally:
+            if self.live is not None:
+                self.live.close()
             if self.relay is not None:
                 self.relay.close()
             collector.finish()
@@ -376,7 +380,8 @@ class ExecutionRun:
         """The started container, followed to its terminal record."""
         # Follow the output first: Docker's capped log file may start again under a flood,
         # and what was written before the reader came is then gone.
-        reader = self.runtime.follow_logs(container, self.config.workers.max_log_length)
+        reader = self.runtime.follow_logs(container, self.config.workers.max_log_length,
+                                          self.live.write if self.live is not None else None)
         self.container_id = container.id
         self.installations.done("execution", self.execution_id)
         self.stores.executions.update(self.execution_id, {
@@ -403,6 +408,8 @@ class ExecutionRun:
         runtime = round(finished - started, 6) if started and finished and finished > started \
             else round(waited, 6)
         self.stores.logs.set(self.execution_id, logs.encode(), ttl=log_expiry(self.config, self.actor))
+        if self.live is not None:
+            self.live.finish(logs)
         collector.finish()
         status = ExecutionStatus.COMPLETE
         if usage.oom_kills or state.get("OOMKilled"):
@@ -494,6 +501,8 @@ class ExecutionRun:
         record = self.stores.executions.update(self.execution_id, fields)
         self.stores.parked.delete(self.execution_id)   # a parked duplicate is not needed any more
         self.stores.execution_done(self.execution_id)
+        if self.live is not None:
+            self.live.end(status, figures.get("exit_code"))
         if record is not None:
             self.publish_accounting(record)
         return record
@@ -505,7 +514,7 @@ class ExecutionRun:
             "worker_id": execution.get("worker_id") or self.worker_id,
             "owner": execution.get("owner") or self.actor.get("owner"),
             "executor": execution.get("executor") or "", "tenant": execution.get("tenant", "default"),
-            "host": self.config.general.host_id, "image": self.actor.get("image", ""),
+            "host": self.config.spawner.host_id, "image": self.actor.get("image", ""),
             "submit_time": execution.get("message_received_time"), "start_time": execution.get("start_time"),
             "end_time": execution.get("finish_time"), "runtime": execution.get("runtime") or 0,
             "exit_code": execution.get("exit_code"), "cpu_ns": execution.get("cpu") or 0,

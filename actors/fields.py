@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors import jsondepth
+from actors import host_labels, jsondepth
 from actors.codes import EXECUTION_EVENTS, EventType
 from actors.errors import BadRequestError, ForbiddenError
 
@@ -100,6 +100,12 @@ ACTOR_FIELDS: tuple[Field, ...] = (
           cli="link-events"),
     Field("webhook", "url", "", "a URL that receives this actor's events as JSON POSTs", _STR, cli=True),
     Field("queue", "name", "default", "the spawner queue that starts this actor's workers", _STR),
+    Field("host_labels", "labels", [], "labels a host must have to run this actor's workers, e.g. gpu",
+          {"type": "array", "items": _STR, "maxItems": host_labels.MAX_LABELS}, cli="host-labels"),
+    Field("min_workers", "nonnegint", 0, "the fewest workers the autoscaler leaves (0: scale to zero when idle)",
+          _int(), cli=True),
+    Field("autoscale", "bool", False, "let the autoscaler add and stop workers between min_workers and max_workers",
+          _BOOL, cli=True),
     Field("hints", "strlist", [], "hints such as 'sync' (keep one worker warm)",
           {"type": "array", "items": _STR}),
     Field("force", "bool", False, "on update: restart the workers on a new revision", _BOOL, stored=False),
@@ -118,7 +124,7 @@ NONCE_INPUT = {"level": "str", "max_uses": "int", "description": "str"}
 PERMISSION_INPUT = {"user": "str", "level": "str"}
 WORKER_INPUT = {"num": "int"}
 
-_LIST_KINDS = ("strlist", "events")
+_LIST_KINDS = ("strlist", "events", "labels")
 _INT_KINDS = ("int", "posint", "nonnegint", "weight")
 _INT_TEXT = re.compile(r"^\s*-?[0-9]{1,18}\s*$")   # longer text stays text: the field refuses it
 
@@ -320,6 +326,15 @@ def _check(name: str, kind: str, value: Any) -> Any:
         return dict(value)
     if kind == "events":
         return _events(name, value)
+    if kind == "labels":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of host labels such as [\"gpu\"] (or one comma-separated string)")
+        problem = host_labels.check_labels(value)
+        if problem:
+            raise BadRequestError(f"'{name}': {problem}")
+        return list(host_labels.normalise(value))
     if kind == "strlist":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad("a list of strings")

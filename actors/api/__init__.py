@@ -40,7 +40,7 @@ NONCE_ENDPOINTS = frozenset({
     "actors.get_actor", "actors.update_actor", "actors.delete_actor",
     "messages.queue_length", "messages.send_message", "messages.purge_messages",
     "executions.list_executions", "executions.get_execution", "executions.force_quit",
-    "executions.get_logs", "executions.get_results",
+    "executions.get_logs", "executions.get_results", "executions.wait_executions",
     "workers.list_workers", "workers.get_worker", "state.get_state", "state.set_state",
 })
 # The only routes an execution's own token opens: its actor's settings and state, its

@@ -8,7 +8,9 @@ routes are for admins only, and see only their own tenant:
   (in total and per actor), workers per host;
 - ``GET /admin/workers``: every worker of the tenant's actors (``status=`` filters);
 - ``GET /admin/executions``: executions across the tenant's actors, newest first
-  (``status=``, ``actor=``, ``offset``, ``limit`` up to 1000).
+  (``status=``, ``actor=``, ``offset``, ``limit`` up to 1000);
+- ``GET /admin/hosts``: the compute hosts in the hosts registry (actors/hosts.py): id,
+  labels, queues, capacity, running workers, last heartbeat, live or silent.
 
 Stopping a worker or force-quitting an execution uses the actor's own routes, where an
 admin holds UPDATE.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from actors import channels, models
+from actors import channels, hosts, models
 from actors.api.common import identity, ok, services, show, show_worker
 from actors.auth import Identity
 from actors.errors import BadRequestError, ForbiddenError
@@ -94,6 +96,15 @@ def overview():
         "queues": waiting[:50],
         "hosts": _count_by(workers, "host_id"),
     }, "Overview retrieved successfully.")
+
+
+@bp.get("/admin/hosts")
+def list_hosts():
+    who, sv = identity(), services()
+    if not who.is_admin:
+        raise ForbiddenError("only admins may list the compute hosts")
+    listing = hosts.listing(sv.stores, sv.config.health.host_silent_after, who.tenant)
+    return ok([show(h) for h in listing], "Hosts retrieved successfully.")
 
 
 @bp.get("/admin/workers")

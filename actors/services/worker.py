@@ -62,10 +62,11 @@ class Worker:
 
     def register(self) -> dict | None:
         worker = self.stores.workers.update(self.worker_id, {
-            "status": WorkerStatus.READY, "pid": os.getpid(), "location": self.config.general.host_id,
-            "host_id": self.config.general.host_id,
+            "status": WorkerStatus.READY, "pid": os.getpid(), "location": self.config.spawner.host_id,
+            "host_id": self.config.spawner.host_id,
             "ch_name": channels.worker_queue(self.config, self.worker_id),
-            "last_health_check_time": times.now()}, expect={"status": WorkerStatus.SPAWNER_SETUP})
+            "last_health_check_time": times.now(), "ready_time": times.now()},   # ready_time: cold starts
+            expect={"status": WorkerStatus.SPAWNER_SETUP})
         if worker is None:
             log.error("worker %s is not in SPAWNER SETUP (removed or stopped); exiting", self.worker_id)
             return None

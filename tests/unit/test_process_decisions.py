@@ -144,6 +144,18 @@ def test_health_reaps_a_silent_worker_and_requests_a_new_one(config, stores, bro
     assert command["worker_id"] != silent["id"]
 
 
+def test_health_leaves_an_autoscaled_actor_at_zero_workers_to_the_autoscaler(config, stores, broker):
+    scaled = an_actor(stores, autoscale=True)
+    plain = an_actor(stores)
+    done = health_for(config, stores, broker).check()
+    assert done["workers_requested"] == 1
+    assert [c["actor_id"] for c in broker.messages(channels.command_queue(config))] == [plain["id"]]
+    # With the autoscaler switched off, health restores a worker as for any actor.
+    off = config.replace(autoscaler={"enabled": False})
+    assert health_for(off, stores, broker).check()["workers_requested"] == 1
+    assert broker.messages(channels.command_queue(config))[-1]["actor_id"] == scaled["id"]
+
+
 def test_health_stops_idle_workers_past_their_ttl_but_keeps_one_for_a_sync_actor(config, stores, broker):
     config = config.replace(workers={"worker_ttl": 60})
     plain, warm = an_actor(stores), an_actor(stores, hints=["sync"])
