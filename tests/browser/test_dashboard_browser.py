@@ -132,8 +132,9 @@ def test_a_non_admin_gets_no_admin_page(platform, dashboard, page):
     shot(page, "10-non-admin-refused")
 
 
-# What the API's live log sends once it streams (the streaming endpoint is another change):
-# one event per chunk, each chunk's text split into data lines, heartbeats, a final end event.
+# A stream shaped as abaco-logstream sends it (actors/livelog.py): one event per chunk, each
+# chunk's text split into data lines, heartbeats, a final end event; given to the page as is,
+# so what it shows can be compared exactly.
 STREAM = ("id: 1\ndata: first line\ndata: \n\n: heartbeat\n\n"
           "id: 2\ndata: second line\ndata: last line\ndata: \n\n"
           "event: end\ndata: {\"status\": \"COMPLETE\", \"exitCode\": 0}\n\n")

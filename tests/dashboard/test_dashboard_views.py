@@ -229,9 +229,15 @@ def test_a_non_admin_gets_no_admin_page(django_ready):
 
 
 def test_admin_pages(django_ready, echo_actor):
+    eid = django_ready.ok("POST", f"/actors/{echo_actor['id']}/messages", data={"message": "for the admin"})["execution_id"]
+    _wait_terminal(django_ready, echo_actor["id"], eid)
+    django_ready.wait_for(lambda: django_ready.ok("GET", "/accounting")["total"]["executions"] >= 1, timeout=60,
+                          what="an accounting record")
     admin = signed_in(django_ready, user="root", role="admin")
     overview = admin.get("/admin/").content.decode()
-    assert "Messages waiting" in overview and "Platform health" in overview and "Host" in overview
+    assert "Messages waiting" in overview and "Platform health" in overview
+    hosts = django_ready.ok("GET", "/admin/hosts", user="root", role="admin")     # the hosts registry, shown
+    assert hosts and all(h["host_id"] in overview for h in hosts) and 'id="hosts"' in overview
     workers = admin.get("/admin/workers").content.decode()
     assert echo_actor["id"] in workers
     executions = admin.get("/admin/executions").content.decode()

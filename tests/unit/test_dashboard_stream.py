@@ -1,8 +1,9 @@
 """The execution page's live-log relay, before and after the API streams logs.
 
 A small HTTP server from the standard library stands in for the API's
-``GET .../logs?follow=true`` here (the streaming API is another change, tested with it):
-it redirects to a stream URL, then answers ``text/event-stream``; the dashboard must
+``GET .../logs?follow=true`` here, so the relay is checked on its own (the browser tests
+follow the real abaco-logstream): it redirects to a stream URL, then answers
+``text/event-stream``; the dashboard must
 follow the redirect with the user's token, pass ``Last-Event-ID`` on, and relay the
 events unchanged. When the API answers the plain JSON log instead, the dashboard tells
 the page to poll."""
