@@ -267,6 +267,18 @@ class Logstream:
 
 
 @dataclass(frozen=True)
+class Dashboard:
+    """The Django dashboard (dashboard/, served by actors/services/dashboard.py)."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_url: str = ""                # the API it calls; '' : http://[web] host:port
+    secret_key: str = field(default="", repr=False)   # '' : made once in <data_dir>/keys/dashboard.secret
+    secure_cookies: bool = True      # Secure session and CSRF cookies (browsers keep them on HTTPS and loopback)
+    api_timeout: float = 10.0        # seconds one API call may take before the page shows an outage
+    threads: int = 8                 # gunicorn threads of the dashboard (a followed log holds one)
+
+
+@dataclass(frozen=True)
 class Config:
     general: General = field(default_factory=General)
     web: Web = field(default_factory=Web)
@@ -282,6 +294,7 @@ class Config:
     events: Events = field(default_factory=Events)
     autoscaler: Autoscaler = field(default_factory=Autoscaler)
     logstream: Logstream = field(default_factory=Logstream)
+    dashboard: Dashboard = field(default_factory=Dashboard)
     source: str = ""                 # the file the settings came from, for messages
 
     @property

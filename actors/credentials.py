@@ -60,6 +60,18 @@ def scrape_token(keys_dir: Path) -> str:
     return lines[0].strip() if lines else ""
 
 
+DASHBOARD_SECRET = "dashboard.secret"
+
+
+def dashboard_secret(keys_dir: Path) -> str:
+    """The dashboard's Django secret key, made once (0600) in the keys directory."""
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = keys_dir / DASHBOARD_SECRET
+    if not path.exists():
+        _write_once(path, secrets.token_urlsafe(48) + "\n")
+    return path.read_text().strip()
+
+
 def _lines(path: Path) -> list[str]:
     """The file's lines, or none when it is missing or not ours to read."""
     try:

@@ -16,7 +16,7 @@ import shutil
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +43,7 @@ from actors.runtime.docker import (
 )
 from actors.runtime.taskio import Follow, TaskIO
 from actors.store import Stores
+from actors.usage_series import UsageSeries
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,11 @@ class _Watch:
     memory_byte_seconds: float = 0.0
     last_at: float | None = None
     last_memory: int = 0
+    series: UsageSeries = field(default_factory=UsageSeries)   # the points the dashboard plots
 
     def add(self, usage: cgroups.Usage, io_bytes: int, at: float) -> None:
         self.samples += 1
+        self.series.add(at - self.started, usage.cpu_ns, usage.memory_current)
         self.io_bytes = max(self.io_bytes, io_bytes)
         self.memory_peak = max(self.memory_peak, usage.memory_peak, usage.memory_current)
         self.pids_peak = max(self.pids_peak, usage.pids_current)
@@ -456,6 +459,7 @@ class ExecutionRun:
             "pids_peak": max(usage.pids_current, watch.pids_peak),
             "has_results": collector.count > 0,
             "logs_truncated": truncated,
+            "samples": watch.series.record(),
         }
         record = self._finish(status, "; ".join(self.notes), figures)
         self.runtime.remove(container.id)

@@ -2,8 +2,8 @@
 
 ``python -m actors.healthcheck NAME`` exits 0 when process NAME serves, 1 (saying why)
 when it does not: ``api`` answers ``GET /actors`` on ``[web] host:port``, ``tls`` answers
-it over HTTPS on ``[auth] tls_listen``, ``logstream`` its ``/healthz``, ``autoscaler`` (any
-answer) on ``[autoscaler] listen``; the queue consumers (``spawner``, ``accounting``,
+it over HTTPS on ``[auth] tls_listen``, ``logstream`` its ``/healthz``, ``dashboard`` its sign-in
+page, ``autoscaler`` (any answer) on ``[autoscaler] listen``; the queue consumers (``spawner``, ``accounting``,
 ``clientg``, ``events``) hold a consumer on each of their queues; ``health`` (which
 consumes nothing) has its stores and its broker answering; the compose stack's
 ``compose-watchdog`` has the Docker engine answering. The probes look only at this
@@ -64,6 +64,10 @@ def check(config: Config, name: str, status: Callable[[str], int | None] = http_
         url = f"http://{config.logstream.host}:{config.logstream.port}/healthz"
         code = status(url)
         return "" if code == 200 else f"the live log server at {url} answered {code}"
+    if name == "dashboard":
+        url = f"http://{config.dashboard.host}:{config.dashboard.port}/"
+        code = status(url)
+        return "" if code is not None and code < 500 else f"the dashboard at {url} answered {code}"
     if name == "autoscaler":
         # Its /metrics wants the scrape token; any HTTP answer means it is serving.
         url = f"http://{config.autoscaler.listen}/metrics"
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
         print("usage: python -m actors.healthcheck NAME\n"
               "exit 0 when platform process NAME serves: api, tls, spawner, health, accounting, clientg,\n"
-              "events, autoscaler, logstream, or the compose stack's compose-watchdog")
+              "events, autoscaler, logstream, dashboard, or the compose stack's compose-watchdog")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     config = config_mod.load()
     name = argv[0]

@@ -46,10 +46,10 @@ preflight() {
 load_config() {
     local out
     out="$("$VENV/bin/python" -m actors.config data_dir general.instance web.api_server \
-        web.port store.redis_port rabbit.port auth.tls_listen)" \
+        web.port store.redis_port rabbit.port auth.tls_listen logstream.port dashboard.port autoscaler.listen)" \
         || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
     { read -r DATA; read -r INSTANCE; read -r API_URL; read -r WEB_PORT; read -r REDIS_PORT; read -r RABBIT_PORT
-      read -r TLS_LISTEN; } <<< "$out"
+      read -r TLS_LISTEN; read -r LOGSTREAM_PORT; read -r DASHBOARD_PORT; read -r AUTOSCALER_LISTEN; } <<< "$out"
     PROJECT="abaco-$INSTANCE"
     ENV_FILE="$DATA/compose.env"
 }
@@ -111,9 +111,10 @@ start() {
 check_free() {
     local port
     [ -z "$(compose ps -q 2>/dev/null)" ] || return 0
-    for port in "$WEB_PORT" "$REDIS_PORT" "$RABBIT_PORT" "${TLS_LISTEN##*:}"; do
+    for port in "$WEB_PORT" "$REDIS_PORT" "$RABBIT_PORT" "${TLS_LISTEN##*:}" "$LOGSTREAM_PORT" "$DASHBOARD_PORT" \
+            "${AUTOSCALER_LISTEN##*:}"; do
         [ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] \
-            || die "port $port is taken; give this stack its own ports (ABACO_WEB_PORT, ABACO_STORE_REDIS_PORT, ABACO_RABBIT_PORT, ABACO_AUTH_TLS_LISTEN)"
+            || die "port $port is taken; give this stack its own ports (ABACO_WEB_PORT, ABACO_STORE_REDIS_PORT, ABACO_RABBIT_PORT, ABACO_AUTH_TLS_LISTEN, ABACO_LOGSTREAM_PORT, ABACO_DASHBOARD_PORT, ABACO_AUTOSCALER_LISTEN)"
     done
 }
 
@@ -140,7 +141,8 @@ up() {
     compose up --no-start --remove-orphans
     start redis rabbitmq watchdog
     start api
-    start tls spawner health accounting clientg events
+    # Then every other platform process (actors/services/__init__.py's list) and nginx.
+    start tls $("$VENV/bin/python" -m actors.services | cut -d' ' -f1 | grep -vx api)
     log "all services healthy; the API is at $API_URL"
 }
 

@@ -68,6 +68,8 @@ def run(cfg: config_mod.Config, client: Client, url: str, cleanup: bool) -> int:
           f"runtime {totals['runtime_seconds']:.3f} s, memory peak {totals['memory_peak_max']} bytes, "
           f"io {totals['io_bytes']} bytes")
     print(f"   SGE accounting(5) file: {cfg.accounting_file}, CSV: {cfg.accounting_csv}")
+    print(f"== dashboard: http://{cfg.dashboard.host}:{cfg.dashboard.port}/ "
+          f"(sign in with a token: `abaco token --user demo`; `--role admin` for the admin pages)")
     if cleanup:
         client.delete_actor(actor["id"])
         print(f"\nDeleted the demo actor {actor['id']}.")

@@ -47,12 +47,14 @@ load_config() {
     out="$("$VENV/bin/python" -m actors.config data_dir run_dir log_dir general.instance \
         store.redis_host store.redis_port rabbit.host rabbit.port \
         web.host web.port tls_cert_dir auth.tls_listen \
-        autoscaler.prometheus_listen autoscaler.alertmanager_listen)" \
+        autoscaler.prometheus_listen autoscaler.alertmanager_listen autoscaler.listen \
+        logstream.host logstream.port dashboard.host dashboard.port)" \
         || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
     { read -r DATA; read -r RUN_DIR; read -r LOG_DIR; read -r INSTANCE
       read -r REDIS_HOST; read -r REDIS_PORT; read -r RABBIT_HOST; read -r RABBIT_PORT
       read -r WEB_HOST; read -r WEB_PORT; read -r TLS_DIR; read -r TLS_LISTEN
-      read -r PROM_LISTEN; read -r ALERT_LISTEN; } <<< "$out"
+      read -r PROM_LISTEN; read -r ALERT_LISTEN; read -r AUTOSCALER_LISTEN
+      read -r LOGSTREAM_HOST; read -r LOGSTREAM_PORT; read -r DASHBOARD_HOST; read -r DASHBOARD_PORT; } <<< "$out"
     PIDS="$DATA/pids"
     # The one list of platform processes lives in actors/services/__init__.py.
     out="$("$VENV/bin/python" -m actors.services)" || die "cannot list the platform processes"
@@ -709,11 +711,14 @@ status() {
     service_row alertmgr "$(yes_if alertmanager_answers)" "$(alertmanager_pid || true)" \
         "$(listener_pid "${ALERT_LISTEN##*:}")" "http://$ALERT_LISTEN"
     for name in "${PLATFORM[@]}"; do
-        address=-
-        [ "$name" != api ] || address="$(api_url) unix:$RUN_DIR/api.sock"
-        if [ "$name" = tls ]; then
-            address="https://$TLS_LISTEN"
-        fi
+        case "$name" in
+            api) address="$(api_url) unix:$RUN_DIR/api.sock" ;;
+            tls) address="https://$TLS_LISTEN" ;;
+            logstream) address="http://$LOGSTREAM_HOST:$LOGSTREAM_PORT" ;;
+            dashboard) address="http://$DASHBOARD_HOST:$DASHBOARD_PORT" ;;
+            autoscaler) address="http://$AUTOSCALER_LISTEN" ;;
+            *) address=- ;;
+        esac
         if pid="$(platform_pid "$name")"; then
             row "$name" "$(platform_state "$name" | tr 'A-Z' 'a-z')" "$pid" supervised "$address"
         elif supervisord_pid > /dev/null; then

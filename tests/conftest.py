@@ -194,6 +194,7 @@ def launch_platform(data: Path, settings: dict | None = None) -> Platform:
         "ABACO_GENERAL_DATA_DIR": str(data),
         "ABACO_WEB_PORT": str(port),
         "ABACO_WEB_API_SERVER": f"http://127.0.0.1:{port}",
+        "ABACO_DASHBOARD_PORT": str(free_port()),     # the dashboard, a platform process too
         "ABACO_WEB_SYNC_TIMEOUT": "60",
         "ABACO_LOGSTREAM_PORT": str(free_port()),
         # The integration tests check plain HTTP codes (403, 404, 409, 413); Abaco's codes, the

@@ -13,6 +13,7 @@ from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, Level
 from actors.errors import BadRequestError
 
 bp = Blueprint("executions", __name__)
+DETAILS = ("runtime", "cpu", "memory_peak", "io", "exit_code")
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -39,7 +40,10 @@ def list_executions(actor_id: str):
               "total_cpu": sum(d.get("cpu") or 0 for d in docs),
               "total_io": sum(d.get("io") or 0 for d in docs),
               "total_runtime": round(sum(d.get("runtime") or 0 for d in docs), 6)}
-    summaries = [show(models.execution_summary(d)) for d in docs[offset:offset + limit]]
+    # ?details=true: each summary also shows what the execution used (the dashboard's table).
+    detailed = request.args.get("details", "").lower() == "true"
+    summaries = [show(dict(models.execution_summary(d), **{k: d.get(k) for k in DETAILS}) if detailed
+                      else models.execution_summary(d)) for d in docs[offset:offset + limit]]
     result = show({"actor_id": actor["id"], "api_server": base_url(), "owner": actor["owner"],
                    **totals, "executions": summaries})
     result["_links"] = {"self": f"{base_url()}/actors/{actor['id']}/executions",

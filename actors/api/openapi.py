@@ -29,7 +29,9 @@ ACTOR = _obj({"id": STR, "owner": STR, "status": STR, "status_message": STR, "re
 EXECUTION = _obj({"id": STR, "actor_id": STR, "worker_id": STR, "executor": STR, "status": STR,
                   "status_message": STR, "message_received_time": TIME, "start_time": TIME,
                   "finish_time": TIME, "runtime": NUM, "cpu": INT, "io": INT, "memory_peak": INT,
-                  "exit_code": INT, "attempts": INT, "final_state": {"type": "object"}})
+                  "exit_code": INT, "attempts": INT, "final_state": {"type": "object"},
+                  "samples": _obj({"points": {"type": "array", "items": {"type": "array", "items": NUM}},
+                                   "every": INT})})
 WORKER = _obj({"id": STR, "actor_id": STR, "status": STR, "host_id": STR, "create_time": TIME,
                "last_health_check_time": TIME, "last_execution_time": TIME, "cid": STR, "image": STR,
                "location": STR, "ch_name": STR, "tenant": STR})
@@ -151,7 +153,8 @@ PATHS = {
     "/actors/{actor_id}/executions": {
         "get": op("List an actor's executions with totals.",
                   _obj({"executions": {"type": "array", "items": EXECUTION}, "total_executions": INT}),
-                  A + _query(offset={"type": "integer", "minimum": 0}, limit={"type": "integer", "minimum": 1})),
+                  A + _query(offset={"type": "integer", "minimum": 0}, limit={"type": "integer", "minimum": 1},
+                             details={"type": "boolean"})),
     },
     "/actors/{actor_id}/executions/{execution_id}": {
         "get": op("Read an execution: status, times, cpu, memory, io, exit code.", EXECUTION, AE),
@@ -228,8 +231,36 @@ PATHS = {
     "/accounting": {
         "get": op("Totals per user and per actor of what finished executions used.",
                   _obj({"total": TOTALS, "users": {"type": "array", "items": TOTALS},
-                        "actors": {"type": "array", "items": TOTALS}}),
+                        "actors": {"type": "array", "items": TOTALS},
+                        "days": {"type": "array", "items": _obj({"day": STR, "executions": INT, "cpu_hours": NUM,
+                                                                 "runtime_hours": NUM})}}),
                   _query(user=STR, actor=STR, since=STR, until=STR)),
+    },
+    "/accounting/export": {
+        "get": op("The same records as a CSV file or SGE accounting(5) lines.", raw="text/csv",
+                  params=_query(format={"type": "string", "enum": ["csv", "sge"]}, user=STR, actor=STR,
+                                since=STR, until=STR)),
+    },
+    "/whoami": {
+        "get": op("The caller's user, role and tenant.",
+                  _obj({"user": STR, "role": STR, "tenant": STR, "is_admin": BOOL})),
+    },
+    "/admin/overview": {
+        "get": op("Admins: actors, workers and executions by status, messages waiting, workers per host.",
+                  _obj({"actors": {"type": "object"}, "workers": {"type": "object"},
+                        "executions": {"type": "object"}, "messages_waiting": INT,
+                        "queues": {"type": "array", "items": {"type": "object"}}, "hosts": {"type": "object"}})),
+    },
+    "/admin/workers": {
+        "get": op("Admins: every worker of the tenant's actors.", {"type": "array", "items": WORKER},
+                  _query(status=STR)),
+    },
+    "/admin/executions": {
+        "get": op("Admins: executions across the tenant's actors, newest first.",
+                  _obj({"total": INT, "offset": INT, "limit": INT,
+                        "executions": {"type": "array", "items": {"type": "object"}}}),
+                  _query(status=STR, actor=STR, offset={"type": "integer", "minimum": 0},
+                         limit={"type": "integer", "minimum": 0, "maximum": 1000})),
     },
     "/metrics": {
         "get": op("Prometheus metrics (open on loopback, else an admin token).", raw="text/plain"),

@@ -42,6 +42,7 @@ PROCESSES: tuple[Process, ...] = (
     Process("events", "abaco-events", "passes actor events to linked actors and webhooks"),
     Process("autoscaler", "abaco-autoscaler", "adds and stops workers of autoscaled actors (one active, a lease)"),
     Process("logstream", "abaco-logstream", "serves live execution logs as server-sent events, on [logstream] port"),
+    Process("dashboard", "abaco-dashboard", "the Django dashboard (gunicorn), on [dashboard] host:port"),
 )
 NAMES = tuple(p.name for p in PROCESSES)
 

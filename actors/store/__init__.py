@@ -70,11 +70,16 @@ class Store(abc.ABC):
     def drop_group(self, group: str) -> None:
         """Forget a group's index (the documents stay)."""
 
+    ITEMS_BATCH = 1000
+
     def items(self) -> Iterator[tuple[str, dict]]:
-        for key in self.keys():
-            doc = self.find(key)
-            if doc is not None:
-                yield key, doc
+        """Every (key, document), read ``ITEMS_BATCH`` documents per store call (not one call per key)."""
+        keys = self.keys()
+        for start in range(0, len(keys), self.ITEMS_BATCH):
+            chunk = keys[start:start + self.ITEMS_BATCH]
+            for key, doc in zip(chunk, self.get_many(chunk), strict=True):
+                if doc is not None:
+                    yield key, doc
 
     def group_docs(self, group: str) -> list[dict]:
         docs = self.get_many(self.group(group))

@@ -3,7 +3,7 @@
 Each stack here (compose or Ansible) gets a fresh instance, a data directory under /tmp
 (searchable by the rabbitmq user of its container, which a pytest tmp_path is not) and
 ports of its own, so it never meets the `make up` stack nor another test run.
-``DEPLOY_TEST_PORT_BASE`` pins the ports (six from it) when the free ports the kernel
+``DEPLOY_TEST_PORT_BASE`` pins the ports (seven from it) when the free ports the kernel
 hands out are not wanted; RabbitMQ's Erlang distribution takes the AMQP port + 20000.
 """
 
@@ -45,7 +45,7 @@ def free_ports(count: int, offset: int = 0) -> list[int]:
 
 def stack_settings(prefix: str, offset: int = 0) -> dict[str, str]:
     """ABACO_* settings of a fresh stack: instance, data directory, ports."""
-    web, redis, rabbit, tls, logstream, autoscaler = free_ports(6, offset)
+    web, redis, rabbit, tls, logstream, autoscaler, dashboard = free_ports(7, offset)
     data = Path(tempfile.mkdtemp(prefix=f"abaco-{prefix}-"))
     data.chmod(0o755)
     return {
@@ -58,6 +58,7 @@ def stack_settings(prefix: str, offset: int = 0) -> dict[str, str]:
         "ABACO_AUTH_TLS_LISTEN": f"127.0.0.1:{tls}",
         "ABACO_LOGSTREAM_PORT": str(logstream),
         "ABACO_AUTOSCALER_LISTEN": f"127.0.0.1:{autoscaler}",
+        "ABACO_DASHBOARD_PORT": str(dashboard),
         # No Prometheus of its own: the default address may be another stack's.
         "ABACO_AUTOSCALER_SOURCE": "direct",
         "ABACO_HEALTH_INTERVAL": "2",

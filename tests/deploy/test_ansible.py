@@ -37,6 +37,7 @@ def _inventory(path, settings: dict[str, str], **extra) -> None:
         "abaco_tls_listen": settings["ABACO_AUTH_TLS_LISTEN"],
         "abaco_logstream_port": int(settings["ABACO_LOGSTREAM_PORT"]),
         "abaco_autoscaler_listen": settings["ABACO_AUTOSCALER_LISTEN"],
+        "abaco_dashboard_port": int(settings["ABACO_DASHBOARD_PORT"]),
         "abaco_health_interval": "5s",
         "abaco_settings": {"ABACO_HEALTH_INTERVAL": "2", "ABACO_AUTOSCALER_SOURCE": "direct"},
         **extra,

@@ -51,6 +51,7 @@ class Stack:
                         ABACO_AUTOSCALER_LISTEN=f"127.0.0.1:{free_port(26800, 26850)}",
                         ABACO_AUTOSCALER_PROMETHEUS_LISTEN=f"127.0.0.1:{free_port(26850, 26900)}",
                         ABACO_AUTOSCALER_ALERTMANAGER_LISTEN=f"127.0.0.1:{free_port(26900, 26950)}",
+                        ABACO_DASHBOARD_PORT=str(free_port(26950, 27000)),
                         ABACO_HEALTH_INTERVAL="2", ABACO_HEALTH_WORKER_DEAD_AFTER="20",
                         ABACO_HEALTH_STUCK_AFTER="30", ABACO_WEB_SYNC_TIMEOUT="30")
         self.config = config_mod.load(environ=self.env)
