@@ -150,15 +150,16 @@ class AbacoExecutor(Executor):
     ``actor``: an actor id (or alias) running the pyfunc image, or an image name (it holds
     a ``/`` or ``:``); or pass ``image`` (default ``abaco/pyfunc:local`` when no actor is
     given): then the executor registers an actor of that image for itself,
-    with ``workers`` workers, deleted again at ``shutdown``. ``warm`` is passed as the
-    actor's ``warm`` field only when set. ``batch_size`` calls go in one request in ``map``
+    with ``workers`` workers, deleted again at ``shutdown``; it is a warm actor (one
+    long-lived container per worker, a fresh process and cgroup per call) unless ``warm`` is
+    False. ``batch_size`` calls go in one request in ``map``
     (1: one message each). ``watchers`` threads wait for ends, each in waits of at most
     ``wait_timeout`` seconds (the API's ``[web] max_sync_waits_per_user`` caps how many hold
     a wait at once: 2 by default).
     """
 
     def __init__(self, actor: str | None = None, url: str = "http://127.0.0.1:8000", token: str | None = None, *,
-                 image: str | None = None, workers: int | None = None, warm: bool | None = None,
+                 image: str | None = None, workers: int | None = None, warm: bool = True,
                  batch_size: int = 500, watchers: int = 2, wait_timeout: float = 10.0,
                  ready_timeout: float = 180.0, client: Client | None = None, **actor_fields: Any):
         self.client = client or Client(url, token)
@@ -175,8 +176,7 @@ class AbacoExecutor(Executor):
             fields: dict[str, Any] = {"name": "pyfunc-executor", **actor_fields}
             if workers:
                 fields["max_workers"] = workers
-            if warm is not None:
-                fields["warm"] = warm
+            fields["warm"] = warm
             created = self.client.create_actor(image or DEFAULT_IMAGE, **fields)
             self.actor_id: str = created["id"]
             self._owned = True

@@ -103,14 +103,14 @@ def api():
     return FakeApi()
 
 
-def test_registration_passes_warm_only_when_set_and_deletes_its_actor(api):
+def test_registration_is_warm_unless_asked_otherwise_and_deletes_its_actor(api):
     with AbacoExecutor(client=api, workers=3, mem_limit="1g"):
         pass
-    with AbacoExecutor(client=api, warm=True):
+    with AbacoExecutor(client=api, warm=False):
         pass
     assert api.created == [{"image": "abaco/pyfunc:local", "name": "pyfunc-executor", "mem_limit": "1g",
-                            "max_workers": 3},
-                           {"image": "abaco/pyfunc:local", "name": "pyfunc-executor", "warm": True}]
+                            "max_workers": 3, "warm": True},
+                           {"image": "abaco/pyfunc:local", "name": "pyfunc-executor", "warm": False}]
     assert api.deleted == ["A1", "A1"]
     with AbacoExecutor("me/funcs:1", client=api) as ex:    # an image name as the first argument
         assert ex.actor_id == "A1" and api.created[-1]["image"] == "me/funcs:1"
