@@ -17,9 +17,10 @@ PIP_LOG="$VENV/pip-install.log"
 # commands); mmdebstrap + busybox-static: local base images (no registry reachable);
 # curl/procps/iproute2: used by scripts/stack.sh (readiness probe, pgrep, ss);
 # nginx-light + openssl: the TLS proxy of the mtls access mode and its test certificates;
-# hey + wrk: HTTP load for the benchmarks (bench/ingest.py).
+# hey + wrk: HTTP load for the benchmarks (bench/ingest.py);
+# crun: the OCI runtime of execution containers ([workers] runtime, registered by stack.sh).
 PACKAGES=(docker.io redis-server redis-tools rabbitmq-server mmdebstrap busybox-static
-          curl procps iproute2 util-linux python3-venv nginx-light openssl hey wrk)
+          curl procps iproute2 util-linux python3-venv nginx-light openssl hey wrk crun)
 
 log() { echo "install: $*"; }
 die() { echo "install: ERROR: $*" >&2; exit 1; }

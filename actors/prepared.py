@@ -1,0 +1,171 @@
+"""Pipelined cold starts: the next message's container, created while the current one runs.
+
+With ``[workers] pipeline = true`` a worker takes up to two messages from its actor's
+mailbox (prefetch 2). While the first one runs, the second is *held*: its scratch folder,
+results socket, FIFO, cgroups and container (with that message's environment) are made
+(``ExecutionRun.stage``), so that when the first one ends, starting the second costs only
+``docker start``. What this module guarantees:
+
+- Still one execution at a time per worker: a held message is not claimed (its record is
+  not touched) until its turn, and its container is started only after the claim succeeds.
+- A held message taken back is never run from its prepared container, and that container
+  is removed: purged or otherwise ended (its record is terminal, checked every
+  ``CHECK_EVERY`` seconds: the message is acknowledged), the worker stopping or losing its
+  connection (the message goes back to the queue), or the actor changed since it was
+  prepared (a new image, state, environment: it is prepared again from the current actor).
+- A worker killed with -9 leaves its prepared container in the ``created`` state, never
+  started; the broker hands both unacknowledged messages to another worker, and the health
+  process removes containers of dead workers by label.
+- A message is held at most ``HOLD_SECONDS`` behind a longer execution: it then goes back
+  to the queue (and the worker takes no more until it is idle), so another idle worker of
+  the actor runs it instead of it waiting here.
+
+Only plain fresh-container executions are prepared ahead (``eligible``); others are held
+without preparation and run as usual on their turn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from actors.codes import EXECUTION_TERMINAL
+from actors.config import Config
+from actors.store import Stores, StoreUnavailable
+
+if TYPE_CHECKING:
+    from actors.execution import ExecutionRun, Staged
+
+log = logging.getLogger(__name__)
+
+HOLD_SECONDS = 2.0       # longest a held message waits behind a running execution
+CHECK_EVERY = 0.5        # seconds between two reads of a held execution's record
+VOLATILE = ("cron_next_ex",)   # actor fields that change without changing its containers
+
+
+def fingerprint(actor: dict) -> str:
+    """What of an actor shapes its containers; a prepared container fits only the same one."""
+    return json.dumps({k: v for k, v in actor.items() if k not in VOLATILE}, sort_keys=True, default=str)
+
+
+def eligible(config: Config, actor: dict, run: "ExecutionRun") -> bool:
+    """Whether the message's container may be made ahead of its turn.
+
+    Not for actors whose executions get the owner's OAuth token (fetched fresh at the
+    start) or an HTTPS relay container (it lives only for its execution).
+    """
+    return config.workers.pipeline and not actor.get("token") and not run.relay_needed()
+
+
+@dataclass
+class Ahead:
+    """A message held behind the running one, and what is being prepared for it."""
+
+    run: "ExecutionRun"
+    tag: int                          # the delivery tag, on connection ``generation``
+    generation: int
+    actor_fingerprint: str
+    held_at: float = field(default_factory=time.monotonic)
+    staged: "Staged | None" = None    # once made
+    thread: threading.Thread | None = None
+    checked_at: float = 0.0
+
+    def wait(self) -> "Staged | None":
+        """The prepared execution (None if none was made); blocks until preparing is over."""
+        if self.thread is not None:
+            self.thread.join()
+        return self.staged
+
+
+class Pipeline:
+    """The (at most one) message a worker holds ahead, and its preparation."""
+
+    def __init__(self, config: Config, stores: Stores):
+        self.config, self.stores = config, stores
+        self.ahead: Ahead | None = None
+        self._discarding: list[threading.Thread] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.workers.pipeline
+
+    def prefetch(self) -> int:
+        return 2 if self.enabled else 1
+
+    def hold(self, actor: dict, run: "ExecutionRun", tag: int, generation: int) -> Ahead:
+        """Hold a message delivered while another runs; prepare its container in a thread."""
+        ahead = Ahead(run, tag, generation, fingerprint(actor))
+        if eligible(self.config, actor, run):
+            ahead.thread = threading.Thread(target=self._stage, args=(ahead,), daemon=True,
+                                            name=f"stage-{run.execution_id}")
+            ahead.thread.start()
+        self.ahead = ahead
+        return ahead
+
+    def _stage(self, ahead: Ahead) -> None:
+        try:
+            execution = self.stores.executions.find(ahead.run.execution_id)
+            if execution is None or execution.get("status") in EXECUTION_TERMINAL:
+                return
+            # The attempt the claim will make, for the container's _abaco_execution_attempt.
+            execution = dict(execution, attempts=int(execution.get("attempts") or 0) + 1)
+            ahead.staged = ahead.run.stage(execution)
+        except Exception:  # noqa: BLE001 - its turn runs it unprepared, and reports what fails then
+            log.exception("could not prepare execution %s ahead", ahead.run.execution_id)
+
+    def take(self) -> Ahead | None:
+        """The held message, now that its turn has come (it is no longer held)."""
+        ahead, self.ahead = self.ahead, None
+        return ahead
+
+    def fits(self, ahead: Ahead, actor: dict) -> bool:
+        """Whether what was prepared is still right for the actor as it is now."""
+        return ahead.actor_fingerprint == fingerprint(actor)
+
+    def discard(self, ahead: Ahead | None) -> None:
+        """Undo a preparation (its container removed) without blocking the caller."""
+        if ahead is None:
+            return
+
+        def undo() -> None:
+            staged = ahead.wait()
+            if staged is not None:
+                ahead.run.unstage(staged)
+                log.info("prepared container of execution %s removed", ahead.run.execution_id)
+        thread = threading.Thread(target=undo, daemon=True, name=f"unstage-{ahead.run.execution_id}")
+        thread.start()
+        self._discarding = [t for t in self._discarding if t.is_alive()] + [thread]
+
+    def release(self) -> Ahead | None:
+        """Drop the held message's preparation; returns it so its message can be settled."""
+        ahead = self.take()
+        self.discard(ahead)
+        return ahead
+
+    def check(self, now: float | None = None) -> str | None:
+        """What to do with the held message now: "ended" (ack it), "overdue" (requeue it), or None."""
+        ahead = self.ahead
+        if ahead is None:
+            return None
+        now = time.monotonic() if now is None else now
+        if now - ahead.checked_at >= CHECK_EVERY:
+            ahead.checked_at = now
+            try:
+                execution = self.stores.executions.find(ahead.run.execution_id)
+            except StoreUnavailable:
+                execution = {}
+            if execution is None or execution.get("status") in EXECUTION_TERMINAL:
+                return "ended"
+        if now - ahead.held_at > HOLD_SECONDS:
+            return "overdue"
+        return None
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Wait (bounded) for removals in progress, so a stopping worker leaves no container."""
+        deadline = time.monotonic() + timeout
+        for thread in self._discarding:
+            thread.join(max(0.0, deadline - time.monotonic()))
