@@ -49,6 +49,7 @@ lint: install ## ruff (F, E, B, I) over the tree and mypy over actors/
 
 bench: install images up ## run the benchmarks against the running stack
 	$(PY) bench/latency.py
+	$(PY) bench/throughput.py
 	$(PY) bench/accounting_overhead.py
 	$(PY) bench/ingest.py
 

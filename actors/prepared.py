@@ -16,9 +16,10 @@ results socket, FIFO, cgroups and container (with that message's environment) ar
 - A worker killed with -9 leaves its prepared container in the ``created`` state, never
   started; the broker hands both unacknowledged messages to another worker, and the health
   process removes containers of dead workers by label.
-- A message is held at most ``HOLD_SECONDS`` behind a longer execution: it then goes back
-  to the queue (and the worker takes no more until it is idle), so another idle worker of
-  the actor runs it instead of it waiting here.
+- A message does not wait here while another worker of the actor is idle: once it has been
+  held ``HOLD_SECONDS`` and another worker of the same actor was READY at two reads in a
+  row (a worker between two executions is READY for an instant only), it goes back to the
+  queue (and this worker takes no more until it is idle), so that worker runs it.
 
 Only plain fresh-container executions are prepared ahead (``eligible``); others are held
 without preparation and run as usual on their turn.
@@ -33,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from actors.codes import EXECUTION_TERMINAL
+from actors.codes import EXECUTION_TERMINAL, WorkerStatus
 from actors.config import Config
 from actors.store import Stores, StoreUnavailable
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HOLD_SECONDS = 2.0       # longest a held message waits behind a running execution
+HOLD_SECONDS = 2.0       # a held message waits this long before an idle worker may take it over
 CHECK_EVERY = 0.5        # seconds between two reads of a held execution's record
 VOLATILE = ("cron_next_ex",)   # actor fields that change without changing its containers
 
@@ -73,6 +74,7 @@ class Ahead:
     staged: "Staged | None" = None    # once made
     thread: threading.Thread | None = None
     checked_at: float = 0.0
+    idle_seen: frozenset = frozenset()   # other workers READY at the last read
 
     def wait(self) -> "Staged | None":
         """The prepared execution (None if none was made); blocks until preparing is over."""
@@ -114,6 +116,9 @@ class Pipeline:
             # The attempt the claim will make, for the container's _abaco_execution_attempt.
             execution = dict(execution, attempts=int(execution.get("attempts") or 0) + 1)
             ahead.staged = ahead.run.stage(execution)
+            container = getattr(ahead.staged, "container", None)
+            log.info("execution %s prepared ahead (container %s)", ahead.run.execution_id,
+                     container.id[:12] if container is not None else "not created")
         except Exception:  # noqa: BLE001 - its turn runs it unprepared, and reports what fails then
             log.exception("could not prepare execution %s ahead", ahead.run.execution_id)
 
@@ -146,22 +151,29 @@ class Pipeline:
         self.discard(ahead)
         return ahead
 
-    def check(self, now: float | None = None) -> str | None:
-        """What to do with the held message now: "ended" (ack it), "overdue" (requeue it), or None."""
+    def check(self, worker_id: str, now: float | None = None) -> str | None:
+        """What to do with the held message now: "ended" (ack it), "overdue" (requeue it), or None.
+
+        Reads the store at most every ``CHECK_EVERY`` seconds: the held execution's record,
+        and once it has waited ``HOLD_SECONDS``, the actor's other workers.
+        """
         ahead = self.ahead
-        if ahead is None:
-            return None
         now = time.monotonic() if now is None else now
-        if now - ahead.checked_at >= CHECK_EVERY:
-            ahead.checked_at = now
-            try:
-                execution = self.stores.executions.find(ahead.run.execution_id)
-            except StoreUnavailable:
-                execution = {}
+        if ahead is None or now - ahead.checked_at < CHECK_EVERY:
+            return None
+        ahead.checked_at = now
+        try:
+            execution = self.stores.executions.find(ahead.run.execution_id)
             if execution is None or execution.get("status") in EXECUTION_TERMINAL:
                 return "ended"
-        if now - ahead.held_at > HOLD_SECONDS:
-            return "overdue"
+            if now - ahead.held_at > HOLD_SECONDS:
+                idle = frozenset(w["id"] for w in self.stores.workers.group_docs(ahead.run.actor["id"])
+                                 if w.get("status") == WorkerStatus.READY and w["id"] != worker_id)
+                seen_twice, ahead.idle_seen = idle & ahead.idle_seen, idle
+                if seen_twice:
+                    return "overdue"
+        except StoreUnavailable:
+            pass
         return None
 
     def close(self, timeout: float = 15.0) -> None:

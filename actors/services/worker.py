@@ -285,7 +285,7 @@ class Worker:
 
     def _check_ahead(self) -> None:
         """A held message purged meanwhile is settled; one held too long goes back to the queue."""
-        verdict = self.pipeline.check()
+        verdict = self.pipeline.check(self.worker_id)
         if verdict is None or self.channel is None or not self.channel.is_open:
             return
         ahead = self.pipeline.release()
