@@ -62,7 +62,7 @@ def main() -> int:
             for runtime in runtimes:
                 raw[runtime].append(docker_once(runtime))
     med_ours = statistics.median(ours)
-    print(f"runs: {args.runs} each, interleaved, image {IMAGE}; platform runtime: [workers] runtime = "
+    print(f"runs: {args.runs} each, interleaved, image {IMAGE}; settings here: [workers] runtime = "
           f"{cfg.workers.runtime or '(engine default)'}, pipeline = {cfg.workers.pipeline}")
     for runtime, times in raw.items():
         print(f"docker run --rm ({runtime:4})  median {statistics.median(times) * 1000:7.1f} ms   "

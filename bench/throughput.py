@@ -85,17 +85,18 @@ def main() -> int:
     runtimes = json.loads(subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"],
                                          capture_output=True, text=True, check=True).stdout or "{}")
     baselines = ["runc"] + (["crun"] if "crun" in runtimes else [])
-    rates = {}
-    errors = 0
+    # The workers run with the settings the stack was started with; these are this shell's.
+    print(f"{args.messages} messages, W = {args.workers}, image {IMAGE}; settings here: [workers] runtime = "
+          f"{cfg.workers.runtime or '(engine default)'}, pipeline = {cfg.workers.pipeline}", flush=True)
+    rates, errors = {}, 0
     for mode in MODES:
         rates[mode], errors = platform_rate(client, args.messages, args.workers, args.timeout)
-    raw = {runtime: docker_rate(args.messages, args.workers, runtime) for runtime in baselines}
-    print(f"{args.messages} messages, W = {args.workers}, image {IMAGE}; [workers] runtime = "
-          f"{cfg.workers.runtime or '(engine default)'}, pipeline = {cfg.workers.pipeline}")
-    for runtime, rate in raw.items():
-        print(f"W loops of docker run --rm ({runtime:4}): {rate:7.2f} messages/s")
-    for mode, rate in rates.items():
-        print(f"platform, {mode:4}                     : {rate:7.2f} messages/s   ({errors} ERROR)")
+        print(f"platform, {mode:4}                     : {rates[mode]:7.2f} messages/s   ({errors} ERROR)",
+              flush=True)
+    raw = {}
+    for runtime in baselines:
+        raw[runtime] = docker_rate(args.messages, args.workers, runtime)
+        print(f"W loops of docker run --rm ({runtime:4}): {raw[runtime]:7.2f} messages/s", flush=True)
     for mode, rate in rates.items():
         for runtime, base in raw.items():
             target = "   target >= 1.2" if mode == "cold" and runtime == "runc" else ""

@@ -199,6 +199,7 @@ class Worker:
                 worker_clients.release_client(self.config, self.events, self.worker_id)
         except StoreUnavailable as exc:
             log.warning("worker %s could not remove its record (%s); health will", self.worker_id, exc)
+        self.pipeline.release()           # a held message: the closed connection gave it back
         self.pipeline.close()
         self.events.close()
         if self.taskio is not None:
