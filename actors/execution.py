@@ -67,6 +67,8 @@ class ResultsCollector(threading.Thread):
         self.count = 0
         self.dropped = 0
         self._stop_flag = threading.Event()
+        self.path = path
+        self._wake = os.urandom(16)    # sent by finish() after whatever is queued; no container knows it
 
     def run(self) -> None:
         while True:
@@ -78,14 +80,23 @@ class ResultsCollector(threading.Thread):
                 continue
             except OSError:
                 break
+            if data == self._wake:
+                break
             if self.stores.results.append_list(self.execution_id, data, self.max_bytes, self.ttl):
                 self.count += 1
             else:
                 self.dropped += 1
 
     def finish(self) -> None:
-        """Drain what is queued on the socket, then stop."""
+        """Drain what is queued on the socket, then stop (at once: a datagram of its own comes last)."""
         self._stop_flag.set()
+        if self.is_alive():
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as waker:
+                    waker.setblocking(False)
+                    waker.sendto(self._wake, str(self.path))
+            except OSError:
+                pass                   # the socket is full or gone: the receive timeout ends it
         self.join(timeout=5)
         self.sock.close()
 
