@@ -57,9 +57,11 @@ def eligible(config: Config, actor: dict, run: "ExecutionRun") -> bool:
     """Whether the message's container may be made ahead of its turn.
 
     Not for actors whose executions get the owner's OAuth token (fetched fresh at the
-    start) or an HTTPS relay container (it lives only for its execution).
+    start) or an HTTPS relay container (it lives only for its execution), nor for warm
+    actors (``"warm": true``: their container already runs; their messages are only held).
     """
-    return config.workers.pipeline and not actor.get("token") and not run.relay_needed()
+    return config.workers.pipeline and not actor.get("token") and not actor.get("warm") \
+        and not run.relay_needed()
 
 
 @dataclass

@@ -143,6 +143,7 @@ def test_only_plain_fresh_container_executions_are_prepared(config, stores):
     actor = an_actor(stores)
     assert prepared.eligible(config, actor, FakeRun("e", actor))
     assert not prepared.eligible(config, dict(actor, token=True), FakeRun("e", actor))
+    assert not prepared.eligible(config, dict(actor, warm=True), FakeRun("e", actor))
     assert not prepared.eligible(config, actor, FakeRun("e", actor, relay=True))
     off = dataclasses.replace(config, workers=dataclasses.replace(config.workers, pipeline=False))
     assert not prepared.eligible(off, actor, FakeRun("e", actor))
