@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 
-from actors import channels, commands, models
+from actors import channels, commands, models, prepared
 from actors.codes import ActorStatus
 from actors.config import Config
 from actors.errors import TooManyRequestsError
@@ -57,7 +57,13 @@ def headroom(cap: int) -> int:
     return max(1, cap // 10)
 
 
-def check_queue(config: Config, broker: channels.Broker, actor_id: str) -> None:
+def waiting(config: Config, stores: Stores, broker: channels.Broker, actor_id: str) -> int:
+    """Messages waiting for the actor: those in its queue, and those its workers hold ahead
+    of their running execution (pipelining, actors/prepared.py), which left the queue."""
+    return broker.queue_length(channels.actor_queue(config, actor_id)) + prepared.held(stores, actor_id)
+
+
+def check_queue(config: Config, broker: channels.Broker, actor_id: str, stores: Stores | None = None) -> None:
     """429 when the actor's mailbox already holds ``[quotas] max_queued_messages`` messages."""
     cap = config.quotas.max_queued_messages
     if cap <= 0:
@@ -68,7 +74,8 @@ def check_queue(config: Config, broker: channels.Broker, actor_id: str) -> None:
         if now - seen_at < QUEUE_SEEN_FOR and count + 1 < cap - headroom(cap):
             _queued[actor_id] = (seen_at, count + 1)
             return
-    count = broker.queue_length(channels.actor_queue(config, actor_id))
+    count = waiting(config, stores, broker, actor_id) if stores is not None \
+        else broker.queue_length(channels.actor_queue(config, actor_id))
     with _seen_lock:
         if len(_queued) > 10000:
             _queued.clear()
@@ -87,7 +94,7 @@ def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, b
     with the execution's events. A full mailbox is a TooManyRequestsError (429) and nothing
     is written.
     """
-    check_queue(config, broker, actor["id"])
+    check_queue(config, broker, actor["id"], stores)
     execution = models.new_execution(actor, executor, kind, len(body))
     if link_depth:
         execution["link_depth"] = link_depth

@@ -46,6 +46,12 @@ log = logging.getLogger(__name__)
 HOLD_SECONDS = 2.0       # a held message waits this long before an idle worker may take it over
 CHECK_EVERY = 0.5        # seconds between two reads of a held execution's record
 VOLATILE = ("cron_next_ex",)   # actor fields that change without changing its containers
+HELD = "held_execution_id"     # in the worker's record while it holds a message (see ``held``)
+
+
+def held(stores: Stores, actor_id: str) -> int:
+    """Messages the actor's workers hold ahead: still waiting, though no longer in the queue."""
+    return sum(1 for w in stores.workers.group_docs(actor_id) if w.get(HELD))
 
 
 def fingerprint(actor: dict) -> str:
@@ -88,8 +94,8 @@ class Ahead:
 class Pipeline:
     """The (at most one) message a worker holds ahead, and its preparation."""
 
-    def __init__(self, config: Config, stores: Stores):
-        self.config, self.stores = config, stores
+    def __init__(self, config: Config, stores: Stores, worker_id: str = ""):
+        self.config, self.stores, self.worker_id = config, stores, worker_id
         self.ahead: Ahead | None = None
         self._discarding: list[threading.Thread] = []
 
@@ -108,7 +114,17 @@ class Pipeline:
                                             name=f"stage-{run.execution_id}")
             ahead.thread.start()
         self.ahead = ahead
+        self._record(run.execution_id)
         return ahead
+
+    def _record(self, execution_id: str | None) -> None:
+        """Say in the worker's record which message it holds, so the mailbox's length counts it."""
+        if not self.worker_id:
+            return
+        try:
+            self.stores.workers.update(self.worker_id, {HELD: execution_id})
+        except StoreUnavailable as exc:
+            log.warning("worker %s could not record its held message: %s", self.worker_id, exc)
 
     def _stage(self, ahead: Ahead) -> None:
         try:
@@ -127,6 +143,8 @@ class Pipeline:
     def take(self) -> Ahead | None:
         """The held message, now that its turn has come (it is no longer held)."""
         ahead, self.ahead = self.ahead, None
+        if ahead is not None:
+            self._record(None)
         return ahead
 
     def fits(self, ahead: Ahead, actor: dict) -> bool:

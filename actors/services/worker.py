@@ -57,7 +57,7 @@ class Worker:
         self.generation = 0                         # bumps with every new connection
         self.finished: queue.Queue = queue.Queue()  # (generation, tag, outcome) from execution threads
         self.pidfile = config.worker_pidfile(worker_id)
-        self.pipeline = prepared.Pipeline(config, stores)   # the next message, prepared while one runs
+        self.pipeline = prepared.Pipeline(config, stores, worker_id)   # the next message, made ready while one runs
 
     # ------------------------------------------------------------ lifecycle
 

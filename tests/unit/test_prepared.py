@@ -329,3 +329,18 @@ def test_a_held_message_runs_prepared_on_its_turn_unless_the_actor_changed(confi
     assert begun[1][1] == 9 and begun[1][2] is None and begun[1][0] is runs[2]
     assert runs[1].unstaged == [("STAGED", True)]
     assert runs[2].actor["image"] == "abaco/other:local"
+
+
+def test_a_held_message_still_counts_as_waiting_in_the_mailbox(config, stores, broker):
+    from actors import channels, mailbox
+    actor = an_actor(stores)
+    worker, runs = busy_worker(config, stores, broker, actor)
+    broker.publish(channels.actor_queue(config, actor["id"]), b"queued")
+    assert mailbox.waiting(config, stores, broker, actor["id"]) == 1
+    execution = deliver(worker, actor, 8)                     # taken off the queue, held by the worker
+    assert stores.workers.find(worker.worker_id)[prepared.HELD] == execution["id"]
+    assert mailbox.waiting(config, stores, broker, actor["id"]) == 2
+    worker.begin_stop(kill_running=False, reason="test")     # given back: the queue counts it again
+    worker.pipeline.close()
+    assert not stores.workers.find(worker.worker_id).get(prepared.HELD)
+    assert mailbox.waiting(config, stores, broker, actor["id"]) == 1
