@@ -47,11 +47,14 @@ lint: install ## ruff (F, E, B, I) over the tree and mypy over actors/
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
-bench: install images up ## run the benchmarks against the running stack
+bench: install images up ## run the benchmarks against the running stack (hosts.py starts a second dockerd)
 	$(PY) bench/latency.py
 	$(PY) bench/throughput.py
 	$(PY) bench/accounting_overhead.py
 	$(PY) bench/ingest.py
+	$(PY) bench/hosts.py
+	$(PY) bench/autoscale.py
+	$(PY) bench/logstream.py
 
 clean: down ## stop the stack and delete .data (stores, queues, keys, logs)
 	rm -rf .data

@@ -85,8 +85,23 @@ def ensure_signing_key(config: Config) -> Path:
     return private
 
 
-def _private_key(config: Config) -> bytes:
-    return ensure_signing_key(config).read_bytes()
+_LOADED_KEYS: dict[tuple[str, int, int], Any] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _private_key(config: Config) -> Any:
+    """The signing key, parsed once per file (parsing and checking an RSA key takes milliseconds,
+    hundreds on a busy machine: every execution's token would pay it)."""
+    path = ensure_signing_key(config)
+    st = path.stat()
+    ident = (str(path), st.st_ino, st.st_mtime_ns)
+    with _LOADED_LOCK:
+        key = _LOADED_KEYS.get(ident)
+        if key is None:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            _LOADED_KEYS.clear()
+            _LOADED_KEYS[ident] = key
+        return key
 
 
 def _public_key(config: Config) -> bytes:

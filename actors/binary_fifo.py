@@ -77,11 +77,13 @@ def unread(fd: int) -> int:
 
 
 class FifoWriter:
-    """A binary message put into a FIFO at ``path`` (made here, mode 0666)."""
+    """A binary message put into a FIFO at ``path`` (made here, mode 0666, unless ``existing``:
+    a warm container's FIFO, mounted once, carries one message after another)."""
 
-    def __init__(self, path: Path, data: bytes):
-        os.mkfifo(path, 0o666)
-        os.chmod(path, 0o666)              # containers may run as any user
+    def __init__(self, path: Path, data: bytes, existing: bool = False):
+        if not existing:
+            os.mkfifo(path, 0o666)
+            os.chmod(path, 0o666)          # containers may run as any user
         self.data = memoryview(data)
         self.fd: int | None = os.open(path, os.O_RDWR | os.O_NONBLOCK)
         self.capacity = enlarge(self.fd, len(data))

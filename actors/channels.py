@@ -1,6 +1,6 @@
 """The named channels, on RabbitMQ through pika.
 
-* command channel ``<instance>.command.<queue>``: API -> spawners (start workers)
+* command channel ``<instance>.command.<queue>[.on.<labels>]``: API, health -> spawners (start workers)
 * actor mailbox ``<instance>.actor.<actor_id>``: API -> that actor's workers
 * worker channel ``<instance>.worker.<worker_id>``: stop, new revision, kill an execution
 * accounting channel ``<instance>.accounting``: workers -> the accounting process
@@ -19,12 +19,12 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import pika
 import pika.exceptions
 
-from actors import times
+from actors import host_labels, times
 from actors.config import Config
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,9 @@ class ChannelUnavailable(Exception):
     """RabbitMQ could not be reached or refused the publish; nothing was queued."""
 
 
-def command_queue(config: Config, queue: str = "default") -> str:
-    return f"{config.general.instance}.command.{queue}"
+def command_queue(config: Config, queue: str = "default", labels: Iterable[str] = ()) -> str:
+    """Start commands of actors of ``queue`` that ask for hosts with ``labels`` (actors/host_labels.py)."""
+    return f"{config.general.instance}.command.{queue}{host_labels.queue_suffix(labels)}"
 
 
 def actor_queue(config: Config, actor_id: str) -> str:
@@ -121,7 +122,7 @@ Handler = Callable[[Delivery], None]
 
 def serve(config: Config, consumers: Mapping[str, Handler], stop: threading.Event, prefetch: int = 1,
           on_ready: Callable[[pika.BlockingConnection], None] | None = None, retry_pause: float = 2.0,
-          retry_on: tuple[type[BaseException], ...] = ()) -> None:
+          retry_on: tuple[type[BaseException], ...] = (), gate: Callable[[], bool] | None = None) -> None:
     """The one consumer loop: consume ``consumers`` ({queue: handler}) until ``stop`` is set.
 
     Each message is decoded into a :class:`Delivery` and given to its queue's handler.
@@ -132,9 +133,27 @@ def serve(config: Config, consumers: Mapping[str, Handler], stop: threading.Even
     one bad message cannot block a queue. A lost connection is opened again (with
     backoff) and the queues consumed anew; unacknowledged messages come back then.
     ``on_ready(connection)`` runs after each (re)connection.
+
+    With ``gate``, the queues are consumed only while ``gate()`` is true (checked twice
+    a second and before each message): a message that arrives while it is false is put
+    back on its queue, after the consumers are cancelled (so it goes to another
+    consumer), and consuming starts again once ``gate()`` is true.
     """
+    tags: list[str] = []
+
+    def pause(channel) -> None:
+        while tags:
+            channel.basic_cancel(tags.pop())   # pika puts back what it holds for that consumer
+
+    def resume(channel) -> None:
+        tags.extend(channel.basic_consume(queue, consume(queue, handler)) for queue, handler in consumers.items())
+
     def consume(queue: str, handler: Handler):
         def on_message(channel, method, properties, body: bytes) -> None:
+            if gate is not None and not gate():
+                pause(channel)
+                channel.basic_nack(method.delivery_tag, requeue=True)
+                return
             delivery = Delivery(queue=queue, body=body, data=decode_json(body), redelivered=bool(method.redelivered),
                                 headers=dict(properties.headers or {}))
             try:
@@ -155,12 +174,20 @@ def serve(config: Config, consumers: Mapping[str, Handler], stop: threading.Even
             try:
                 channel = conn.channel()
                 channel.basic_qos(prefetch_count=prefetch)
-                for queue, handler in consumers.items():
+                tags.clear()
+                for queue in consumers:
                     declare(channel, queue)
-                    channel.basic_consume(queue, consume(queue, handler))
+                if gate is None or gate():
+                    resume(channel)
                 if on_ready is not None:
                     on_ready(conn)
                 while not stop.is_set():
+                    if gate is not None:
+                        open_ = gate()
+                        if open_ and not tags:
+                            resume(channel)
+                        elif not open_ and tags:
+                            pause(channel)
                     conn.process_data_events(time_limit=0.5)
             finally:
                 if conn.is_open:
@@ -283,6 +310,26 @@ class Broker:
                         raise
                     # Deleted by another process since this one declared it: declare it again.
                     self._declared.discard(queue)
+        self._run(op)
+
+    def publish_batch(self, queue: str, messages: list[tuple[bytes, dict, str]]) -> None:
+        """Publish ``(body, headers, content_type)`` messages to one queue as one AMQP
+        transaction: RabbitMQ routes all of them on commit (persisted, as with a confirm) or
+        none. A transaction cannot share a confirming channel, so it has a channel of its own
+        on a borrowed lane's connection, closed afterwards."""
+        def op(lane: _Lane) -> None:
+            ch = lane.conn.channel()
+            try:
+                ch.tx_select()
+                declare(ch, queue)
+                for body, headers, content_type in messages:
+                    ch.basic_publish(exchange="", routing_key=queue, body=body,
+                                     properties=pika.BasicProperties(delivery_mode=2, headers=headers,
+                                                                     content_type=content_type))
+                ch.tx_commit()
+            finally:
+                if ch.is_open:
+                    ch.close()
         self._run(op)
 
     def publish_json(self, queue: str, payload: dict) -> None:

@@ -33,7 +33,8 @@ def request_workers(config: Config, stores: Stores, broker: Broker, actor: dict,
         worker = models.new_worker(actor, host_id="")
         stores.workers.put(worker["id"], worker, group=actor["id"])
         try:
-            broker.publish_json(channels.command_queue(config, actor.get("queue") or "default"), {
+            broker.publish_json(channels.command_queue(config, actor.get("queue") or "default",
+                                                        actor.get("host_labels") or ()), {
                 "command": "start_worker", "actor_id": actor["id"], "worker_id": worker["id"],
                 "revision": actor["revision"], "tenant": actor.get("tenant", "default")})
         except channels.ChannelUnavailable:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from actors import credentials
+from actors import credentials, host_labels
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,6 @@ class ConfigError(ValueError):
 class General:
     instance: str = "abaco"          # prefix for store keys, queue names, labels, cgroup tree
     data_dir: Path = REPO_ROOT / ".data"
-    host_id: str = "local"           # names this spawner host; spawners on other hosts differ
     log_level: str = "INFO"
 
 
@@ -52,6 +51,7 @@ class Web:
     sync_timeout: int = 300          # seconds a ?_abaco_synchronous=true request may wait
     max_sync_waits_per_user: int = 2  # synchronous waits one user may hold in one API process (429 beyond)
     max_sync_waits: int = 0          # all synchronous waits of one API process; 0: half its threads
+    max_batch_messages: int = 1000   # messages in one POST .../messages/batch, ids in one .../executions/wait
     cors_origins: tuple[str, ...] = ()   # origins whose pages may read answers (CORS); none by default
     api_server: str = "http://127.0.0.1:8000"
     token_ttl: int = 86400           # seconds a token minted by `abaco token` is valid
@@ -94,6 +94,11 @@ class Spawner:
     worker_ready_timeout: int = 60   # seconds a new worker has to report READY
     client_timeout: float = 10.0     # seconds to wait for clientg's OAuth client, per attempt
     client_attempts: int = 3
+    # Many compute hosts (actors/hosts.py): each spawner registers its host in the hosts registry.
+    host_id: str = "local"           # names this compute host; spawners on other hosts differ
+    host_labels: tuple[str, ...] = ()   # what this host offers (gpu, bigmem, ...); actors' host_labels match them
+    max_workers_per_host: int = 0    # workers this host runs at once; past it the spawner takes no start; 0: no cap
+    heartbeat_interval: float = 5.0  # seconds between two heartbeats of the host record
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,11 @@ class Workers:
     mounts: tuple[str, ...] = ()     # /host/path:/container/path[:ro|rw]; {username} = the owner
     runtime: str = "crun"            # OCI runtime of execution containers; empty or absent: the engine's default
     pipeline: bool = True            # create the next message's container while one runs (actors/prepared.py)
+    # Warm actors (actors/warm.py): a warm container is replaced after this many executions
+    # or this many idle seconds; warm_start_timeout bounds the wait for its runner to connect.
+    warm_max_executions: int = 100
+    warm_idle_seconds: float = 300.0
+    warm_start_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -218,6 +228,44 @@ class Health:
     cron_max_past_days: int = 366    # a new cron schedule may start at most this many days ago
     stuck_after: float = 120.0       # seconds a worker may stay REQUESTED, SPAWNER SETUP, or BUSY
                                      # with no execution running, before it is reaped
+    host_silent_after: float = 30.0  # seconds without a host heartbeat before the host is silent and
+                                     # its workers (silent as long) are lost
+
+
+@dataclass(frozen=True)
+class Autoscaler:
+    """The autoscaler process (actors/services/autoscaler.py; the rule is actors/autoscale.py)."""
+    enabled: bool = True             # false: the process stands by and changes nothing
+    interval: float = 5.0            # seconds between two ticks
+    stable_window: float = 60.0      # seconds the desired count averages demand over
+    panic_window: float = 6.0        # seconds of the short average that may trigger panic
+    panic_factor: float = 2.0        # panic when the short average reaches this times the ready workers
+    scale_down_delay: float = 30.0   # seconds demand must stay low before workers are stopped
+    zero_grace: float = 120.0        # seconds without demand before the last worker is stopped
+    source: str = "prometheus"       # "prometheus" (falls back to direct) or "direct" (queues + stores)
+    prometheus_url: str = ""         # where the autoscaler queries Prometheus; '' : http://<prometheus_listen>
+    prometheus_listen: str = "127.0.0.1:9090"      # where `make up` starts Prometheus
+    alertmanager_listen: str = "127.0.0.1:9093"    # where `make up` starts AlertManager
+    scrape_interval: float = 5.0     # seconds between two scrapes (rendered into prometheus.yml)
+    listen: str = "127.0.0.1:9095"   # the autoscaler's own /metrics and /alerts (loopback only)
+    lease_ttl: float = 15.0          # seconds the active autoscaler's lease lasts without renewal
+    command_queue_limit: int = 20    # start commands waiting at or above this: hold scale-ups
+    host_capacity: int = 0           # live workers all compute hosts can hold; 0: no cap
+    decisions_kept: int = 50         # decisions GET /actors/{id}/autoscaling shows
+
+
+@dataclass(frozen=True)
+class Logstream:
+    """Live logs (actors/livelog.py) and the process that streams them (actors/services/logstream.py)."""
+    host: str = "127.0.0.1"
+    port: int = 8600
+    public_url: str = ""             # where the API redirects followers; '' : http://<the API's host name>:port
+    max_followers_per_user: int = 20  # streams one user may hold open at once in one process (429 beyond)
+    heartbeat: float = 15.0          # seconds between keep-alive comments on an idle stream
+    ticket_ttl: int = 60             # seconds a redirect's ticket may be used to start a stream
+    flush_interval: float = 0.1      # the most seconds output waits in the worker (at most one entry per interval)
+    max_chunks: int = 100000         # entries one execution's live log keeps (older ones trimmed)
+    keep_after_end: int = 3600       # seconds a live log stays once its execution ended (the stored log stays)
 
 
 @dataclass(frozen=True)
@@ -234,6 +282,8 @@ class Config:
     accounting: Accounting = field(default_factory=Accounting)
     auth: Auth = field(default_factory=Auth)
     events: Events = field(default_factory=Events)
+    autoscaler: Autoscaler = field(default_factory=Autoscaler)
+    logstream: Logstream = field(default_factory=Logstream)
     source: str = ""                 # the file the settings came from, for messages
 
     @property
@@ -284,6 +334,10 @@ class Config:
         return Path(self.accounting.csv_file) if self.accounting.csv_file else \
             self.general.data_dir / "accounting" / "accounting.csv"
 
+    @property
+    def prometheus_url(self) -> str:
+        return self.autoscaler.prometheus_url or f"http://{self.autoscaler.prometheus_listen}"
+
     def replace(self, **sections: Mapping[str, Any]) -> "Config":
         """A copy with some settings changed, e.g. ``cfg.replace(general={"instance": "t1"})``."""
         changes = {}
@@ -298,7 +352,8 @@ _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "so
 
 
 # Settings that existed once: naming one is an error that says what replaced it.
-_REPLACED = {("workers", "default_mem_limit"): "[limits] memory_max",
+_REPLACED = {("general", "host_id"): "[spawner] host_id",
+             ("workers", "default_mem_limit"): "[limits] memory_max",
              ("workers", "default_max_cpus"): "[limits] cpu_quota (in CPUs)"}
 
 
@@ -419,6 +474,17 @@ def _validate(config: Config) -> None:
         raise ConfigError("[workers] container_network must be 'none' or 'host'")
     if config.events.link_max_depth < 0:
         raise ConfigError("[events] link_max_depth must be 0 or more")
+    problem = host_labels.check_host(config.spawner.host_id, config.spawner.host_labels)
+    if problem:
+        raise ConfigError(f"[spawner] {problem}")
+    if config.autoscaler.source not in ("prometheus", "direct"):
+        raise ConfigError("[autoscaler] source must be 'prometheus' or 'direct'")
+    for name in ("listen", "prometheus_listen", "alertmanager_listen"):
+        host, _, port = getattr(config.autoscaler, name).rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"[autoscaler] {name} must be host:port")
+    if config.autoscaler.interval <= 0 or config.autoscaler.stable_window <= 0 or config.autoscaler.panic_window <= 0:
+        raise ConfigError("[autoscaler] interval, stable_window and panic_window must be above 0")
     if not config.general.instance.replace("-", "").replace("_", "").isalnum():
         raise ConfigError("[general] instance may hold only letters, digits, '-' and '_'")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 REDIS_PASSWORD = "redis.password"
 RABBIT_CREDENTIALS = "rabbit.credentials"
 RABBIT_USER = "abaco"
+SCRAPE_TOKEN = "metrics.token"   # Prometheus's bearer token for /metrics (every tenant's figures)
 
 
 def _write_once(path: Path, text: str) -> None:
@@ -42,6 +43,21 @@ def ensure(keys_dir: Path) -> None:
         _write_once(keys_dir / REDIS_PASSWORD, secrets.token_hex(32) + "\n")
     if not (keys_dir / RABBIT_CREDENTIALS).exists():
         _write_once(keys_dir / RABBIT_CREDENTIALS, f"{RABBIT_USER}\n{secrets.token_hex(32)}\n")
+    ensure_scrape_token(keys_dir)
+
+
+def ensure_scrape_token(keys_dir: Path) -> str:
+    """The scrape token of this data directory, made (0600) if missing."""
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not (keys_dir / SCRAPE_TOKEN).exists():
+        _write_once(keys_dir / SCRAPE_TOKEN, secrets.token_hex(32) + "\n")
+    return scrape_token(keys_dir)
+
+
+def scrape_token(keys_dir: Path) -> str:
+    """Prometheus's bearer token for /metrics and the autoscaler's endpoints; '' when there is none."""
+    lines = _lines(keys_dir / SCRAPE_TOKEN)
+    return lines[0].strip() if lines else ""
 
 
 def _lines(path: Path) -> list[str]:

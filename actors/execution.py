@@ -23,7 +23,7 @@ from typing import Any, Callable
 import docker.errors
 import requests
 
-from actors import api_relay, auth, ca_trust, configs, message_env, sandbox, times, worker_clients
+from actors import api_relay, auth, ca_trust, configs, livelog, message_env, sandbox, times, worker_clients
 from actors import limits as limits_mod
 from actors.binary_fifo import FifoWriter
 from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
@@ -185,7 +185,8 @@ class ExecutionRun:
     def __init__(self, config: Config, stores: Stores, runtime: DockerRuntime, actor: dict,
                  worker_id: str, message: Message, tree: cgroups.CgroupTree | None = None,
                  account: Callable[[dict], None] | None = None,
-                 notify: Callable[[str, dict], None] | None = None, taskio: TaskIO | None = None):
+                 notify: Callable[[str, dict], None] | None = None, taskio: TaskIO | None = None,
+                 warm=None):
         self.config, self.stores, self.runtime = config, stores, runtime
         self.tree = tree or cgroups.CgroupTree()
         # Exact storage io on cgroup v1 (from the kernel's exit records); v2's io.stat is exact itself.
@@ -202,6 +203,9 @@ class ExecutionRun:
         self.scratch = config.run_dir / "executions" / self.execution_id
         self.installations = Installations(config, stores)
         self.relay: api_relay.Relay | None = None
+        self.live: livelog.Publisher | None = None   # the live log followers read (best effort)
+        self.warm = warm                      # the worker's WarmPool (actors/warm.py), for warm actors
+        self.stopper: Callable[[], None] | None = None   # ends a warm execution (its container stays)
 
     # ------------------------------------------------------------ contract
 
@@ -340,7 +344,7 @@ class ExecutionRun:
         if worker is None or worker["id"] == self.worker_id or worker.get("status") != WorkerStatus.BUSY \
                 or worker.get("execution_id") != self.execution_id:
             return False
-        if worker.get("host_id") == self.config.general.host_id:
+        if worker.get("host_id") == self.config.spawner.host_id:
             return pid_alive(worker.get("pid"))
         try:
             beat = times.parse(worker["last_health_check_time"]).timestamp()
@@ -360,11 +364,26 @@ class ExecutionRun:
             if staged is not None:
                 self.unstage(staged)
             return None
+        if self.warm is not None and self.actor.get("warm"):
+            if staged is not None:            # never prepared ahead (actors/prepared.py); just in case
+                self.unstage(staged)
+                staged = None
+            # A warm execution's output reaches its live log when it ends (the runner hands it over then).
+            self.live = livelog.open_publisher(self.config, self.execution_id, log_expiry(self.config, self.actor))
+            try:
+                handled, record = self.warm.execute(self, execution)
+            finally:
+                if self.live is not None:
+                    self.live.close()
+                self.live = None
+            if handled:
+                return record
         if staged is not None and staged.attempt != execution.get("attempts"):
             self.unstage(staged)          # prepared for another attempt than the claim made
             staged = None
         staged = staged or self.stage(execution)
         try:
+            self.live = livelog.open_publisher(self.config, self.execution_id, log_expiry(self.config, self.actor))
             if staged.container is None:
                 return self._finish(ExecutionStatus.ERROR, "; ".join(self.notes), {})
             try:
@@ -375,6 +394,8 @@ class ExecutionRun:
             return self._follow(execution, staged.container, staged.limits, staged.budget,
                                 sorted(set(staged.unsupported)), staged.collector, staged.io)
         finally:
+            if self.live is not None:
+                self.live.close()
             self.unstage(staged, remove_container=False)
 
     def stage(self, execution: dict) -> "Staged":
@@ -395,6 +416,7 @@ class ExecutionRun:
         if self.message.content_type == BINARY:
             staged.fifo = FifoWriter(self.scratch / "binary", self.message.body)   # filled before the container starts
         try:
+            self.live = livelog.open_publisher(self.config, self.execution_id, log_expiry(self.config, self.actor))
             self.relay = self.start_relay()
             staged.limits, staged.budget = limits_mod.for_execution(self.config, self.actor)
             staged.unsupported = self.tree.create(cgroups.actor_path(self.config.general.instance, self.actor["id"]),
@@ -431,7 +453,8 @@ class ExecutionRun:
         """The started container, followed to its terminal record."""
         # Follow the output first: Docker's capped log file may start again under a flood,
         # and what was written before the reader came is then gone.
-        reader = self.runtime.follow_logs(container, self.config.workers.max_log_length)
+        reader = self.runtime.follow_logs(container, self.config.workers.max_log_length,
+                                          self.live.write if self.live is not None else None)
         self.container_id = container.id
         self.installations.done("execution", self.execution_id)
         self.stores.executions.update(self.execution_id, {
@@ -458,6 +481,8 @@ class ExecutionRun:
         runtime = round(finished - started, 6) if started and finished and finished > started \
             else round(waited, 6)
         self.stores.logs.set(self.execution_id, logs.encode(), ttl=log_expiry(self.config, self.actor))
+        if self.live is not None:
+            self.live.finish(logs)
         collector.finish()
         status = ExecutionStatus.COMPLETE
         if usage.oom_kills or state.get("OOMKilled"):
@@ -548,6 +573,8 @@ class ExecutionRun:
         record = self.stores.executions.update(self.execution_id, fields)
         self.stores.parked.delete(self.execution_id)   # a parked duplicate is not needed any more
         self.stores.execution_done(self.execution_id)
+        if self.live is not None:
+            self.live.end(status, figures.get("exit_code"))
         if record is not None:
             self.publish_accounting(record)
         return record
@@ -559,7 +586,7 @@ class ExecutionRun:
             "worker_id": execution.get("worker_id") or self.worker_id,
             "owner": execution.get("owner") or self.actor.get("owner"),
             "executor": execution.get("executor") or "", "tenant": execution.get("tenant", "default"),
-            "host": self.config.general.host_id, "image": self.actor.get("image", ""),
+            "host": self.config.spawner.host_id, "image": self.actor.get("image", ""),
             "submit_time": execution.get("message_received_time"), "start_time": execution.get("start_time"),
             "end_time": execution.get("finish_time"), "runtime": execution.get("runtime") or 0,
             "exit_code": execution.get("exit_code"), "cpu_ns": execution.get("cpu") or 0,

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors import jsondepth
+from actors import host_labels, jsondepth
 from actors.codes import EXECUTION_EVENTS, EventType
 from actors.errors import BadRequestError, ForbiddenError
 
@@ -31,6 +31,7 @@ MEM_LIMIT = re.compile(r"^[0-9]{1,18}[bkmg]?$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REF = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,128}$")
+PYFUNC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]{0,254}$")
 
 _STR, _BOOL = {"type": "string"}, {"type": "boolean"}
@@ -100,8 +101,21 @@ ACTOR_FIELDS: tuple[Field, ...] = (
           cli="link-events"),
     Field("webhook", "url", "", "a URL that receives this actor's events as JSON POSTs", _STR, cli=True),
     Field("queue", "name", "default", "the spawner queue that starts this actor's workers", _STR),
+    Field("host_labels", "labels", [], "labels a host must have to run this actor's workers, e.g. gpu",
+          {"type": "array", "items": _STR, "maxItems": host_labels.MAX_LABELS}, cli="host-labels"),
+    Field("min_workers", "nonnegint", 0, "the fewest workers the autoscaler leaves (0: scale to zero when idle)",
+          _int(), cli=True),
+    Field("autoscale", "bool", False, "let the autoscaler add and stop workers between min_workers and max_workers",
+          _BOOL, cli=True),
     Field("hints", "strlist", [], "hints such as 'sync' (keep one worker warm)",
           {"type": "array", "items": _STR}),
+    Field("warm", "bool", False, "keep a long-lived container per worker; each message runs in a child process "
+          "of it, in a cgroup of its own (images with python3 only)", _BOOL, cli=True),
+    Field("warm_shared", "bool", False, "a warm container may serve messages of several senders", _BOOL),
+    Field("warm_function", "pyfunc", "", "a warm actor of a Python image: 'module:function' called per message "
+          "in a forked child instead of the image's command", _STR),
+    Field("warm_max_executions", "posint", None, "executions before a warm container is replaced "
+          "(at most [workers] warm_max_executions)", _int(1)),
     Field("force", "bool", False, "on update: restart the workers on a new revision", _BOOL, stored=False),
 )
 BY_NAME: dict[str, Field] = {f.name: f for f in ACTOR_FIELDS}
@@ -118,7 +132,7 @@ NONCE_INPUT = {"level": "str", "max_uses": "int", "description": "str"}
 PERMISSION_INPUT = {"user": "str", "level": "str"}
 WORKER_INPUT = {"num": "int"}
 
-_LIST_KINDS = ("strlist", "events")
+_LIST_KINDS = ("strlist", "events", "labels")
 _INT_KINDS = ("int", "posint", "nonnegint", "weight")
 _INT_TEXT = re.compile(r"^\s*-?[0-9]{1,18}\s*$")   # longer text stays text: the field refuses it
 
@@ -270,6 +284,10 @@ def _check(name: str, kind: str, value: Any) -> Any:
         if not IMAGE.match(value.strip()):
             raise bad("a Docker image reference such as 'abaco/echo:local'")
         return value.strip()
+    if kind == "pyfunc":
+        if not isinstance(value, str) or (value and (len(value) > 256 or not PYFUNC.match(value))):
+            raise bad("a Python 'module:function' (e.g. 'mypkg.handlers:main'), or empty")
+        return value
     if kind == "ref":
         if not isinstance(value, str) or (value and not REF.match(value)):
             raise bad("an actor id (letters, digits, '.', '_', '-'), or empty to remove it")
@@ -320,6 +338,15 @@ def _check(name: str, kind: str, value: Any) -> Any:
         return dict(value)
     if kind == "events":
         return _events(name, value)
+    if kind == "labels":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of host labels such as [\"gpu\"] (or one comma-separated string)")
+        problem = host_labels.check_labels(value)
+        if problem:
+            raise BadRequestError(f"'{name}': {problem}")
+        return list(host_labels.normalise(value))
     if kind == "strlist":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad("a list of strings")

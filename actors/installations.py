@@ -45,8 +45,8 @@ class Installations:
     def begin(self, kind: str, name: str, parts: dict) -> None:
         self.stores.installations.put(_key(kind, name), {
             "kind": kind, "name": name, "parts": parts, "status": IN_CREATION, "pid": os.getpid(),
-            "host_id": self.config.general.host_id, "create_time": times.now()},
-            group=self.config.general.host_id)
+            "host_id": self.config.spawner.host_id, "create_time": times.now()},
+            group=self.config.spawner.host_id)
 
     def done(self, kind: str, name: str) -> None:
         self.stores.installations.update(_key(kind, name), {"status": CREATED})
@@ -59,7 +59,7 @@ class Installations:
     def sweep(self) -> int:
         """Clean what dead processes on this host left half-made; returns how many."""
         cleaned = 0
-        for record in self.stores.installations.group_docs(self.config.general.host_id):
+        for record in self.stores.installations.group_docs(self.config.spawner.host_id):
             if pid_alive(record.get("pid")):
                 continue
             if record["kind"] == "worker" and not self._worker_unfinished(record):

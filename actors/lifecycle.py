@@ -67,6 +67,7 @@ def register(config: Config, stores: Stores, broker: channels.Broker, who: Ident
                              default_max_workers=config.workers.default_max_workers)
     actor.update(cron.fields_for(given.get("cron_schedule"), given.get("cron_on", True),
                                  config.health.cron_max_past_days))
+    _check_min_workers(actor)
     actor["owner_role"] = who.role          # limited users' actors get small quotas
     stores.actors.put(actor["id"], actor, group=quotas.owner_group(who.tenant, who.user))
     try:
@@ -94,6 +95,7 @@ def update(config: Config, stores: Stores, broker: channels.Broker, who: Identit
     if not actor.get("stateless", True) and given.get("max_workers", 1) != 1:
         raise BadRequestError(f"{models.ONE_STATEFUL_WORKER}. A stateful actor has exactly one worker; "
                               f"max_workers must be 1")
+    _check_min_workers({**actor, **given})
     new_revision = force or given.get("image", actor["image"]) != actor["image"]
     changes = dict(given, last_update_time=times.now())
     changes.update(_cron_changes(config, actor, given))
@@ -106,6 +108,12 @@ def update(config: Config, stores: Stores, broker: channels.Broker, who: Identit
         commands.stop_old_revisions(config, stores, broker, updated)
         commands.request_workers(config, stores, broker, updated, 1)
     return updated
+
+
+def _check_min_workers(actor: dict) -> None:
+    low, high = actor.get("min_workers") or 0, actor.get("max_workers") or 1
+    if low > high:
+        raise BadRequestError(f"'min_workers' ({low}) may not exceed 'max_workers' ({high})")
 
 
 def _cron_changes(config: Config, actor: dict, given: dict) -> dict:

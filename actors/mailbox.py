@@ -13,8 +13,8 @@ import logging
 import threading
 import time
 
-from actors import channels, commands, models, prepared
-from actors.codes import ActorStatus
+from actors import channels, commands, models, prepared, times
+from actors.codes import ActorStatus, ExecutionStatus
 from actors.config import Config
 from actors.errors import TooManyRequestsError
 from actors.message import Message
@@ -63,26 +63,28 @@ def waiting(config: Config, stores: Stores, broker: channels.Broker, actor_id: s
     return broker.queue_length(channels.actor_queue(config, actor_id)) + prepared.held(stores, actor_id)
 
 
-def check_queue(config: Config, broker: channels.Broker, actor_id: str, stores: Stores | None = None) -> None:
-    """429 when the actor's mailbox already holds ``[quotas] max_queued_messages`` messages."""
+def check_queue(config: Config, broker: channels.Broker, actor_id: str, more: int = 1,
+                stores: Stores | None = None) -> None:
+    """429 when ``more`` messages would take the actor's mailbox past ``[quotas] max_queued_messages``."""
     cap = config.quotas.max_queued_messages
     if cap <= 0:
         return
     now = time.monotonic()
     with _seen_lock:
         seen_at, count = _queued.get(actor_id, (-QUEUE_SEEN_FOR, 0))
-        if now - seen_at < QUEUE_SEEN_FOR and count + 1 < cap - headroom(cap):
-            _queued[actor_id] = (seen_at, count + 1)
+        if now - seen_at < QUEUE_SEEN_FOR and count + more < cap - headroom(cap):
+            _queued[actor_id] = (seen_at, count + more)
             return
     count = waiting(config, stores, broker, actor_id) if stores is not None \
         else broker.queue_length(channels.actor_queue(config, actor_id))
     with _seen_lock:
         if len(_queued) > 10000:
             _queued.clear()
-        _queued[actor_id] = (now, count + 1)
-    if count >= cap:
+        _queued[actor_id] = (now, count + more if count + more <= cap else count)
+    if count + more > cap:
+        batch = f"; a batch of {more} would pass it" if more > 1 else ""
         raise TooManyRequestsError(f"actor {actor_id} already has {count} messages waiting; the quota is {cap} "
-                                   f"([quotas] max_queued_messages): wait for them to run, or add workers")
+                                   f"([quotas] max_queued_messages){batch}: wait for them to run, or add workers")
 
 
 def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, body: bytes, kind: str,
@@ -94,7 +96,7 @@ def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, b
     with the execution's events. A full mailbox is a TooManyRequestsError (429) and nothing
     is written.
     """
-    check_queue(config, broker, actor["id"], stores)
+    check_queue(config, broker, actor["id"], stores=stores)
     execution = models.new_execution(actor, executor, kind, len(body))
     if link_depth:
         execution["link_depth"] = link_depth
@@ -116,3 +118,52 @@ def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, b
         log.warning("message %s queued, but no worker could be requested for actor %s now: %s",
                     execution["id"], actor["id"], exc)
     return execution
+
+
+def send_batch(config: Config, stores: Stores, broker: channels.Broker, actor: dict,
+               items: list[tuple[bytes, str, dict]], executor: str) -> list[dict]:
+    """Queue every ``(body, kind, env)`` of ``items`` for ``actor``, all or none; returns the
+    execution records in the items' order.
+
+    The records are written (SUBMITTED) first, then the messages are published as one AMQP
+    transaction (``Broker.publish_batch``): RabbitMQ queues all of them or none. When the
+    publish fails, every record is ended as ERROR (only while still SUBMITTED, and waiters
+    are woken), so a message that did reach the queue in a commit whose answer was lost is
+    skipped by the worker that takes it; the caller sees the failure (503) and nothing runs.
+    """
+    check_queue(config, broker, actor["id"], more=len(items), stores=stores)
+    executions: list[dict] = []
+    messages: list[tuple[bytes, dict, str]] = []
+    for body, kind, env in items:
+        execution = models.new_execution(actor, executor, kind, len(body))
+        message = Message(execution_id=execution["id"], body=body, content_type=kind, executor=executor,
+                          env=env or {}, revision=actor["revision"])
+        executions.append(execution)
+        messages.append((body, message.headers(), kind))
+    try:
+        stores.executions.put_many([(e["id"], e) for e in executions], group=actor["id"])
+        broker.publish_batch(channels.actor_queue(config, actor["id"]), messages)
+    except (channels.ChannelUnavailable, StoreUnavailable):
+        _refuse(stores, [e["id"] for e in executions])
+        raise
+    try:
+        if actor.get("status") != ActorStatus.SUBMITTED and not _has_workers(stores, actor["id"]):
+            commands.ensure_workers(config, stores, broker, actor, 1)
+    except (StoreUnavailable, channels.ChannelUnavailable) as exc:
+        log.warning("a batch of %d messages queued, but no worker could be requested for actor %s now: %s",
+                    len(items), actor["id"], exc)
+    return executions
+
+
+def _refuse(stores: Stores, execution_ids: list[str]) -> None:
+    """End the records of a batch that was not accepted, so none of its messages runs."""
+    try:
+        for execution_id in execution_ids:
+            done = stores.executions.update(execution_id, {
+                "status": ExecutionStatus.ERROR, "finish_time": times.now(),
+                "status_message": "its batch was not accepted (the message broker failed); it never ran"},
+                expect={"status": ExecutionStatus.SUBMITTED})
+            if done is not None:
+                stores.execution_done(execution_id)
+    except StoreUnavailable as exc:
+        log.warning("a refused batch's %d executions could not all be ended: %s", len(execution_ids), exc)

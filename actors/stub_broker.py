@@ -42,6 +42,12 @@ class StubBroker:
         with self._lock:
             self.queues.setdefault(queue, []).append(Published(body, dict(headers or {}), content_type))
 
+    def publish_batch(self, queue: str, messages: list[tuple[bytes, dict, str]]) -> None:
+        """All or nothing, as the real broker's transaction."""
+        self._check()
+        with self._lock:
+            self.queues.setdefault(queue, []).extend(Published(b, dict(h or {}), c) for b, h, c in messages)
+
     def publish_json(self, queue: str, payload: dict) -> None:
         self.publish(queue, json.dumps(payload).encode(), content_type="application/json")
 

@@ -11,6 +11,10 @@ passing ``Authorization`` and a gateway's ``X-Jwt-Assertion-*`` through unchange
 
 ``python -m actors.tls_proxy`` prints it for the configured settings
 (``[web] access_control``, ``[auth] tls_listen``, ``tls_cert_dir``, the API's address as upstream).
+``python -m actors.tls_proxy --serve`` becomes nginx with the rendered file (supervisord's
+``tls`` program): nginx's workers outlive a master killed with SIGKILL and keep its port, so
+the workers of the previous master (its process group, named in nginx's pid file) are
+ended first, and a restarted proxy can listen again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import sys
+import time
 from pathlib import Path
 
 from actors import config as config_mod
@@ -89,11 +95,56 @@ def render(config: Config, listen: str | None = None, cert_dir: Path | None = No
     return text
 
 
+def orphans(pidfile: Path, proc: Path = Path("/proc")) -> list[int]:
+    """Processes named nginx left in the process group of the master ``pidfile`` names,
+    when that master is gone (a live master is left alone: it is not ours to end)."""
+    try:
+        leader = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return []
+    if (proc / str(leader)).exists():
+        return []
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+            # Fields after the command name (which may hold spaces): state, ppid, pgrp, ...
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if comm == "nginx" and int(fields[2]) == leader:
+            found.append(int(entry.name))
+    return found
+
+
+def serve(config: Config, grace: float = 5.0) -> None:
+    """End the orphaned workers of a previous master, then exec nginx (never returns)."""
+    pidfile = config.run_dir / "nginx.pid"
+    left = orphans(pidfile)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while left and time.monotonic() < deadline:
+        left = [pid for pid in left if Path(f"/proc/{pid}").exists()]
+        time.sleep(0.05)
+    conf = str(config.run_dir / "nginx.conf")
+    os.execvp("nginx", ["nginx", "-c", conf])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actors.tls_proxy",
                                      description="Print the nginx configuration of the platform's TLS proxy.")
     parser.add_argument("--config", help="path to abaco.conf")
+    parser.add_argument("--serve", action="store_true",
+                        help="run nginx with the rendered configuration (after ending a killed master's workers)")
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(config_mod.load(args.config))
     try:
         sys.stdout.write(render(config_mod.load(args.config)))
     except ValueError as exc:

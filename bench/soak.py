@@ -21,7 +21,8 @@ from pathlib import Path
 
 from common import stack_client
 
-from actors.services import NAMES as PROCESSES
+from actors import supervision
+from actors.services import NAMES
 
 
 def children(pid: int) -> list[int]:
@@ -47,10 +48,9 @@ def rss_and_fds(pids: list[int]) -> tuple[int, int]:
 
 def process_groups(cfg) -> dict[str, list[int]]:
     groups = {}
-    for name in PROCESSES:
-        try:
-            pid = int((cfg.pid_dir / f"{name}.pid").read_text())
-        except (OSError, ValueError):
+    for name in NAMES:
+        pid = supervision.pid(cfg, name)
+        if pid is None:
             continue
         groups[name] = [pid, *children(pid)] if name == "api" else [pid]
     workers = []
@@ -115,7 +115,7 @@ def main() -> int:
               f"{len(pending)} unfinished at the end")
         print(f"{'process':<11} {'rss MiB base':>12} {'end':>7} {'max':>7} {'ratio':>6} "
               f"{'fds base':>8} {'end':>5} {'max':>5} {'ratio':>6}")
-        for name in (*PROCESSES, "workers"):
+        for name in (*NAMES, "workers"):
             if name not in baseline or name not in final:
                 continue
             (rss0, fd0), (rss1, fd1) = baseline[name], final[name]

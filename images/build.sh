@@ -14,7 +14,7 @@ REPO="$(dirname "$HERE")"
 FORCE=0
 LABEL="org.abaco.inputs-sha256"
 SAMPLES_BUSYBOX=(echo sleep)
-SAMPLES_PYTHON=(pyactor result binary agavepy)
+SAMPLES_PYTHON=(pyactor result binary agavepy pyfunc)
 # Wheels go into images with pip run from its own wheel (the images have no pip, and their
 # builds no network): this pip, downloaded on the host with them.
 PIP_INSTALLER="pip==26.3"
@@ -152,14 +152,21 @@ build_python_sdk() {
     build_labelled abaco/python3:local abaco/python3-base:local "$context" "$hash" "$context/requirements.txt"
 }
 
-# A sample with a requirements.txt gets its wheels in its (copied) build context.
+# A sample with a requirements.txt gets its wheels in its (copied) build context; one with
+# a repo-files.txt gets the repository files it lists (paths from the repository's root).
 build_sample() {
     local name="$1" parent="$2" dir="$HERE/samples/$1"
-    local files context="$WORK/sample-$1" requirements=""
-    mapfile -t files < <(cd "$dir" && find . -type f | sort)
+    local files context="$WORK/sample-$1" requirements="" f
     cp -r "$dir" "$context"
+    if [ -f "$dir/repo-files.txt" ]; then
+        while read -r f; do
+            [ -n "$f" ] || continue
+            mkdir -p "$context/$(dirname "$f")" && cp "$REPO/$f" "$context/$f"
+        done < "$dir/repo-files.txt"
+    fi
+    mapfile -t files < <(cd "$context" && find . -type f | sort)
     [ ! -f "$context/requirements.txt" ] || requirements="$context/requirements.txt"
-    build_labelled "abaco/$name:local" "$parent" "$context" "$(inputs_hash "$parent" "$dir" "${files[@]}")" \
+    build_labelled "abaco/$name:local" "$parent" "$context" "$(inputs_hash "$parent" "$context" "${files[@]}")" \
         "$requirements"
 }
 

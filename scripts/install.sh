@@ -13,14 +13,17 @@ VENV="$REPO/.venv"
 STAMP="$VENV/.abaco-install.sha256"
 PIP_LOG="$VENV/pip-install.log"
 
+# supervisor: runs the platform processes and restarts them (scripts/stack.sh);
 # docker.io: dockerd (a client-only `docker` may exist already, so check packages, not
 # commands); mmdebstrap + busybox-static: local base images (no registry reachable);
 # curl/procps/iproute2: used by scripts/stack.sh (readiness probe, pgrep, ss);
 # nginx-light + openssl: the TLS proxy of the mtls access mode and its test certificates;
 # hey + wrk: HTTP load for the benchmarks (bench/ingest.py);
-# crun: the OCI runtime of execution containers ([workers] runtime, registered by stack.sh).
-PACKAGES=(docker.io redis-server redis-tools rabbitmq-server mmdebstrap busybox-static
-          curl procps iproute2 util-linux python3-venv nginx-light openssl hey wrk crun)
+# crun: the OCI runtime of execution containers ([workers] runtime, registered by stack.sh);
+# prometheus + prometheus-alertmanager: what the autoscaler reads, and its alert webhook.
+PACKAGES=(docker.io supervisor redis-server redis-tools rabbitmq-server mmdebstrap busybox-static
+          curl procps iproute2 util-linux python3-venv nginx-light openssl hey wrk
+          prometheus prometheus-alertmanager crun)
 
 log() { echo "install: $*"; }
 die() { echo "install: ERROR: $*" >&2; exit 1; }

@@ -1,21 +1,24 @@
 #!/bin/bash
-# Start, stop and inspect the local stack: the Docker engine, Redis, RabbitMQ and the
-# platform processes (api, spawner, health, accounting, clientg, events; and nginx as `tls`, the
-# HTTPS listener on [auth] tls_listen in every access mode).
+# Start, stop and inspect the local stack: the Docker engine, Redis, RabbitMQ, the
+# platform processes (actors/services/__init__.py's list: api, spawner, health, ..., autoscaler;
+# and nginx as `tls`, the HTTPS listener on [auth] tls_listen in every access mode), which run
+# under supervisord: each is restarted at once when it exits (actors/supervision.py); and
+# Prometheus and AlertManager on [autoscaler] prometheus_listen and alertmanager_listen.
 #
 #   scripts/stack.sh up       start whatever is not running yet, wait until the API answers
 #   scripts/stack.sh down     stop what this script started (never anything else)
 #   scripts/stack.sh status   one line per component
 #   scripts/stack.sh docker   only make sure a Docker engine answers (used by `make images`)
 #   scripts/stack.sh rabbitmqctl ARGS...   rabbitmqctl against the stack's RabbitMQ node
+#   scripts/stack.sh pid NAME  the pid of a platform process (as supervisord reports it)
 #
 # Settings come from abaco.conf plus ABACO_<SECTION>_<KEY> overrides, resolved by
 # `python -m actors.config`; ABACO_CONF defaults to the repository's abaco.conf.
 # Services that already answer (a system Redis, a dockerd started by hand, ...) are used
 # as they are and left alone by `down`. What this script starts is recorded in pidfiles
-# under <data_dir>/pids (RabbitMQ's own pidfile is <data_dir>/rabbitmq/pid); `down` stops
-# exactly those. STACK_DOCKERD_ARGS adds flags to a dockerd this script starts (which also
-# registers crun when it is installed).
+# under <data_dir>/pids (RabbitMQ's own pidfile is <data_dir>/rabbitmq/pid, supervisord's
+# pids/supervisord.pid); `down` stops exactly those. STACK_DOCKERD_ARGS adds flags to a
+# dockerd this script starts (which also registers crun when it is installed).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +37,7 @@ log() { echo "stack: $*"; }
 warn() { echo "stack: WARNING: $*" >&2; }
 die() { echo "stack: ERROR: $*" >&2; exit 1; }
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 # ---------------------------------------------------------------------------- settings
 
@@ -43,16 +46,21 @@ load_config() {
     [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV; run 'make install' first"
     out="$("$VENV/bin/python" -m actors.config data_dir run_dir log_dir general.instance \
         store.redis_host store.redis_port rabbit.host rabbit.port \
-        web.host web.port tls_cert_dir auth.tls_listen)" \
+        web.host web.port tls_cert_dir auth.tls_listen \
+        autoscaler.prometheus_listen autoscaler.alertmanager_listen)" \
         || die "cannot read the settings (ABACO_CONF=$ABACO_CONF)"
     { read -r DATA; read -r RUN_DIR; read -r LOG_DIR; read -r INSTANCE
       read -r REDIS_HOST; read -r REDIS_PORT; read -r RABBIT_HOST; read -r RABBIT_PORT
-      read -r WEB_HOST; read -r WEB_PORT; read -r TLS_DIR; read -r TLS_LISTEN; } <<< "$out"
+      read -r WEB_HOST; read -r WEB_PORT; read -r TLS_DIR; read -r TLS_LISTEN
+      read -r PROM_LISTEN; read -r ALERT_LISTEN; } <<< "$out"
     PIDS="$DATA/pids"
     # The one list of platform processes lives in actors/services/__init__.py.
     out="$("$VENV/bin/python" -m actors.services)" || die "cannot list the platform processes"
     mapfile -t PLATFORM < <(cut -d' ' -f1 <<< "$out")
     PLATFORM+=(tls)
+    SUPERVISOR_CONF="$DATA/supervisor/supervisord.conf"
+    SUPERVISOR_SOCK="$RUN_DIR/supervisor.sock"
+    SUPERVISOR_PIDFILE="$PIDS/supervisord.pid"
     RABBIT_DIR="$DATA/rabbitmq"
     RABBIT_PIDFILE="$RABBIT_DIR/pid"
     # One RabbitMQ node per instance; a second stack on this machine needs its own
@@ -442,49 +450,112 @@ stop_rabbitmq() {
     wait_gone "$pid" 30 || { warn "rabbitmq (pid $pid) did not exit; sending SIGKILL"; kill -KILL "$pid"; }
 }
 
-# ---------------------------------------------------------------------- platform processes
+# ------------------------------------------------------------- prometheus and alertmanager
 
-# platform_pattern NAME: what the command line of NAME's main process contains.
-platform_pattern() {
-    case "$1" in
-        tls) echo 'nginx' ;;
-        *) echo "abaco-$1" ;;
-    esac
-}
+# Both are rendered from prometheus/ into the data directory on every 'up'
+# (actors/prometheus_config.py) and run in the foreground, so LAUNCHED_PID is theirs. One
+# that already answers on the address is used as it is (external) and left alone by 'down'.
 
-platform_pid() { pidfile_pid "$PIDS/$1.pid" "$(platform_pattern "$1")"; }
+prometheus_answers() { curl -sf --max-time 5 "http://$PROM_LISTEN/-/ready" > /dev/null 2>&1; }
 
-# platform_command NAME: set CMD to the command line that starts NAME.
-platform_command() {
-    case "$1" in
-        tls) CMD=(nginx -c "$RUN_DIR/nginx.conf") ;;
-        *) CMD=("$VENV/bin/abaco-$1") ;;
-    esac
-}
+prometheus_pid() { pidfile_pid "$PIDS/prometheus.pid" 'prometheus'; }
 
-# start_platform NAME: start it unless its pidfile names a live process; append the
-# pid of a new one to STARTED.
-start_platform() {
-    local name="$1" pid
-    if [ "$name" = tls ]; then
-        prepare_tls
-    fi
-    if pid="$(platform_pid "$name")"; then
-        log "$name: running (pid $pid)"
+ensure_prometheus() {
+    local dir="$DATA/prometheus" pid
+    mkdir -p "$dir/data"
+    "$VENV/bin/python" -m actors.prometheus_config prometheus "$dir" > /dev/null \
+        || die "cannot render Prometheus's configuration into $dir"
+    if prometheus_answers; then
+        log "prometheus: running on $PROM_LISTEN ($(prometheus_pid > /dev/null && echo started by this project || echo external))"
+        # ours reads the configuration rendered just now
+        if pid="$(prometheus_pid)"; then kill -HUP "$pid" 2>/dev/null || true; fi
         return 0
     fi
-    # Else the API of whatever holds the port would answer the readiness probe for ours.
-    if [ "$name" = api ] && port_listens "$WEB_PORT"; then
-        die "port $WEB_PORT is taken (by pid $(listener_pid "$WEB_PORT")); stop it or set [web] port"
+    if port_listens "${PROM_LISTEN##*:}"; then
+        # Not essential: the autoscaler then reads the queues and stores directly.
+        warn "port ${PROM_LISTEN##*:} is taken by pid $(listener_pid "${PROM_LISTEN##*:}"); Prometheus not started (set [autoscaler] prometheus_listen)"
+        return 0
     fi
-    if [ "$name" = tls ] && port_listens "${TLS_LISTEN##*:}"; then
-        die "port ${TLS_LISTEN##*:} is taken (by pid $(listener_pid "${TLS_LISTEN##*:}")); stop it or set [auth] tls_listen"
+    launch "$LOG_DIR/prometheus.log" prometheus --config.file="$dir/prometheus.yml" \
+        --storage.tsdb.path="$dir/data" --storage.tsdb.retention.time=2d \
+        --web.listen-address="$PROM_LISTEN"
+    echo "$LAUNCHED_PID" > "$PIDS/prometheus.pid"
+    log "prometheus: starting on $PROM_LISTEN (pid $LAUNCHED_PID, log $LOG_DIR/prometheus.log)"
+    wait_until "$START_TIMEOUT" "$LAUNCHED_PID" prometheus_answers \
+        || fail_start prometheus "$LAUNCHED_PID" "$LOG_DIR/prometheus.log"
+}
+
+stop_prometheus() {
+    local pid
+    if pid="$(prometheus_pid)"; then
+        stop_process prometheus "$pid" "$STOP_TIMEOUT"
     fi
-    platform_command "$name"
-    launch "$LOG_DIR/$name.log" "${CMD[@]}"
-    echo "$LAUNCHED_PID" > "$PIDS/$name.pid"
-    log "$name: starting (pid $LAUNCHED_PID, log $LOG_DIR/$name.log)"
-    STARTED+=("$name")
+    rm -f "$PIDS/prometheus.pid"
+}
+
+alertmanager_answers() { curl -sf --max-time 5 "http://$ALERT_LISTEN/-/ready" > /dev/null 2>&1; }
+
+alertmanager_pid() { pidfile_pid "$PIDS/alertmanager.pid" 'alertmanager'; }
+
+ensure_alertmanager() {
+    local dir="$DATA/alertmanager"
+    mkdir -p "$dir/data"
+    "$VENV/bin/python" -m actors.prometheus_config alertmanager "$dir" > /dev/null \
+        || die "cannot render AlertManager's configuration into $dir"
+    if alertmanager_answers; then
+        log "alertmanager: running on $ALERT_LISTEN ($(alertmanager_pid > /dev/null && echo started by this project || echo external))"
+        return 0
+    fi
+    if port_listens "${ALERT_LISTEN##*:}"; then
+        warn "port ${ALERT_LISTEN##*:} is taken by pid $(listener_pid "${ALERT_LISTEN##*:}"); AlertManager not started (set [autoscaler] alertmanager_listen)"
+        return 0
+    fi
+    # No cluster listener: it would bind port 9094 on every interface.
+    launch "$LOG_DIR/alertmanager.log" prometheus-alertmanager --config.file="$dir/alertmanager.yml" \
+        --storage.path="$dir/data" --web.listen-address="$ALERT_LISTEN" --cluster.listen-address=
+    echo "$LAUNCHED_PID" > "$PIDS/alertmanager.pid"
+    log "alertmanager: starting on $ALERT_LISTEN (pid $LAUNCHED_PID, log $LOG_DIR/alertmanager.log)"
+    wait_until "$START_TIMEOUT" "$LAUNCHED_PID" alertmanager_answers \
+        || fail_start alertmanager "$LAUNCHED_PID" "$LOG_DIR/alertmanager.log"
+}
+
+stop_alertmanager() {
+    local pid
+    if pid="$(alertmanager_pid)"; then
+        stop_process alertmanager "$pid" "$STOP_TIMEOUT"
+    fi
+    rm -f "$PIDS/alertmanager.pid"
+}
+
+# ---------------------------------------------------------------------- platform processes
+#
+# The platform processes (PLATFORM: actors/services/__init__.py's list, then nginx as tls)
+# run under one supervisord per data directory, configured by actors/supervision.py in
+# <data_dir>/supervisor/supervisord.conf: each is restarted at once when it exits, each
+# logs to <log_dir>/NAME.log. supervisord itself is recorded in pids/supervisord.pid.
+
+supervisord_pid() { pidfile_pid "$SUPERVISOR_PIDFILE" 'supervisord'; }
+
+# supervisorctl ARGS...: against this data directory's supervisord (its socket is 0700).
+supervisorctl_() { timeout 60 supervisorctl -c "$SUPERVISOR_CONF" "$@"; }
+
+supervisor_answers() { supervisorctl_ pid > /dev/null 2>&1; }
+
+# platform_pid NAME: the pid of NAME's running process, as supervisord reports it.
+platform_pid() {
+    local pid
+    supervisord_pid > /dev/null || return 1
+    pid="$(supervisorctl_ pid "$1" 2>/dev/null | tr -dc '0-9')" || true
+    [ -n "$pid" ] && [ "$pid" != 0 ] && pid_alive "$pid" || return 1
+    echo "$pid"
+}
+
+# platform_state NAME: RUNNING, STARTING, BACKOFF, FATAL, EXITED, STOPPED, ... or UNKNOWN.
+platform_state() {
+    local line
+    line="$(supervisorctl_ status "$1" 2>/dev/null)" || true
+    set -- $line
+    echo "${2:-UNKNOWN}"
 }
 
 # prepare_tls: a test CA with server and client (`admin`) certificates unless the
@@ -501,17 +572,57 @@ prepare_tls() {
     chmod 600 "$LOG_DIR/nginx-access.log" "$LOG_DIR/nginx-error.log"
 }
 
-# A process that cannot import its module or read its settings dies within a second.
-check_started() {
-    local name pid
-    [ "${#STARTED[@]}" -gt 0 ] || return 0
-    sleep 1
-    for name in "${STARTED[@]}"; do
-        pid="$(cat "$PIDS/$name.pid")"
-        if ! pid_alive "$pid"; then
-            rm -f "$PIDS/$name.pid"
-            fail_start "$name" "$pid" "$LOG_DIR/$name.log"
+# write_supervisor_conf: the supervisord configuration for the current settings.
+write_supervisor_conf() {
+    mkdir -p "$(dirname "$SUPERVISOR_CONF")"
+    (umask 077; "$VENV/bin/python" -m actors.supervision --bin "$VENV/bin" > "$SUPERVISOR_CONF.new") \
+        || die "cannot render the supervisord configuration (see above)"
+    mv "$SUPERVISOR_CONF.new" "$SUPERVISOR_CONF"
+}
+
+# check_ports: the API's and nginx's ports must be free when we are about to start them,
+# or whatever holds them would answer the readiness probe for ours.
+check_ports() {
+    if port_listens "$WEB_PORT"; then
+        die "port $WEB_PORT is taken (by pid $(listener_pid "$WEB_PORT")); stop it or set [web] port"
+    fi
+    if port_listens "${TLS_LISTEN##*:}"; then
+        die "port ${TLS_LISTEN##*:} is taken (by pid $(listener_pid "${TLS_LISTEN##*:}")); stop it or set [auth] tls_listen"
+    fi
+}
+
+# start_supervised: supervisord with every platform process, or, when ours already runs,
+# the new configuration (changed programs restart) and any program that had stopped.
+start_supervised() {
+    local pid
+    command -v supervisord > /dev/null || die "supervisord not found; run 'make install'"
+    stop_unsupervised
+    prepare_tls
+    if pid="$(supervisord_pid)"; then
+        write_supervisor_conf
+        log "supervisord: running (pid $pid); applying the configuration"
+        supervisorctl_ update > /dev/null || die "supervisorctl update failed"
+        supervisorctl_ start all > /dev/null 2>&1 || true   # "already started" is not an error
+        return 0
+    fi
+    check_ports
+    write_supervisor_conf
+    rm -f "$SUPERVISOR_PIDFILE"
+    launch "$LOG_DIR/supervisord.out" supervisord -c "$SUPERVISOR_CONF"
+    log "supervisord: starting ${PLATFORM[*]} (pid $LAUNCHED_PID, logs in $LOG_DIR)"
+    wait_until "$START_TIMEOUT" "$LAUNCHED_PID" supervisor_answers \
+        || fail_start supervisord "$LAUNCHED_PID" "$LOG_DIR/supervisord.out"
+}
+
+# all_running: every program RUNNING; a program that gave up (FATAL) fails the start.
+all_running() {
+    local name state
+    for name in "${PLATFORM[@]}"; do
+        state="$(platform_state "$name")"
+        if [ "$state" = FATAL ]; then
+            fail_start "$name" 0 "$LOG_DIR/$name.log"
         fi
+        [ "$state" = RUNNING ] || return 1
     done
 }
 
@@ -525,19 +636,41 @@ api_answers() {
     [ "$code" = 200 ] || [ "$code" = 401 ] || [ "$code" = 400 ]
 }
 
-wait_for_api() {
+wait_for_platform() {
     local pid
-    pid="$(platform_pid api)" || die "api is not running"
+    pid="$(supervisord_pid)" || fail_start supervisord 0 "$LOG_DIR/supervisord.out"
+    wait_until "$START_TIMEOUT" "$pid" all_running \
+        || fail_start "the platform processes" "$pid" "$LOG_DIR/supervisord.log"
     wait_until "$START_TIMEOUT" "$pid" api_answers || fail_start api "$pid" "$LOG_DIR/api.log"
     log "api: answering at $(api_url)"
 }
 
-stop_platform() {
+# stop_supervised: every program gets SIGTERM (its whole process group) and
+# [supervision] STOP_GRACE seconds, then SIGKILL; then supervisord exits.
+stop_supervised() {
     local pid
-    if pid="$(platform_pid "$1")"; then
-        stop_process "$1" "$pid" "$STOP_TIMEOUT"
+    pid="$(supervisord_pid)" || { rm -f "$SUPERVISOR_PIDFILE"; return 0; }
+    log "stopping the platform processes and supervisord (pid $pid)"
+    supervisorctl_ shutdown > /dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_gone "$pid" $((STOP_TIMEOUT + 15)); then
+        warn "supervisord (pid $pid) did not exit; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
     fi
-    rm -f "$PIDS/$1.pid"
+    rm -f "$SUPERVISOR_PIDFILE"
+}
+
+# stop_unsupervised: platform processes an older version of this script started on their
+# own (pids/NAME.pid) are stopped, so the supervised ones can take their ports.
+stop_unsupervised() {
+    local name pid pattern
+    for name in "${PLATFORM[@]}"; do
+        pattern="abaco-$name"
+        [ "$name" != tls ] || pattern=nginx
+        if pid="$(pidfile_pid "$PIDS/$name.pid" "$pattern")"; then
+            stop_process "$name (unsupervised)" "$pid" "$STOP_TIMEOUT"
+        fi
+        rm -f "$PIDS/$name.pid"
+    done
 }
 
 # Workers are started by the spawner, each leading its own session, with pidfiles in
@@ -567,7 +700,7 @@ stop_workers() {
 # -------------------------------------------------------------------------------- status
 
 # row COMPONENT STATE PID OWNER ADDRESS
-row() { printf '%-10s %-8s %-8s %-9s %s\n' "$@"; }
+row() { printf '%-11s %-8s %-8s %-10s %s\n' "$@"; }
 
 # service_row NAME ANSWERS OURPID EXTERNALPID ADDRESS: one row for a shared service.
 service_row() {
@@ -586,12 +719,18 @@ yes_if() { "$@" && echo yes || echo no; }
 status() {
     local name pid file workers=() address
     row COMPONENT STATE PID OWNER ADDRESS
+    service_row supervisord "$(yes_if supervisor_answers)" "$(supervisord_pid || true)" "" \
+        "unix:$SUPERVISOR_SOCK"
     service_row dockerd "$(yes_if docker_answers)" "$(dockerd_pid || true)" \
         "$(pgrep -xo dockerd || true)" "${DOCKER_HOST:-unix:///var/run/docker.sock}"
     service_row redis "$(yes_if redis_answers)" "$(redis_pid || true)" \
         "$(listener_pid "$REDIS_PORT")" "$REDIS_HOST:$REDIS_PORT"
     service_row rabbitmq "$(yes_if rabbit_answers)" "$(rabbit_pid || true)" \
         "$(listener_pid "$RABBIT_PORT")" "amqp://$RABBIT_HOST:$RABBIT_PORT"
+    service_row prometheus "$(yes_if prometheus_answers)" "$(prometheus_pid || true)" \
+        "$(listener_pid "${PROM_LISTEN##*:}")" "http://$PROM_LISTEN"
+    service_row alertmgr "$(yes_if alertmanager_answers)" "$(alertmanager_pid || true)" \
+        "$(listener_pid "${ALERT_LISTEN##*:}")" "http://$ALERT_LISTEN"
     for name in "${PLATFORM[@]}"; do
         address=-
         [ "$name" != api ] || address="$(api_url) unix:$RUN_DIR/api.sock"
@@ -599,7 +738,9 @@ status() {
             address="https://$TLS_LISTEN"
         fi
         if pid="$(platform_pid "$name")"; then
-            row "$name" running "$pid" project "$address"
+            row "$name" "$(platform_state "$name" | tr 'A-Z' 'a-z')" "$pid" supervised "$address"
+        elif supervisord_pid > /dev/null; then
+            row "$name" "$(platform_state "$name" | tr 'A-Z' 'a-z')" - supervised "$address"
         elif [ "$name" = api ] && port_listens "$WEB_PORT"; then
             row "$name" running "$(listener_pid "$WEB_PORT")" external "$address"
         else
@@ -617,8 +758,6 @@ status() {
 # ---------------------------------------------------------------------------------- main
 
 up() {
-    local name
-    STARTED=()
     ensure_dirs
     make_credentials
     load_credentials
@@ -626,18 +765,17 @@ up() {
     ensure_redis
     ensure_rabbitmq
     ensure_rabbit_user
-    for name in "${PLATFORM[@]}"; do
-        start_platform "$name"
-    done
-    check_started
-    wait_for_api
+    start_supervised
+    wait_for_platform
+    ensure_prometheus
+    ensure_alertmanager
 }
 
 down() {
-    local name
-    for name in "${PLATFORM[@]}"; do
-        stop_platform "$name"
-    done
+    stop_supervised
+    stop_unsupervised
+    stop_alertmanager
+    stop_prometheus
     stop_workers
     remove_containers
     stop_rabbitmq
@@ -653,6 +791,7 @@ main() {
         status) load_config; load_credentials; status ;;
         docker) load_config; ensure_dirs; ensure_dockerd ;;
         rabbitmqctl) shift; load_config; rabbit_env rabbitmqctl "$@" ;;
+        pid) load_config; platform_pid "${2:?usage: stack.sh pid NAME}" ;;
         -h|--help|help) usage ;;
         *) usage >&2; exit 2 ;;
     esac

@@ -171,7 +171,21 @@ def _service_env() -> dict:
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory):
-    data = tmp_path_factory.mktemp("abaco-data")
+    plat = launch_platform(tmp_path_factory.mktemp("abaco-data"))
+    yield plat
+    shutdown_platform(plat)
+
+
+@pytest.fixture(scope="session")
+def platform_launcher():
+    """(launch_platform, shutdown_platform), for a test that needs a platform with settings of its
+    own; a fixture, so that tests under a directory with a conftest.py of its own reach them too."""
+    return launch_platform, shutdown_platform
+
+
+def launch_platform(data: Path, settings: dict | None = None) -> Platform:
+    """Every process of PROCESSES for a fresh instance with its data in ``data``; ``settings``
+    (ABACO_* variables) change its configuration. Stop it with :func:`shutdown_platform`."""
     port = free_port()
     instance = "t" + secrets.token_hex(4)
     env = _service_env()
@@ -181,10 +195,12 @@ def platform(tmp_path_factory):
         "ABACO_WEB_PORT": str(port),
         "ABACO_WEB_API_SERVER": f"http://127.0.0.1:{port}",
         "ABACO_WEB_SYNC_TIMEOUT": "60",
+        "ABACO_LOGSTREAM_PORT": str(free_port()),
         # The integration tests check plain HTTP codes (403, 404, 409, 413); Abaco's codes, the
         # default, are checked on an API of their own (test_compat_codes.py, the matrix).
         "ABACO_WEB_COMPAT": "http",
         "ABACO_HEALTH_INTERVAL": "2",
+        "ABACO_AUTOSCALER_LISTEN": f"127.0.0.1:{free_port()}",   # its /metrics and /alerts
         "ABACO_SPAWNER_CLIENT_TIMEOUT": "3",
         "ABACO_SPAWNER_CLIENT_ATTEMPTS": "2",
         "ABACO_WORKERS_MAX_LOG_LENGTH": "100000",
@@ -192,6 +208,7 @@ def platform(tmp_path_factory):
         # Only the users named here are affected (tests/integration/test_confinement.py).
         "ABACO_WORKERS_UID_MAP": "uiduser:4321:4321,uidadmin:4400",
         "ABACO_WORKERS_MOUNTS": f"{data}/homes/{{username}}:/home/abaco:rw",
+        **(settings or {}),
     })
     config = config_mod.load(environ=env)
     for directory in (config.log_dir, config.run_dir, config.worker_pid_dir):
@@ -201,11 +218,14 @@ def platform(tmp_path_factory):
     for process in PROCESSES:
         plat.start(process.name, [str(BIN / process.command)])
     plat.wait_ready("api", lambda: api_answers(plat.url))
-    yield plat
+    return plat
+
+
+def shutdown_platform(plat: Platform) -> None:
     for name in list(plat.procs):
         plat.stop(name)
-    _stop_workers(config)
-    _cleanup_instance(config)
+    _stop_workers(plat.config)
+    _cleanup_instance(plat.config)
 
 
 def _stop_workers(config) -> None:

@@ -40,7 +40,7 @@ NONCE_ENDPOINTS = frozenset({
     "actors.get_actor", "actors.update_actor", "actors.delete_actor",
     "messages.queue_length", "messages.send_message", "messages.purge_messages",
     "executions.list_executions", "executions.get_execution", "executions.force_quit",
-    "executions.get_logs", "executions.get_results",
+    "executions.get_logs", "executions.get_results", "executions.wait_executions",
     "workers.list_workers", "workers.get_worker", "state.get_state", "state.set_state",
 })
 # The only routes an execution's own token opens: its actor's settings and state, its
@@ -109,6 +109,7 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
     from actors.api import (
         accounting,
         actors,
+        admin,
         aliases,
         configs,
         executions,
@@ -123,7 +124,7 @@ def create_app(config: Config | None = None, stores: Stores | None = None,
         workers,
     )
     for module in (aliases, configs, search, actors, messages, executions, workers, state, permissions, nonces,
-                   accounting, metrics, oauth2, openapi):
+                   accounting, metrics, oauth2, openapi, admin):
         app.register_blueprint(module.bp)
 
     @app.before_request

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
-from actors import channels, configs, jsondepth, mailbox, message_env, times
+from actors import batch, channels, configs, jsondepth, mailbox, message_env, times
 from actors.api import hypermedia
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, ExecutionStatus, Level
@@ -70,11 +70,15 @@ def _read_message() -> tuple[bytes, str]:
     return body, kind
 
 
-def _environment(actor: dict) -> dict[str, str]:
-    """The message's query parameters as variables (``actors/message_env.py`` decides which)."""
+def _environment(actor: dict, own: dict[str, str] | None = None) -> dict[str, str]:
+    """The message's query parameters (then ``own`` variables) as variables
+    (``actors/message_env.py`` decides which)."""
     def has_secrets() -> bool:
-        return configs.has_secrets(configs.of_actor(services().stores, actor))
-    return message_env.accept(request.args.items(multi=True), actor, has_secrets)
+        if "has_secrets" not in g:        # read once per request, however many messages ask
+            g.has_secrets = configs.has_secrets(configs.of_actor(services().stores, actor))
+        return g.has_secrets
+    params = list(request.args.items(multi=True)) + list((own or {}).items())
+    return message_env.accept(params, actor, has_secrets)
 
 
 @bp.get("/actors/<actor_id>/messages")
@@ -134,6 +138,40 @@ def send_message(actor_id: str):
                           "owner": hypermedia.owner(base, actor["owner"]),
                           "messages": f"{base}/actors/{actor['id']}/messages"}},
               "The request was successful")
+
+
+@bp.post("/actors/<actor_id>/messages/batch")
+def send_batch(actor_id: str):
+    """Many messages in one request, all accepted or none (``actors/batch.py``: the body;
+    ``mailbox.send_batch``: one broker transaction). Not open to nonces: a nonce counts one
+    use per request, and a batch would turn one use into many messages."""
+    sv = services()
+    actor = load_actor(actor_id, Level.EXECUTE)
+    if actor.get("status") == ActorStatus.ERROR:
+        raise BadRequestError(f"actor {actor['id']} is in ERROR ({actor.get('status_message')}); "
+                              f"fix it with PUT /actors/{actor['id']} before sending messages")
+    if _truthy(request.args.get("_abaco_synchronous")):
+        raise BadRequestError("a batch cannot be synchronous: wait for its executions with "
+                              f"POST /actors/{actor['id']}/executions/wait")
+    if request.mimetype != "application/json":
+        raise BadRequestError("a batch is sent as Content-Type: application/json")
+    web = sv.config.web
+    limits = batch.Limits(web.max_batch_messages, web.max_message_bytes, MAX_ENV_MESSAGE, web.max_json_depth)
+    items = [batch.item(i, raw, limits) for i, raw in enumerate(batch.items_of(request.get_data(cache=True), limits))]
+    envs = []
+    for i, one in enumerate(items):
+        try:
+            envs.append(_environment(actor, one.env))
+        except BadRequestError as exc:
+            raise BadRequestError(f"message {i} of the batch: {exc.message} (nothing was sent)") from None
+    executions = mailbox.send_batch(sv.config, sv.stores, sv.broker, actor,
+                                    [(one.body, one.kind, env) for one, env in zip(items, envs, strict=True)], identity().user)
+    base = f"{base_url()}/actors/{actor['id']}"
+    ids = [e["id"] for e in executions]
+    return ok({"execution_ids": ids, "executionIds": ids, "count": len(ids),
+               "_links": {"executions": f"{base}/executions", "wait": f"{base}/executions/wait",
+                          "owner": hypermedia.owner(base_url(), actor["owner"])}},
+              f"{len(ids)} messages queued.")
 
 
 def _wait(actor: dict, execution_id: str):

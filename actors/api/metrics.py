@@ -1,9 +1,11 @@
 """/metrics: the platform's figures in the Prometheus text format.
 
-Admins only, by default: an admin sees the figures of their own tenant. With
-``[web] metrics_open_loopback`` set, callers on the loopback interface (a local
-Prometheus) may read every tenant's figures without a token; callers on the API's unix
-socket (which actor containers may see) and through a proxy never count as loopback.
+Admins only, by default: an admin sees the figures of their own tenant. The Prometheus
+`make up` starts reads every tenant's figures with the scrape token in
+``<data_dir>/keys/metrics.token`` (a bearer token; actors/credentials.py makes it, 0600).
+With ``[web] metrics_open_loopback`` set, callers on the loopback interface may also read
+them without a token; callers on the API's unix socket (which actor containers may see)
+and through a proxy never count as loopback.
 
 Execution figures come from the accounting store, so each finished execution counts
 exactly once; queue depths come from RabbitMQ, worker and actor counts from the stores.
@@ -12,13 +14,20 @@ They are computed at each scrape (the cost grows with the number of records kept
 
 from __future__ import annotations
 
+import hmac
+import http.client
 import ipaddress
+import socket
+import xmlrpc.client
+from typing import Any
 
 from flask import Blueprint, Response, request
 
-from actors import channels
+from actors import channels, credentials
 from actors.api.common import services
 from actors.errors import ForbiddenError
+from actors.process import pid_alive
+from actors.services import PROCESSES
 
 bp = Blueprint("metrics", __name__)
 
@@ -33,6 +42,14 @@ def _from_loopback() -> bool:
         return ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:
         return False   # the unix socket, or something unparseable
+
+
+def _scraper() -> bool:
+    """The caller shows the scrape token of this data directory."""
+    token = credentials.scrape_token(services().config.keys_dir)
+    given = request.headers.get("Authorization", "")
+    return bool(token) and given.startswith("Bearer ") and \
+        hmac.compare_digest(given[len("Bearer "):].strip().encode(), token.encode())
 
 
 def _label(value) -> str:
@@ -75,11 +92,48 @@ def _count_by(docs, field: str) -> dict:
     return counts
 
 
+class _UnixTransport(xmlrpc.client.Transport):
+    """XML-RPC to supervisord over its control socket."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def make_connection(self, host):
+        conn = http.client.HTTPConnection("localhost", timeout=5)
+        conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.sock.settimeout(5)
+        conn.sock.connect(self.path)
+        return conn
+
+
+def _processes_up(config) -> list:
+    """Each platform process of this host: 1 while it runs. From supervisord (`make up`) when it
+    answers on its control socket, else from the pidfiles of processes started one by one."""
+    sock = config.run_dir / "supervisor.sock"
+    if sock.exists():
+        try:
+            proxy = xmlrpc.client.ServerProxy("http://localhost", transport=_UnixTransport(str(sock)))
+            infos: Any = proxy.supervisor.getAllProcessInfo()
+            return [({"process": i["name"]}, int(i["statename"] == "RUNNING")) for i in sorted(
+                infos, key=lambda i: i["name"])]
+        except (OSError, xmlrpc.client.Error):
+            pass
+    out = []
+    for process in PROCESSES:
+        try:
+            pid = int((config.pid_dir / f"{process.name}.pid").read_text().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        out.append(({"process": process.name}, int(pid_alive(pid))))
+    return out
+
+
 @bp.get("/metrics")
 def metrics():
     sv = services()
     tenant = None                                   # None: every tenant
-    if not (sv.config.web.metrics_open_loopback and _from_loopback()):
+    if not (sv.config.web.metrics_open_loopback and _from_loopback()) and not _scraper():
         who = sv.authenticator.identify(request.headers, request.remote_addr)
         if not who.is_admin:
             raise ForbiddenError("/metrics is for admins (of their own tenant)")
@@ -101,13 +155,27 @@ def metrics():
                   [float(r.get("memory_peak") or 0) for r in records], MEMORY_BUCKETS)
     out.histogram("abaco_execution_runtime_seconds", "Wall-clock run time of finished executions.",
                   [float(r.get("runtime") or 0) for r in records], RUNTIME_BUCKETS)
+    actors.sort(key=lambda a: a["id"])
     out.family("abaco_actor_queue_depth", "gauge", "Messages waiting in each actor's mailbox.",
-               [({"actor_id": a["id"]}, sv.broker.queue_length(channels.actor_queue(sv.config, a["id"])))
-                for a in sorted(actors, key=lambda a: a["id"])])
+               [({"actor": a["id"]}, sv.broker.queue_length(channels.actor_queue(sv.config, a["id"])))
+                for a in actors])
+    by_actor: dict[str, dict[str, int]] = {a["id"]: {"READY": 0, "BUSY": 0} for a in actors}
+    for w in workers:
+        counts = by_actor.setdefault(w.get("actor_id") or "", {"READY": 0, "BUSY": 0})
+        counts[w.get("status") or ""] = counts.get(w.get("status") or "", 0) + 1
+    out.family("abaco_actor_workers", "gauge", "Workers of each actor, by status.",
+               [({"actor": a, "status": s}, n) for a, counts in sorted(by_actor.items())
+                for s, n in sorted(counts.items())])
+    queues = sorted(set(sv.config.spawner.queues) | {a.get("queue") or "default" for a in actors})
+    out.family("abaco_command_queue_depth", "gauge", "Start commands waiting for a spawner, by queue.",
+               [({"queue": q}, sv.broker.queue_length(channels.command_queue(sv.config, q))) for q in queues])
     out.family("abaco_actors", "gauge", "Actors, by status.",
                [({"status": s}, n) for s, n in sorted(_count_by(actors, "status").items())])
     out.family("abaco_workers", "gauge", "Workers, by status.",
                [({"status": s}, n) for s, n in sorted(_count_by(workers, "status").items())])
     out.family("abaco_executions_running", "gauge", "Executions running now (busy workers).",
                [({}, sum(1 for w in workers if w.get("status") == "BUSY"))])
+    if tenant is None:      # the platform's processes (those `make up` keeps a pidfile of), for every tenant
+        out.family("abaco_process_up", "gauge", "1 while a platform process of this host runs (from its pidfile).",
+                   _processes_up(sv.config))
     return Response(out.text(), mimetype="text/plain", headers={"Content-Type": "text/plain; version=0.0.4"})

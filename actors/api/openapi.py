@@ -33,6 +33,9 @@ EXECUTION = _obj({"id": STR, "actor_id": STR, "worker_id": STR, "executor": STR,
 WORKER = _obj({"id": STR, "actor_id": STR, "status": STR, "host_id": STR, "create_time": TIME,
                "last_health_check_time": TIME, "last_execution_time": TIME, "cid": STR, "image": STR,
                "location": STR, "ch_name": STR, "tenant": STR})
+HOST = _obj({"host_id": STR, "labels": {"type": "array", "items": STR}, "queues": {"type": "array", "items": STR},
+             "capacity": INT, "running_workers": INT, "tenant_workers": INT, "last_heartbeat": TIME,
+             "registered": TIME, "status": {"type": "string", "enum": ["live", "silent"]}})
 TOTALS = _obj({"executions": INT, "complete": INT, "error": INT, "cpu_seconds": NUM,
                "runtime_seconds": NUM, "memory_peak_max": INT, "io_bytes": INT})
 
@@ -93,6 +96,12 @@ MESSAGE_BODY = {"required": True, "content": {
     "application/json": {"schema": {}},
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
 }}
+BATCH_ITEM = {"oneOf": [STR, _obj({"message": STR, "json": {}, "binary": {"type": "string", "format": "byte"},
+                                  "env": {"type": "object", "additionalProperties": STR}})]}
+BATCH_BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+    {"type": "array", "items": BATCH_ITEM}, _obj({"messages": {"type": "array", "items": BATCH_ITEM}}, ("messages",))]}}}}
+WAIT_BODY = _json_body(_obj({"ids": {"type": "array", "items": STR}, "timeout": NUM}, ("ids",)), form=False)
+
 
 def _sharing(base: str, param: str, what: str) -> dict:
     """The permissions and nonces paths of an actor or an alias."""
@@ -130,6 +139,15 @@ PATHS = {
         "post": op("Send a message: one execution.", _obj({"execution_id": STR, "msg": STR}),
                    A + _query(_abaco_synchronous=BOOL), MESSAGE_BODY),
     },
+    "/actors/{actor_id}/messages/batch": {
+        "post": op("Send many messages in one request, all accepted or none: one execution each.",
+                   _obj({"execution_ids": {"type": "array", "items": STR}, "count": INT}), A, BATCH_BODY),
+    },
+    "/actors/{actor_id}/executions/wait": {
+        "post": op("Wait until one of the named executions has ended (or the timeout passes).",
+                   _obj({"finished": {"type": "array", "items": EXECUTION},
+                         "pending": {"type": "array", "items": STR}}), A, WAIT_BODY),
+    },
     "/actors/{actor_id}/executions": {
         "get": op("List an actor's executions with totals.",
                   _obj({"executions": {"type": "array", "items": EXECUTION}, "total_executions": INT}),
@@ -140,7 +158,9 @@ PATHS = {
         "delete": op("Force-quit a running execution (or cancel one not started).", EXECUTION, AE),
     },
     "/actors/{actor_id}/executions/{execution_id}/logs": {
-        "get": op("An execution's logs.", _obj({"logs": STR}), AE),
+        "get": op("An execution's logs. With follow=true, a 307 to the live log stream (server-sent events; "
+                  "see the README's Live logs).", _obj({"logs": STR}),
+                  AE + _query(follow={"type": "boolean"}, tail={"type": "integer", "minimum": 0, "maximum": 10**7})),
     },
     "/actors/{actor_id}/executions/{execution_id}/results": {
         "get": op("The next result an execution sent (one per call).", raw="application/octet-stream", params=AE),
@@ -153,6 +173,11 @@ PATHS = {
     "/actors/{actor_id}/workers/{worker_id}": {
         "get": op("One worker.", WORKER, _path_params("actor_id", "worker_id")),
         "delete": op("Stop one worker cleanly.", WORKER, _path_params("actor_id", "worker_id")),
+    },
+    "/actors/{actor_id}/autoscaling": {
+        "get": op("The autoscaler's last decisions for the actor: time, desired, current, direction, reason.",
+                  _obj({"autoscale": BOOL, "workers": INT,
+                        "decisions": {"type": "array", "items": {"type": "object"}}}), A),
     },
     **_sharing("/actors/{actor_id}", "actor_id", "actor"),
     "/actors/aliases": {
@@ -185,6 +210,11 @@ PATHS = {
                     "schema": {"type": "string", "enum": ["actors", "executions", "workers", "logs"]}}]
                   + _query(search=STR, exactsearch=STR, skip={"type": "integer", "minimum": 0},
                            limit={"type": "integer", "minimum": 1})),
+    },
+    "/admin/hosts": {
+        "get": op("Admins: the compute hosts (id, labels, queues, capacity, running workers, last heartbeat, "
+                  "live or silent).",
+                  {"type": "array", "items": HOST}),
     },
     "/actors/utilization": {
         "get": op("Admins: counts of actors, workers, executions, running.",

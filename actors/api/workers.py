@@ -1,11 +1,11 @@
-"""/actors/{id}/workers: list workers, ask for more."""
+"""/actors/{id}/workers: list workers, ask for more; /actors/{id}/autoscaling: the autoscaler's decisions."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
-from actors import commands, fields, quotas
-from actors.api.common import body_fields, identity, load_actor, ok, services, show_worker
+from actors import autoscale, commands, fields, quotas
+from actors.api.common import body_fields, identity, load_actor, ok, services, show, show_worker
 from actors.codes import ActorStatus, Level
 from actors.errors import BadRequestError, NotFoundError
 
@@ -60,3 +60,17 @@ def stop_worker(actor_id: str, worker_id: str):
     worker = _find_worker(actor, worker_id)
     commands.stop_worker(sv.config, sv.broker, worker_id, kill_running=False, reason=f"stopped by {identity().user}")
     return ok(show_worker(worker, actor), f"Worker {worker_id} is stopping.")
+
+
+@bp.get("/actors/<actor_id>/autoscaling")
+def autoscaling(actor_id: str):
+    """The autoscaler's last decisions for this actor, newest last, with the reason of each."""
+    sv = services()
+    actor = load_actor(actor_id, Level.READ)
+    doc = sv.stores.autoscaling.find(actor["id"]) or {}
+    return ok(show({"actor_id": actor["id"], "autoscale": bool(actor.get("autoscale")),
+                    "managed": autoscale.manages(sv.config, actor),
+                    "min_workers": actor.get("min_workers") or 0, "max_workers": actor.get("max_workers"),
+                    "workers": len(commands.live_workers(sv.stores, actor["id"])),
+                    "decisions": [show(d) for d in doc.get("decisions") or []]}),
+              "Autoscaling decisions retrieved successfully.")

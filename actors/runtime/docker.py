@@ -54,6 +54,7 @@ class ContainerSpec:
     security_opt: tuple[str, ...] = ()
     read_only: bool = False
     tmpfs: dict = field(default_factory=dict)
+    entrypoint: list[str] | None = None       # None: the image's own (a warm container runs its runner)
 
 
 def log_file_bytes(max_log_length: int) -> int:
@@ -74,11 +75,12 @@ def client(config: Config) -> docker.DockerClient:
         raise RuntimeUnavailable(f"the Docker engine is unreachable: {exc}") from exc
 
 
-def read_capped(stream, limit: int) -> tuple[str, bool]:
+def read_capped(stream, limit: int, on_text: Callable[[str], None] | None = None) -> tuple[str, bool]:
     """Text from a stream of byte chunks, up to ``limit`` bytes; (text, truncated).
 
     The stream is closed as soon as the limit is passed; a character cut in two at the
-    limit is left out rather than mangled.
+    limit is left out rather than mangled. ``on_text`` gets each piece of the text as it
+    is read (the pieces, joined, are the text returned).
     """
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     parts: list[str] = []
@@ -92,8 +94,12 @@ def read_capped(stream, limit: int) -> tuple[str, bool]:
                 break
             parts.append(decoder.decode(chunk, final=False))
             taken += len(chunk)
+            if on_text is not None:
+                on_text(parts[-1])
         if not truncated:
             parts.append(decoder.decode(b"", final=True))
+        if on_text is not None:
+            on_text(parts[-1])
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -109,16 +115,16 @@ class LogReader(threading.Thread):
     reached the stream is closed and nothing more is held.
     """
 
-    def __init__(self, container, limit: int):
+    def __init__(self, container, limit: int, on_text: Callable[[str], None] | None = None):
         super().__init__(daemon=True, name=f"logs-{container.id[:12]}")
-        self.container, self.limit = container, limit
+        self.container, self.limit, self.on_text = container, limit, on_text
         self.text, self.truncated = "", False
         self.error: Exception | None = None
 
     def run(self) -> None:
         try:
             stream = self.container.logs(stdout=True, stderr=True, stream=True, follow=True)
-            self.text, self.truncated = read_capped(stream, self.limit)
+            self.text, self.truncated = read_capped(stream, self.limit, self.on_text)
         except Exception as exc:       # the engine went away, or a long silence timed the stream out
             self.error = exc
 
@@ -154,7 +160,7 @@ class DockerRuntime:
             self.docker.images.get(image)
         except docker.errors.ImageNotFound:
             raise ImageNotFound(f"image {image!r} was not found on Docker host "
-                                f"{self.config.general.host_id}; build or load it there first "
+                                f"{self.config.spawner.host_id}; build or load it there first "
                                 f"(no registry is reachable)") from None
         except docker.errors.APIError as exc:
             raise RuntimeUnavailable(f"the Docker engine failed to look up {image!r}: {exc}") from exc
@@ -207,6 +213,8 @@ class DockerRuntime:
         runtime = self.oci_runtime()
         if runtime:
             kwargs["runtime"] = runtime
+        if spec.entrypoint is not None:
+            kwargs.update(entrypoint=list(spec.entrypoint), command=[])
         container = self.docker.containers.create(**kwargs)
         try:
             if on_created is not None:
@@ -216,9 +224,9 @@ class DockerRuntime:
             raise
         return container
 
-    def follow_logs(self, container, limit: int) -> LogReader:
-        """Start reading the container's output as it runs (see ``logs``)."""
-        reader = LogReader(container, limit)
+    def follow_logs(self, container, limit: int, on_text: Callable[[str], None] | None = None) -> LogReader:
+        """Start reading the container's output as it runs (see ``logs``); ``on_text`` gets it as it comes."""
+        reader = LogReader(container, limit, on_text)
         reader.start()
         return reader
 

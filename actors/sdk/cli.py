@@ -121,9 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("execution_id", metavar="EID")
     p.set_defaults(func=cmd_execution)
     p = sub.add_parser("logs", parents=[common], help="print an execution's logs",
-                       description="Print an execution's logs.")
+                       description="Print an execution's logs. With -f, follow them as they are written "
+                                   "until the execution ends, and exit with its exit code.")
     p.add_argument("actor_id", metavar="ID")
     p.add_argument("execution_id", metavar="EID")
+    p.add_argument("-f", "--follow", action="store_true", help="follow the live log until the execution ends")
+    p.add_argument("--tail", type=int, metavar="N", help="with -f: start N lines back")
     p.set_defaults(func=cmd_logs)
     p = sub.add_parser("results", parents=[common], help="write an execution's next result to stdout",
                        description="Write the next result the execution sent to standard output, as "
@@ -153,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _CLI_TYPES = {"posint": int, "nonnegint": int, "nonnegfloat": float, "weight": int}
 _CLI_METAVARS = {"posint": "N", "nonnegint": "N", "nonnegfloat": "X", "weight": "N", "mem": "SIZE", "ref": "ACTOR",
-                 "url": "URL", "events": "EVENT,..."}
+                 "url": "URL", "events": "EVENT,...", "labels": "LABEL,..."}
 
 
 def _dest(name: str) -> str:
@@ -382,7 +385,29 @@ def cmd_execution(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def exit_status(end: dict) -> int:
+    """The shell status for an execution's end: its exit code (0-255), else 0 if COMPLETE, else 1."""
+    code = end.get("exitCode")
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code & 0xFF
+    return 0 if end.get("status") == "COMPLETE" else 1
+
+
+def cmd_follow(client: Client, args: argparse.Namespace) -> int:
+    out = sys.stdout.buffer
+    for kind, value in client.follow_logs(args.actor_id, args.execution_id, args.tail):
+        if kind == "end":
+            print(f"execution {args.execution_id}: {value.get('status')} (exit code {_cell(value.get('exitCode'))})",
+                  file=sys.stderr)
+            return exit_status(value)
+        out.write(value.encode("utf-8"))
+        out.flush()
+    return 1
+
+
 def cmd_logs(client: Client, args: argparse.Namespace) -> int:
+    if args.follow:
+        return cmd_follow(client, args)
     logs = client.get_logs(args.actor_id, args.execution_id)
     if args.raw_json:
         _print_json({"logs": logs})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
 import requests
@@ -200,6 +200,51 @@ class Client:
 
     def force_quit(self, actor_id: str, execution_id: str) -> dict:
         return self.call("DELETE", f"/actors/{_quote(actor_id)}/executions/{_quote(execution_id)}")
+
+    def follow_logs(self, actor_id: str, execution_id: str, tail: int | None = None,
+                    reconnects: int = 5) -> Iterator[tuple[str, Any]]:
+        """An execution's log as it is written: ``("text", str)`` pieces, then ``("end", {"status",
+        "exitCode"})``. The API redirects to the live log stream (server-sent events); a dropped
+        connection is resumed after the last event received (``Last-Event-ID``), up to ``reconnects``
+        times in a row."""
+        from actors.livelog import SseParser
+        last_id: str | None = None
+        failures = 0
+        path = f"/actors/{_quote(actor_id)}/executions/{_quote(execution_id)}/logs"
+        while True:
+            params: dict[str, Any] = {"follow": "true"}
+            headers = {"Accept": "text/event-stream"}
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            elif tail is not None:
+                params["tail"] = tail
+            try:
+                response = self.request("GET", path, params=params, headers=headers, stream=True,
+                                        timeout=(10, max(self.timeout, 60)))
+                if response.status_code >= 400:
+                    raise self._error(response)
+                parser = SseParser()
+                with response:
+                    for data in response.iter_content(chunk_size=None):
+                        failures = 0
+                        for event_id, event, text in parser.feed(data):
+                            if event == "end":
+                                yield "end", json.loads(text)
+                                return
+                            last_id = event_id or last_id
+                            yield "text", text
+            except (requests.RequestException, ClientError) as exc:
+                if isinstance(exc, ClientError) and exc.status:
+                    raise
+                failures += 1
+                if failures > reconnects:
+                    raise ClientError(0, f"the live log of {execution_id} broke off: {exc}") from None
+                time.sleep(min(5.0, 0.5 * failures))
+                continue
+            failures += 1                  # the stream closed without its end event
+            if failures > reconnects:
+                raise ClientError(0, f"the live log of {execution_id} closed before the execution ended")
+            time.sleep(min(5.0, 0.5 * failures))
 
     def get_logs(self, actor_id: str, execution_id: str) -> str:
         result = self.call("GET", f"/actors/{_quote(actor_id)}/executions/{_quote(execution_id)}/logs")

@@ -40,6 +40,8 @@ PROCESSES: tuple[Process, ...] = (
     Process("accounting", "abaco-accounting", "keeps one accounting record per finished execution"),
     Process("clientg", "abaco-clientg", "OAuth clients for the workers of token actors"),
     Process("events", "abaco-events", "passes actor events to linked actors and webhooks"),
+    Process("autoscaler", "abaco-autoscaler", "adds and stops workers of autoscaled actors (one active, a lease)"),
+    Process("logstream", "abaco-logstream", "serves live execution logs as server-sent events, on [logstream] port"),
 )
 NAMES = tuple(p.name for p in PROCESSES)
 

@@ -11,6 +11,14 @@ execution are removed, and so are (through clientg) the OAuth clients of workers
 are gone. An actor left with no worker gets one again (unless ``[workers] worker_ttl``
 lets idle workers go, when the next message starts one); idle workers older than
 ``worker_ttl`` are stopped, except the last one of an actor with the ``sync`` hint.
+
+Workers of other hosts are judged by the hosts registry (actors/hosts.py): when a host
+has been silent for ``[health] host_silent_after`` and so have its workers, they are
+lost: their records go (their unacknowledged messages are back in the mailbox since
+their connections died, and a parked duplicate is queued again), and as many new
+workers are requested, which only live hosts' spawners take.
+``worker_ttl`` are stopped, except the last one of an actor with the ``sync`` hint. Actors the
+autoscaler manages (``autoscale`` on, ``[autoscaler] enabled``) get no worker from health.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import sys
 import threading
 import time
 
-from actors import channels, commands, cron, times, worker_clients
+from actors import autoscale, channels, commands, cron, hosts, times, warm, worker_clients
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, WorkerStatus
 from actors.config import Config
 from actors.installations import Installations
@@ -58,16 +66,19 @@ class Health:
         """One supervision round; returns counts of what it did (for tests and logs)."""
         done = {"dead_workers": 0, "containers_removed": 0, "cgroups_removed": 0, "workers_requested": 0}
         now = time.time()
-        host = self.config.general.host_id
+        host = self.config.spawner.host_id
         for _key, worker in list(self.stores.workers.items()):
             if worker.get("host_id") not in (host, ""):
                 continue
             if self._is_dead(worker, now):
                 self._reap(worker)
                 done["dead_workers"] += 1
+        done["lost_workers"], done["workers_replaced"] = self._reap_lost(now)
         live_workers = set(self.stores.workers.keys())
         for container in self.runtime.containers():
             labels = container.labels or {}
+            if labels.get(warm.LABEL_WARM) and labels.get(LABEL_WORKER) in live_workers:
+                continue                   # a live worker's warm container (actors/warm.py)
             execution = self.stores.executions.find(labels.get(LABEL_EXECUTION, ""))
             if labels.get(LABEL_WORKER) not in live_workers or execution is None or \
                     execution.get("status") in EXECUTION_TERMINAL and container.status == "exited":
@@ -90,6 +101,8 @@ class Health:
         return done
 
     def _wants_a_worker(self, actor: dict, now: float) -> bool:
+        if autoscale.manages(self.config, actor):
+            return False           # the autoscaler decides, down to zero
         if self.config.workers.worker_ttl > 0 and "sync" not in (actor.get("hints") or []):
             return False           # idle actors may have no worker; a message starts one
         if actor.get("status") == ActorStatus.READY:
@@ -126,11 +139,37 @@ class Health:
         execution = self.stores.executions.find(worker.get("execution_id") or "")
         return execution is None or execution.get("status") in EXECUTION_TERMINAL
 
-    def _reap(self, worker: dict) -> None:
+    def _reap_lost(self, now: float) -> tuple[int, int]:
+        """Remove the workers of silent hosts (actors/hosts.py) and ask live hosts for as many.
+
+        Returns (workers lost, workers requested in their place)."""
+        records = [r for _, r in self.stores.hosts.items()]
+        if not records:
+            return 0, 0
+        lost = [w for w in hosts.lost_workers((w for _, w in self.stores.workers.items()), records, now,
+                                              self.config.health.host_silent_after)
+                if w.get("host_id") != self.config.spawner.host_id]   # this host's: its pids tell
+        replace: dict[str, int] = {}
+        requested = 0
+        for worker in lost:
+            log.warning("worker %s of actor %s is lost: its host %s is silent", worker["id"],
+                        worker.get("actor_id"), worker.get("host_id"))
+            self._reap(worker, local=False)
+            replace[worker.get("actor_id", "")] = replace.get(worker.get("actor_id", ""), 0) + 1
+        for actor_id, count in replace.items():
+            actor = self.stores.actors.find(actor_id)
+            if actor is None or actor.get("status") != ActorStatus.READY:
+                continue
+            have = len(commands.live_workers(self.stores, actor_id, actor["revision"]))
+            requested += len(commands.ensure_workers(self.config, self.stores, self.broker, actor, have + count))
+        return len(lost), requested
+
+    def _reap(self, worker: dict, local: bool = True) -> None:
+        """Remove a dead worker; ``local``: it ran on this host (so its pid is one of ours)."""
         log.warning("worker %s of actor %s is dead (status %s); reaping it",
                     worker["id"], worker.get("actor_id"), worker.get("status"))
         pid = worker.get("pid")
-        if pid and pid_alive(pid):
+        if local and pid and pid_alive(pid):
             kill_group(pid)
         for container in self.runtime.containers(worker_id=worker["id"]):
             self.runtime.remove(container.id)
@@ -187,6 +226,11 @@ class Health:
         for actor_id in cgroups.children(base):
             actor_exists = self.stores.actors.find(actor_id) is not None
             for execution_id in cgroups.children(f"{base}/{actor_id}"):
+                if warm.worker_of(execution_id) is not None:
+                    if self.stores.workers.find(warm.worker_of(execution_id) or "") is None \
+                            and cgroups.remove(f"{base}/{actor_id}/{execution_id}"):
+                        removed += 1       # the warm containers' cgroups of a worker that is gone
+                    continue
                 execution = self.stores.executions.find(execution_id)
                 if execution is None or execution.get("status") in EXECUTION_TERMINAL:
                     if cgroups.remove(cgroups.execution_path(self.config.general.instance,

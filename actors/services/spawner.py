@@ -5,6 +5,10 @@ SETUP, checks the actor's image is on this Docker host (no registry is reachable
 missing image puts the actor in ERROR), starts ``abaco-worker`` in a new session (so a
 spawner restart does not take its workers down), and waits for the worker to report
 READY before making the actor READY.
+
+Each spawner registers its host in the hosts registry (actors/hosts.py) and heartbeats
+there; it consumes the command queues of its ``[spawner] queues`` for every label set
+its ``host_labels`` serve, and none while its host runs ``max_workers_per_host`` workers.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import sys
 import threading
 import time
 
-from actors import channels, times, worker_clients
+from actors import channels, host_labels, hosts, times, worker_clients
 from actors.codes import ActorStatus, WorkerStatus
 from actors.config import Config
 from actors.installations import Installations
@@ -36,38 +40,70 @@ class Spawner:
         self.terminate = terminate or threading.Event()
         self.sleep = time.sleep      # while connected: the connection's sleep, which keeps it serviced
         self.installations = Installations(config, self.stores)
+        self.running = 0             # workers on this host, as last counted (beat)
 
     def run(self) -> int:
         # Workers outlive the spawner; let the kernel reap them when they exit.
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-        queues = {channels.command_queue(self.config, q): self.on_command for q in self.config.spawner.queues}
+        sp = self.config.spawner
+        self.beat()
+        threading.Thread(target=self._heartbeats, name="host-heartbeat", daemon=True).start()
+        # The queues of every label set this host serves (actors/host_labels.py).
+        queues = {channels.command_queue(self.config, q, labels): self.on_command
+                  for q in sp.queues for labels in host_labels.subsets(sp.host_labels)}
         channels.serve(self.config, queues, self.terminate, prefetch=1, on_ready=self._connected,
-                       retry_on=(StoreUnavailable,))
+                       retry_on=(StoreUnavailable,), gate=self.has_room)
         return 0
+
+    # ------------------------------------------------------------ the host's place in the registry
+
+    def has_room(self) -> bool:
+        """Whether this host may start one more worker; when not, the spawner consumes no command.
+
+        A command that arrives while the host is full goes back on its queue unacknowledged,
+        so another spawner (or this one, once a worker has exited) takes it: never lost, and
+        never started twice (a worker record moves out of REQUESTED once only).
+        """
+        return not hosts.is_full(self.running, self.config.spawner.max_workers_per_host)
+
+    def beat(self) -> None:
+        """Count this host's workers and write its record in the hosts registry."""
+        try:
+            self.running = hosts.running_workers((w for _, w in self.stores.workers.items()),
+                                                 self.config.spawner.host_id)
+            hosts.heartbeat(self.config, self.stores, self.running)
+        except StoreUnavailable as exc:
+            log.warning("host heartbeat skipped: %s", exc)
+
+    def _heartbeats(self) -> None:
+        while not self.terminate.wait(self.config.spawner.heartbeat_interval):
+            self.beat()
 
     def _connected(self, conn) -> None:
         self.sleep = conn.sleep   # start_worker keeps the connection serviced while it waits
-        log.info("spawner on host %s serving queues %s", self.config.general.host_id,
-                 ",".join(self.config.spawner.queues))
+        sp = self.config.spawner
+        log.info("spawner on host %s (labels %s, capacity %s) serving queues %s", sp.host_id,
+                 ",".join(sp.host_labels) or "none", sp.max_workers_per_host or "unlimited", ",".join(sp.queues))
 
     def on_command(self, delivery: channels.Delivery) -> None:
         """Acknowledged once handled (serve does it): the worker record then tells where it stands."""
         command = delivery.data
         if command.get("command") == "start_worker":
             self.start_worker(command, redelivered=delivery.redelivered)
+            self.beat()       # count the new worker before the next command
         else:
             log.warning("unknown spawner command %r", command.get("command"))
 
     def start_worker(self, command: dict, redelivered: bool = False) -> None:
         actor_id, worker_id = str(command.get("actor_id") or ""), str(command.get("worker_id") or "")
-        setup = {"status": WorkerStatus.SPAWNER_SETUP, "host_id": self.config.general.host_id,
-                 "location": self.config.general.host_id}
+        setup = {"status": WorkerStatus.SPAWNER_SETUP, "host_id": self.config.spawner.host_id,
+                 "location": self.config.spawner.host_id}
         worker = self.stores.workers.update(worker_id, setup, expect={"status": WorkerStatus.REQUESTED})
         if worker is None and redelivered:
             # A spawner died while starting it: take over if no worker process came of it.
             current = self.stores.workers.find(worker_id)
             if current is not None and current.get("status") == WorkerStatus.SPAWNER_SETUP \
-                    and current.get("host_id") == self.config.general.host_id and not pid_alive(current.get("pid")):
+                    and current.get("host_id") == self.config.spawner.host_id and not pid_alive(current.get("pid")):
                 log.info("taking over the start of worker %s after a spawner restart", worker_id)
                 worker = current
         actor = self.stores.actors.find(actor_id)

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from actors import channels, prepared, times, worker_clients
+from actors import channels, prepared, times, warm, worker_clients
 from actors.codes import WorkerStatus
 from actors.config import Config
 from actors.execution import ExecutionRun
@@ -58,15 +58,17 @@ class Worker:
         self.finished: queue.Queue = queue.Queue()  # (generation, tag, outcome) from execution threads
         self.pidfile = config.worker_pidfile(worker_id)
         self.pipeline = prepared.Pipeline(config, stores, worker_id)   # the next message, made ready while one runs
+        self.warm = warm.WarmPool(config, stores, runtime, tree, worker_id, actor_id)   # used by warm actors
 
     # ------------------------------------------------------------ lifecycle
 
     def register(self) -> dict | None:
         worker = self.stores.workers.update(self.worker_id, {
-            "status": WorkerStatus.READY, "pid": os.getpid(), "location": self.config.general.host_id,
-            "host_id": self.config.general.host_id,
+            "status": WorkerStatus.READY, "pid": os.getpid(), "location": self.config.spawner.host_id,
+            "host_id": self.config.spawner.host_id,
             "ch_name": channels.worker_queue(self.config, self.worker_id),
-            "last_health_check_time": times.now()}, expect={"status": WorkerStatus.SPAWNER_SETUP})
+            "last_health_check_time": times.now(), "ready_time": times.now()},   # ready_time: cold starts
+            expect={"status": WorkerStatus.SPAWNER_SETUP})
         if worker is None:
             log.error("worker %s is not in SPAWNER SETUP (removed or stopped); exiting", self.worker_id)
             return None
@@ -150,6 +152,7 @@ class Worker:
         self.pipeline.release()          # the broker has put a held message back
 
     def heartbeat(self) -> None:
+        self.warm.expire()
         fields = {"last_health_check_time": times.now()}
         try:
             updated = self.stores.workers.update(self.worker_id, fields)
@@ -183,6 +186,7 @@ class Worker:
             self._stop_container(run)
 
     def cleanup(self) -> None:
+        self.warm.close()
         try:
             if self.conn is not None and self.conn.is_open:
                 try:
@@ -246,7 +250,7 @@ class Worker:
     def _new_run(self, actor: dict, message: Message) -> ExecutionRun:
         return ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message,
                             tree=self.tree, account=self.account, notify=self.events.publish_event,
-                            taskio=self.taskio)
+                            taskio=self.taskio, warm=self.warm)
 
     def _begin(self, channel, actor: dict, run: ExecutionRun, tag: int, ahead: prepared.Ahead | None = None) -> None:
         if self.stores.workers.update(self.worker_id, {
@@ -380,6 +384,9 @@ class Worker:
         """Stop the execution's container without blocking the connection's thread."""
         def stop():
             for _ in range(50):          # the container may not exist yet
+                if run.stopper is not None:   # a warm execution: end it, keep its container
+                    run.stopper()
+                    return
                 if run.container_id:
                     self.runtime.stop(run.container_id, self.config.workers.stop_grace)
                     return

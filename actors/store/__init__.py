@@ -83,6 +83,11 @@ class Store(abc.ABC):
     def get_many(self, keys: list[str]) -> list[dict | None]:
         return [self.find(k) for k in keys]
 
+    def put_many(self, docs: list[tuple[str, dict]], group: str | None = None) -> None:
+        """``put`` each ``(key, doc)``, in order (a backend may send them in one round trip)."""
+        for key, doc in docs:
+            self.put(key, doc, group)
+
 
 class BlobStore(abc.ABC):
     """Bytes or text values by key (logs, results), optionally expiring."""
@@ -127,6 +132,8 @@ class Stores:
     aliases: Store         # "tenant:alias" -> the actor it names (grouped by actor id)
     nonces: Store          # nonce id -> level and uses (grouped by "kind:id")
     configs: Store         # "tenant:name" -> an actor config, secrets encrypted
+    hosts: Store           # host id -> the compute host's registration and last heartbeat (actors/hosts.py)
+    autoscaling: Store     # actor id -> its last autoscaling decisions; "lease" -> the active autoscaler
     backend: Any = None
 
     def execution_done(self, execution_id: str) -> None:
@@ -135,6 +142,11 @@ class Stores:
 
     def wait_execution(self, execution_id: str, timeout: float) -> bool:
         return self.backend.wait_signal(f"done:{execution_id}", timeout)
+
+    def wait_any_execution(self, execution_ids: list[str], timeout: float) -> str | None:
+        """Block until one of ``execution_ids`` is announced done (its id) or ``timeout`` passes (None)."""
+        done = self.backend.wait_any_signal([f"done:{e}" for e in execution_ids], timeout)
+        return done[len("done:"):] if done else None
 
     def next_number(self, name: str) -> int:
         """The next value of a named sequence, unique across processes."""
@@ -156,7 +168,7 @@ def open_stores(config: Config) -> Stores:
 
 
 STORE_NAMES = ("actors", "workers", "executions", "accounting", "clients", "refresh_tokens", "worker_clients",
-               "installations", "permissions", "aliases", "nonces", "configs")
+               "installations", "permissions", "aliases", "nonces", "configs", "hosts", "autoscaling")
 BLOB_NAMES = ("logs", "results", "parked")
 
 

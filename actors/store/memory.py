@@ -19,6 +19,7 @@ class MemoryBackend:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.signals: dict[str, threading.Event] = {}
+        self.signalled = threading.Condition(self.lock)
         self.sequences: dict[str, int] = {}
         self.down = False            # set to make every call raise StoreUnavailable
 
@@ -45,11 +46,23 @@ class MemoryBackend:
 
     def signal(self, name: str, ttl: int = 3600) -> None:
         self.check()
-        self._event(name).set()
+        with self.signalled:
+            self._event(name).set()
+            self.signalled.notify_all()
 
     def wait_signal(self, name: str, timeout: float) -> bool:
         self.check()
         return self._event(name).wait(timeout)
+
+    def wait_any_signal(self, names: list[str], timeout: float) -> str | None:
+        self.check()
+        found: list[str] = []
+
+        def any_set() -> bool:
+            found[:] = [n for n in names if self._event(n).is_set()][:1]
+            return bool(found)
+        with self.signalled:
+            return found[0] if self.signalled.wait_for(any_set, timeout) else None
 
     def next_number(self, name: str) -> int:
         self.check()

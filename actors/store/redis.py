@@ -62,6 +62,16 @@ return 1
 """
 
 
+def document_key(instance: str, store: str, key: str) -> str:
+    """Where a named store keeps one document (for readers outside this module, e.g. asyncio ones)."""
+    return f"{instance}:{store}:d:{key}"
+
+
+def blob_key(instance: str, blobs: str, key: str) -> str:
+    """Where a named blob store keeps one value."""
+    return f"{instance}:{blobs}:{key}"
+
+
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -140,6 +150,23 @@ class RedisBackend:
                 return True
 
     @_translate_errors
+    def wait_any_signal(self, names: list[str], timeout: float) -> str | None:
+        """Block until one of ``names`` is signalled (that name) or ``timeout`` seconds pass (None)."""
+        keys = [f"{self.prefix}:signal:{name}" for name in names]
+        deadline = time.monotonic() + timeout
+        while keys:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            popped = self.client.blpop(keys, timeout=min(5.0, max(left, 0.01)))
+            if popped:
+                key = popped[0].decode() if isinstance(popped[0], bytes) else popped[0]
+                self.client.rpush(key, b"1")   # leave it for other waiters
+                self.client.expire(key, 600)
+                return names[keys.index(key)]
+        return None
+
+    @_translate_errors
     def next_number(self, name: str) -> int:
         """The next value of a named sequence (1, 2, 3, ...), never handed out twice."""
         return int(self.client.incr(f"{self.prefix}:sequence:{name}"))
@@ -186,6 +213,15 @@ class RedisStore(Store):
     @_translate_errors
     def put(self, key: str, doc: dict, group: str | None = None) -> None:
         self._write(key, doc, group, only_new=False)
+
+    @_translate_errors
+    def put_many(self, docs: list[tuple[str, dict]], group: str | None = None) -> None:
+        """Every write in one pipeline: one round trip instead of one per document."""
+        pipe = self.r.pipeline(transaction=False)
+        for key, doc in docs:
+            args = [key, json.dumps(doc), group or "", f"{self.base}:seq", "0", f"{self.base}:g:"]
+            self.backend._put(keys=self._fixed_keys(key), args=args, client=pipe)
+        pipe.execute()
 
     @_translate_errors
     def create(self, key: str, doc: dict, group: str | None = None) -> bool:

@@ -138,3 +138,16 @@ def test_https_listener_in_every_mode(stack):
                             capture_output=True, text=True, timeout=120)
     tls_row = next(line for line in status.stdout.splitlines() if line.startswith("tls "))
     assert "running" in tls_row and https in tls_row, status.stdout
+
+
+def test_cli_follows_a_live_log(stack):
+    """`abaco logs -f` through the API's redirect to the stack's logstream process, to the end."""
+    cfg, url, env, created = stack
+    actor = abaco_json(env, "actors", "create", "--image", "abaco/sleep:local")
+    created.append(actor["id"])
+    eid = abaco_json(env, "send", actor["id"], "follow me", "--env", "SLEEP_SECONDS=2")["execution_id"]
+    proc = subprocess.run([ABACO, "logs", "-f", actor["id"], eid], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == abaco(env, "logs", actor["id"], eid)     # what was followed is the stored log
+    assert "sleep 2/2" in proc.stdout and "done sleeping" in proc.stdout

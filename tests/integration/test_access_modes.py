@@ -10,15 +10,16 @@ import socket
 import ssl
 import subprocess
 import time
+from pathlib import Path
 
 import jwt
 import pytest
 import requests
-from conftest import REPO
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 USER_CLAIM = "http://wso2.org/claims/enduser"
 ROLE_CLAIM = "http://wso2.org/claims/role"

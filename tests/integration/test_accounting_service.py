@@ -120,7 +120,7 @@ def test_metrics_are_for_admins_unless_opened_on_loopback(platform, finished):
                    "abaco_execution_runtime_seconds_count", "abaco_actor_queue_depth",
                    "abaco_workers", "abaco_executions_running"):
         assert family in text, family
-    assert f'abaco_actor_queue_depth{{actor_id="{finished["actors"]["a1"]}"}} 0' in text
+    assert f'abaco_actor_queue_depth{{actor="{finished["actors"]["a1"]}"}} 0' in text
     inf = [ln for ln in text.splitlines() if ln.startswith('abaco_execution_runtime_seconds_bucket{le="+Inf"}')]
     count = [ln for ln in text.splitlines() if ln.startswith("abaco_execution_runtime_seconds_count")]
     assert inf[0].rsplit(" ", 1)[1] == count[0].rsplit(" ", 1)[1]

@@ -12,13 +12,14 @@ from __future__ import annotations
 import random
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
 from agavepy import agave
-from conftest import REPO
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _free_loopback_address() -> str:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ast
 import json
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
-from conftest import BIN
 
 pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent      # the virtualenv's console scripts
 
 
 @pytest.fixture

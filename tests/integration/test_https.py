@@ -4,12 +4,13 @@ passed through, the mtls headers neither needed nor believed; plain HTTP on loop
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
-from conftest import REPO
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ def dead_pid() -> int:
 
 def test_half_made_execution_of_a_dead_worker_is_cleaned(platform):
     stores = open_stores(platform.config)
-    instance, host = platform.config.general.instance, platform.config.general.host_id
+    instance, host = platform.config.general.instance, platform.config.spawner.host_id
     scratch = platform.config.run_dir / "executions" / "halfmade1"
     scratch.mkdir(parents=True)
     (scratch / "results.sock").write_text("")
@@ -41,7 +41,7 @@ def test_half_made_execution_of_a_dead_worker_is_cleaned(platform):
 
 def test_a_worker_that_came_up_is_kept_when_its_spawner_died(platform):
     stores = open_stores(platform.config)
-    host = platform.config.general.host_id
+    host = platform.config.spawner.host_id
     actor = platform.register("abaco/echo:local")
     worker = next(w for w in stores.workers.group_docs(actor["id"]) if w["status"] == WorkerStatus.READY)
     stores.installations.put(f"worker:{worker['id']}", {
@@ -56,7 +56,7 @@ def test_a_worker_that_came_up_is_kept_when_its_spawner_died(platform):
 
 def test_a_worker_whose_spawner_died_half_way_is_removed(platform):
     stores = open_stores(platform.config)
-    host = platform.config.general.host_id
+    host = platform.config.spawner.host_id
     actor = platform.register("abaco/echo:local")
     stuck = {"id": "halfworker1", "actor_id": actor["id"], "status": WorkerStatus.SPAWNER_SETUP,
              "host_id": host, "create_time": times.now(), "revision": actor["revision"]}

@@ -38,6 +38,21 @@ def test_put_get_delete_and_groups(stores):
     assert [d["n"] for d in s.group_docs("a1")] == [0, 1, 3, 4]
 
 
+def test_put_many_writes_every_document_in_its_group_in_order(stores):
+    s = stores.executions
+    s.put("first", {"n": -1}, group="b1")
+    s.put_many([(f"m{i}", {"n": i, "empty": []}) for i in range(300)], group="b1")
+    assert s.group("b1") == ["first"] + [f"m{i}" for i in range(300)]
+    assert s.get("m299") == {"n": 299, "empty": []}
+
+
+def test_wait_any_wakes_on_the_first_signal_and_leaves_it_for_others(stores):
+    assert stores.wait_any_execution(["x1", "x2"], 0.2) is None
+    threading.Timer(0.2, stores.execution_done, ("x2",)).start()
+    assert stores.wait_any_execution(["x1", "x2"], 30) == "x2"
+    assert stores.wait_execution("x2", 0.1) is True          # still there for another waiter
+
+
 def test_create_refuses_an_existing_key(stores):
     assert stores.actors.create("a", {"v": 1}) is True
     assert stores.actors.create("a", {"v": 2}) is False

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from actors import channels, models, times
 from actors.channels import Broker
@@ -18,6 +18,7 @@ from actors.services.health import Health
 from actors.store import open_stores
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 
 def ago(seconds: float) -> str:
@@ -37,7 +38,7 @@ def test_actor_whose_first_worker_was_lost_gets_one(platform, stores):
         stores.workers.delete(worker["id"])          # its process notices and exits
     stores.actors.update(actor["id"], {"status": ActorStatus.SUBMITTED, "last_update_time": ago(3600)})
     stuck = {"id": "stuck" + models.new_id(6), "actor_id": actor["id"], "status": WorkerStatus.REQUESTED,
-             "create_time": ago(3600), "revision": actor["revision"], "host_id": platform.config.general.host_id}
+             "create_time": ago(3600), "revision": actor["revision"], "host_id": platform.config.spawner.host_id}
     stores.workers.put(stuck["id"], stuck, group=actor["id"])
     platform.wait_for(lambda: stores.workers.find(stuck["id"]) is None, timeout=30,
                       what="the stuck REQUESTED worker to be reaped")
@@ -54,7 +55,7 @@ def test_parked_duplicate_runs_again_when_its_first_worker_dies(platform, stores
         stores.executions.put(execution["id"], execution, group=actor["id"])
         stores.workers.put("firstworker1", {
             "id": "firstworker1", "actor_id": actor["id"], "status": WorkerStatus.BUSY, "pid": holder.pid,
-            "execution_id": execution["id"], "host_id": platform.config.general.host_id,
+            "execution_id": execution["id"], "host_id": platform.config.spawner.host_id,
             "last_health_check_time": times.now(), "last_execution_time": times.now(),
             "create_time": times.now(), "revision": actor["revision"]}, group=actor["id"])
         message = Message(execution["id"], b"again", "str", "alice", revision=actor["revision"])

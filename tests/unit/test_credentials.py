@@ -18,8 +18,8 @@ def test_made_once_private_and_never_replaced(tmp_path):
     keys = tmp_path / "keys"
     credentials.ensure(keys)
     assert mode(keys) == 0o700
-    files = [keys / credentials.REDIS_PASSWORD, keys / credentials.RABBIT_CREDENTIALS]
-    assert [mode(f) for f in files] == [0o600, 0o600]
+    files = [keys / credentials.REDIS_PASSWORD, keys / credentials.RABBIT_CREDENTIALS, keys / credentials.SCRAPE_TOKEN]
+    assert [mode(f) for f in files] == [0o600, 0o600, 0o600]
     first = [f.read_text() for f in files]
     password = credentials.redis_password(keys)
     user, rabbit_password = credentials.rabbit_credentials(keys)

@@ -131,6 +131,16 @@ def test_health_leaves_a_live_worker_and_a_starting_one_within_its_grace(config,
     assert stores.workers.find(alive["id"]) and stores.workers.find(starting["id"])
 
 
+def test_health_keeps_a_live_workers_warm_container_and_removes_a_gone_ones(config, stores, broker):
+    actor = an_actor(stores)
+    alive = a_worker(stores, actor, status=WorkerStatus.READY, pid=os.getpid(), last_health_check_time=ago(1))
+    runtime = StubRuntime(config.general.instance)
+    runtime.add_container("warm-live", worker_id=alive["id"], warm="1")          # no execution label
+    runtime.add_container("warm-gone", worker_id="a-worker-that-is-gone", warm="1")
+    health_for(config, stores, broker, runtime).check()
+    assert runtime.removed == ["warm-gone"]
+
+
 def test_health_reaps_a_silent_worker_and_requests_a_new_one(config, stores, broker):
     actor = an_actor(stores)
     silent = a_worker(stores, actor, status=WorkerStatus.READY, pid=os.getpid(),
@@ -142,6 +152,18 @@ def test_health_reaps_a_silent_worker_and_requests_a_new_one(config, stores, bro
     command, = broker.messages(channels.command_queue(config))
     assert command["command"] == "start_worker" and command["actor_id"] == actor["id"]
     assert command["worker_id"] != silent["id"]
+
+
+def test_health_leaves_an_autoscaled_actor_at_zero_workers_to_the_autoscaler(config, stores, broker):
+    scaled = an_actor(stores, autoscale=True)
+    plain = an_actor(stores)
+    done = health_for(config, stores, broker).check()
+    assert done["workers_requested"] == 1
+    assert [c["actor_id"] for c in broker.messages(channels.command_queue(config))] == [plain["id"]]
+    # With the autoscaler switched off, health restores a worker as for any actor.
+    off = config.replace(autoscaler={"enabled": False})
+    assert health_for(off, stores, broker).check()["workers_requested"] == 1
+    assert broker.messages(channels.command_queue(config))[-1]["actor_id"] == scaled["id"]
 
 
 def test_health_stops_idle_workers_past_their_ttl_but_keeps_one_for_a_sync_actor(config, stores, broker):
