@@ -9,8 +9,9 @@ back to back, under the engine's default runtime (and under crun when it is regi
 Target: platform rate >= 1.2x the docker run loops' rate. Bounded: every wait has a
 deadline, and the run stops at the first failed execution.
 
-The warm half (part 2, warm actors: one container serving many messages) belongs to the
-warm-actors work: it adds its mode to MODES below and its line to the printout.
+The warm half (part 2, warm actors: one container serving many messages) is measured by
+bench/warm.py (200 messages to a warm actor with 2 workers); a mode added to MODES below
+(an actor registered with its own fields) is printed beside the cold one.
 
     .venv/bin/python bench/throughput.py [--messages 200] [--workers 2]
 """
@@ -29,7 +30,7 @@ from common import ready_actor, stack_client
 from actors.readiness import wait_until
 
 IMAGE = "abaco/echo:local"
-MODES = ["cold"]            # the warm-actors work adds "warm" here (an actor with its warm setting)
+MODES = ["cold"]            # the modes measured against the same docker run loops
 
 
 def platform_rate(client, messages: int, workers: int, timeout: float) -> tuple[float, int]:
