@@ -50,6 +50,7 @@ lint: install ## ruff (F, E, B, I) over the tree and mypy over actors/
 
 bench: install images up ## run the benchmarks against the running stack (hosts.py starts a second dockerd)
 	$(PY) bench/latency.py
+	$(PY) bench/throughput.py
 	$(PY) bench/accounting_overhead.py
 	$(PY) bench/ingest.py
 	$(PY) bench/hosts.py

@@ -120,6 +120,8 @@ class Workers:
     uid_map: tuple[str, ...] = ()    # user:uid[:gid] entries
     default_uid: str = "65534:65534"  # uid[:gid] for users not in uid_map (nobody); empty: the image's user
     mounts: tuple[str, ...] = ()     # /host/path:/container/path[:ro|rw]; {username} = the owner
+    runtime: str = "crun"            # OCI runtime of execution containers; empty or absent: the engine's default
+    pipeline: bool = True            # create the next message's container while one runs (actors/prepared.py)
     # Warm actors (actors/warm.py): a warm container is replaced after this many executions
     # or this many idle seconds; warm_start_timeout bounds the wait for its runner to connect.
     warm_max_executions: int = 100

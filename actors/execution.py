@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import docker.errors
 import requests
@@ -68,6 +68,8 @@ class ResultsCollector(threading.Thread):
         self.count = 0
         self.dropped = 0
         self._stop_flag = threading.Event()
+        self.path = path
+        self._wake = os.urandom(16)    # sent by finish() after whatever is queued; no container knows it
 
     def run(self) -> None:
         while True:
@@ -79,16 +81,39 @@ class ResultsCollector(threading.Thread):
                 continue
             except OSError:
                 break
+            if data == self._wake:
+                break
             if self.stores.results.append_list(self.execution_id, data, self.max_bytes, self.ttl):
                 self.count += 1
             else:
                 self.dropped += 1
 
     def finish(self) -> None:
-        """Drain what is queued on the socket, then stop."""
+        """Drain what is queued on the socket, then stop (at once: a datagram of its own comes last)."""
         self._stop_flag.set()
+        if self.is_alive():
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as waker:
+                    waker.setblocking(False)
+                    waker.sendto(self._wake, str(self.path))
+            except OSError:
+                pass                   # the socket is full or gone: the receive timeout ends it
         self.join(timeout=5)
         self.sock.close()
+
+
+@dataclass
+class Staged:
+    """An execution made ready up to ``docker start`` (see ``ExecutionRun.stage``)."""
+
+    collector: ResultsCollector
+    fifo: FifoWriter | None = None
+    container: Any = None             # the created docker-py Container; None if creating it failed
+    limits: limits_mod.Limits = field(default_factory=limits_mod.Limits)
+    budget: limits_mod.Budget = field(default_factory=limits_mod.Budget)
+    unsupported: list[str] = field(default_factory=list)
+    io: Follow | None = None
+    attempt: Any = None               # the execution's attempts count it was made for
 
 
 @dataclass
@@ -239,11 +264,14 @@ class ExecutionRun:
         actor = self.actor
         return self.config.workers.mount_api_socket and bool(actor.get("token") or not actor.get("stateless", True))
 
+    def relay_needed(self) -> bool:
+        workers = self.config.workers
+        return workers.api_relay and self.needs_api_socket() and workers.container_network == "none" \
+            and self.config.api_socket.exists()
+
     def start_relay(self) -> api_relay.Relay | None:
         """The execution's HTTPS relay, when it needs the API; None without one (a failure is noted)."""
-        workers = self.config.workers
-        if not (workers.api_relay and self.needs_api_socket() and workers.container_network == "none"
-                and self.config.api_socket.exists()):
+        if not self.relay_needed():
             return None
         relay = api_relay.Relay(self.config, self.runtime, self.labels())
         try:
@@ -327,13 +355,22 @@ class ExecutionRun:
             return False
         return time.time() - beat < 3 * self.config.workers.heartbeat_interval
 
-    def run(self) -> dict | None:
-        """Run the execution to its terminal record; returns that record."""
+    def run(self, staged: "Staged | None" = None) -> dict | None:
+        """Run the execution to its terminal record; returns that record.
+
+        ``staged`` is what ``stage`` prepared ahead (actors/prepared.py): its container is
+        started only once the claim succeeds, else it is removed.
+        """
         execution = self.claim()
         if execution is None:
             log.info("execution %s is gone or finished; skipping", self.execution_id)
+            if staged is not None:
+                self.unstage(staged)
             return None
         if self.warm is not None and self.actor.get("warm"):
+            if staged is not None:            # never prepared ahead (actors/prepared.py); just in case
+                self.unstage(staged)
+                staged = None
             # A warm execution's output reaches its live log when it ends (the runner hands it over then).
             self.live = livelog.open_publisher(self.config, self.execution_id, log_expiry(self.config, self.actor))
             try:
@@ -344,6 +381,33 @@ class ExecutionRun:
                 self.live = None
             if handled:
                 return record
+        if staged is not None and staged.attempt != execution.get("attempts"):
+            self.unstage(staged)          # prepared for another attempt than the claim made
+            staged = None
+        staged = staged or self.stage(execution)
+        try:
+            self.live = livelog.open_publisher(self.config, self.execution_id, log_expiry(self.config, self.actor))
+            if staged.container is None:
+                return self._finish(ExecutionStatus.ERROR, "; ".join(self.notes), {})
+            try:
+                self.runtime.start_created(staged.container)
+            except (docker.errors.DockerException, OSError) as exc:
+                self.notes.append(f"the container could not be started: {exc}")
+                return self._finish(ExecutionStatus.ERROR, "; ".join(self.notes), {})
+            return self._follow(execution, staged.container, staged.limits, staged.budget,
+                                sorted(set(staged.unsupported)), staged.collector, staged.io)
+        finally:
+            if self.live is not None:
+                self.live.close()
+            self.unstage(staged, remove_container=False)
+
+    def stage(self, execution: dict) -> "Staged":
+        """Everything before ``docker start``: scratch folder, results socket, FIFO, cgroups, container.
+
+        Writes nothing to the execution record, so it may run before the claim (and be undone
+        by ``unstage`` if the message is taken back). A container that could not be created
+        leaves ``container`` None and the reason in ``notes``.
+        """
         self.installations.begin("execution", self.execution_id,
                                  {"scratch": str(self.scratch), "cgroup": self.cgroup})
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -351,43 +415,41 @@ class ExecutionRun:
         collector = ResultsCollector(self.scratch / "results.sock", self.stores, self.execution_id,
                                      self.config.workers.max_results_bytes, self.config.store.results_ttl)
         collector.start()
-        fifo = None
+        staged = Staged(collector=collector, attempt=execution.get("attempts"))
         if self.message.content_type == BINARY:
-            fifo = FifoWriter(self.scratch / "binary", self.message.body)   # filled before the container starts
+            staged.fifo = FifoWriter(self.scratch / "binary", self.message.body)   # filled before the container starts
         try:
             self.live = livelog.open_publisher(self.config, self.execution_id, log_expiry(self.config, self.actor))
             self.relay = self.start_relay()
-            return self._run_container(execution, collector, fifo)
-        finally:
-            if self.live is not None:
-                self.live.close()
-            if self.relay is not None:
-                self.relay.close()
-            collector.finish()
-            if fifo:
-                fifo.close()
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            cgroups.remove(self.cgroup)
-            self.installations.remove("execution", self.execution_id)
+            staged.limits, staged.budget = limits_mod.for_execution(self.config, self.actor)
+            staged.unsupported = self.tree.create(cgroups.actor_path(self.config.general.instance, self.actor["id"]),
+                                                  limits_mod.for_actor(self.config))
+            staged.unsupported += self.tree.create(self.cgroup, staged.limits)
+            staged.io = self.taskio.follow(self.execution_id, self.cgroup) if self.taskio is not None else None
+            try:
+                staged.container = self.runtime.create(
+                    self.spec(execution), on_created=staged.io.set_container if staged.io else None)
+            except (docker.errors.DockerException, OSError) as exc:
+                self.notes.append(f"the container could not be started: {exc}")
+        except BaseException:
+            self.unstage(staged)
+            raise
+        return staged
 
-    def _run_container(self, execution: dict, collector: ResultsCollector, fifo: FifoWriter | None):
-        limits, budget = limits_mod.for_execution(self.config, self.actor)
-        unsupported = self.tree.create(cgroups.actor_path(self.config.general.instance, self.actor["id"]),
-                                       limits_mod.for_actor(self.config))
-        unsupported += self.tree.create(self.cgroup, limits)
-        io = self.taskio.follow(self.execution_id, self.cgroup) if self.taskio is not None else None
-        try:
-            container = self.runtime.start(self.spec(execution), on_created=io.set_container if io else None)
-        except (docker.errors.DockerException, OSError) as exc:
-            self.notes.append(f"the container could not be started: {exc}")
-            if io is not None:
-                io.result(0, 0)
-            return self._finish(ExecutionStatus.ERROR, "; ".join(self.notes), {})
-        try:
-            return self._follow(execution, container, limits, budget, sorted(set(unsupported)), collector, io)
-        finally:
-            if io is not None:
-                io.result(0, 0)            # let it go, whatever happened
+    def unstage(self, staged: "Staged", remove_container: bool = True) -> None:
+        """Undo ``stage``: the relay, results socket, FIFO, scratch folder and cgroup go (and the container)."""
+        if remove_container and staged.container is not None:
+            self.runtime.remove(staged.container.id)
+        if staged.io is not None:
+            staged.io.result(0, 0)            # let it go, whatever happened
+        if self.relay is not None:
+            self.relay.close()
+        staged.collector.finish()
+        if staged.fifo:
+            staged.fifo.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        cgroups.remove(self.cgroup)
+        self.installations.remove("execution", self.execution_id)
 
     def _follow(self, execution: dict, container, limits: limits_mod.Limits, budget: limits_mod.Budget,
                 unsupported: list[str], collector: ResultsCollector, io: Follow | None) -> dict | None:

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 
-from actors import channels, commands, models, times
+from actors import channels, commands, models, prepared, times
 from actors.codes import ActorStatus, ExecutionStatus
 from actors.config import Config
 from actors.errors import TooManyRequestsError
@@ -57,7 +57,14 @@ def headroom(cap: int) -> int:
     return max(1, cap // 10)
 
 
-def check_queue(config: Config, broker: channels.Broker, actor_id: str, more: int = 1) -> None:
+def waiting(config: Config, stores: Stores, broker: channels.Broker, actor_id: str) -> int:
+    """Messages waiting for the actor: those in its queue, and those its workers hold ahead
+    of their running execution (pipelining, actors/prepared.py), which left the queue."""
+    return broker.queue_length(channels.actor_queue(config, actor_id)) + prepared.held(stores, actor_id)
+
+
+def check_queue(config: Config, broker: channels.Broker, actor_id: str, more: int = 1,
+                stores: Stores | None = None) -> None:
     """429 when ``more`` messages would take the actor's mailbox past ``[quotas] max_queued_messages``."""
     cap = config.quotas.max_queued_messages
     if cap <= 0:
@@ -68,7 +75,8 @@ def check_queue(config: Config, broker: channels.Broker, actor_id: str, more: in
         if now - seen_at < QUEUE_SEEN_FOR and count + more < cap - headroom(cap):
             _queued[actor_id] = (seen_at, count + more)
             return
-    count = broker.queue_length(channels.actor_queue(config, actor_id))
+    count = waiting(config, stores, broker, actor_id) if stores is not None \
+        else broker.queue_length(channels.actor_queue(config, actor_id))
     with _seen_lock:
         if len(_queued) > 10000:
             _queued.clear()
@@ -88,7 +96,7 @@ def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, b
     with the execution's events. A full mailbox is a TooManyRequestsError (429) and nothing
     is written.
     """
-    check_queue(config, broker, actor["id"])
+    check_queue(config, broker, actor["id"], stores=stores)
     execution = models.new_execution(actor, executor, kind, len(body))
     if link_depth:
         execution["link_depth"] = link_depth
@@ -123,7 +131,7 @@ def send_batch(config: Config, stores: Stores, broker: channels.Broker, actor: d
     are woken), so a message that did reach the queue in a commit whose answer was lost is
     skipped by the worker that takes it; the caller sees the failure (503) and nothing runs.
     """
-    check_queue(config, broker, actor["id"], more=len(items))
+    check_queue(config, broker, actor["id"], more=len(items), stores=stores)
     executions: list[dict] = []
     messages: list[tuple[bytes, dict, str]] = []
     for body, kind, env in items:

@@ -19,12 +19,13 @@ PIP_LOG="$VENV/pip-install.log"
 # curl/procps/iproute2: used by scripts/stack.sh (readiness probe, pgrep, ss);
 # nginx-light + openssl: the TLS proxy of the mtls access mode and its test certificates;
 # hey + wrk: HTTP load for the benchmarks (bench/ingest.py);
+# crun: the OCI runtime of execution containers ([workers] runtime, registered by stack.sh);
 # prometheus + prometheus-alertmanager: what the autoscaler reads, and its alert webhook;
 # docker-compose + ansible + ansible-lint: the compose and Ansible deployments (tests/deploy);
 # chromium: the headless browser of the dashboard's browser tests (tests/browser, Playwright).
 PACKAGES=(docker.io supervisor redis-server redis-tools rabbitmq-server mmdebstrap busybox-static
           curl procps iproute2 util-linux python3-venv nginx-light openssl hey wrk
-          prometheus prometheus-alertmanager docker-compose ansible ansible-lint chromium)
+          prometheus prometheus-alertmanager docker-compose ansible ansible-lint chromium crun)
 
 log() { echo "install: $*"; }
 die() { echo "install: ERROR: $*" >&2; exit 1; }

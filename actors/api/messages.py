@@ -84,7 +84,8 @@ def _environment(actor: dict, own: dict[str, str] | None = None) -> dict[str, st
 @bp.get("/actors/<actor_id>/messages")
 def queue_length(actor_id: str):
     actor = load_actor(actor_id, Level.READ)
-    count = services().broker.queue_length(channels.actor_queue(services().config, actor["id"]))
+    sv = services()
+    count = mailbox.waiting(sv.config, sv.stores, sv.broker, actor["id"])
     return ok({"messages": count, "_links": {"self": f"{base_url()}/actors/{actor['id']}/messages"}},
               f"The number of messages waiting for actor {actor['id']}.")
 
@@ -120,7 +121,7 @@ def send_message(actor_id: str):
     env = _environment(actor)
     if _truthy(request.args.get("_abaco_synchronous")):
         if sv.config.web.compat == "abaco" and \
-                sv.broker.queue_length(channels.actor_queue(sv.config, actor["id"])) > 0:
+                mailbox.waiting(sv.config, sv.stores, sv.broker, actor["id"]) > 0:
             # Abaco's rule: a synchronous answer would wait behind the messages already queued.
             raise BadRequestError(f"{SYNC_BEHIND_QUEUE} Actor {actor['id']} has messages waiting; send this one "
                                   f"without _abaco_synchronous and poll its execution ([web] compat = http "

@@ -18,6 +18,7 @@ import docker.errors
 from docker.types import Mount
 
 from actors.config import Config
+from actors.runtime import oci_runtime
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,14 @@ class DockerRuntime:
     def __init__(self, config: Config):
         self.config = config
         self.docker = client(config)
+        self._oci: tuple[str | None] | None = None      # the runtime chosen, once asked
+
+    def oci_runtime(self) -> str | None:
+        """The runtime of execution containers: ``[workers] runtime`` if the engine has it (see oci_runtime)."""
+        if self._oci is None:
+            registered, default = oci_runtime.engine_runtimes(self.docker.info())
+            self._oci = (oci_runtime.choose(self.config.workers.runtime, registered, default),)
+        return self._oci[0]
 
     def image_layers(self, image: str) -> list[Path]:
         """The image's layer folders on this host, topmost first ([] unless overlay2, or unreadable)."""
@@ -161,6 +170,20 @@ class DockerRuntime:
 
         ``on_created(container_id)`` runs between the two, before any process of it exists.
         """
+        container = self.create(spec, on_created)
+        self.start_created(container)
+        return container
+
+    def start_created(self, container) -> None:
+        """Start a container ``create`` made; it is removed if it cannot start."""
+        try:
+            container.start()
+        except BaseException:
+            self.remove(container.id)
+            raise
+
+    def create(self, spec: ContainerSpec, on_created: Callable[[str], None] | None = None):
+        """Create the container (not started); ``on_created(container_id)`` runs right after."""
         mounts = [Mount(target=c, source=h, type="bind", read_only=ro) for h, c, ro in spec.binds]
         kwargs = dict(
             image=spec.image, environment=spec.environment, labels=spec.labels,
@@ -187,13 +210,15 @@ class DockerRuntime:
             kwargs["read_only"] = True
         if spec.tmpfs:
             kwargs["tmpfs"] = dict(spec.tmpfs)
+        runtime = self.oci_runtime()
+        if runtime:
+            kwargs["runtime"] = runtime
         if spec.entrypoint is not None:
             kwargs.update(entrypoint=list(spec.entrypoint), command=[])
         container = self.docker.containers.create(**kwargs)
         try:
             if on_created is not None:
                 on_created(container.id)
-            container.start()
         except BaseException:
             self.remove(container.id)
             raise

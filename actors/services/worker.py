@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from actors import channels, times, warm, worker_clients
+from actors import channels, prepared, times, warm, worker_clients
 from actors.codes import WorkerStatus
 from actors.config import Config
 from actors.execution import ExecutionRun
@@ -57,6 +57,7 @@ class Worker:
         self.generation = 0                         # bumps with every new connection
         self.finished: queue.Queue = queue.Queue()  # (generation, tag, outcome) from execution threads
         self.pidfile = config.worker_pidfile(worker_id)
+        self.pipeline = prepared.Pipeline(config, stores, worker_id)   # the next message, made ready while one runs
         self.warm = warm.WarmPool(config, stores, runtime, tree, worker_id, actor_id)   # used by warm actors
 
     # ------------------------------------------------------------ lifecycle
@@ -98,7 +99,7 @@ class Worker:
         self.conn = channels.connect(self.config, attempts=1,
                                      name=f"{self.config.general.instance} worker {self.worker_id} pid {os.getpid()}")
         self.channel = self.conn.channel()
-        self.channel.basic_qos(prefetch_count=1)
+        self.channel.basic_qos(prefetch_count=self.pipeline.prefetch())
         self.generation += 1
         control = channels.worker_queue(self.config, self.worker_id)
         channels.declare(self.channel, control)
@@ -118,6 +119,7 @@ class Worker:
         while True:
             self.conn.process_data_events(time_limit=0.2)
             self._settle()
+            self._check_ahead()
             now = time.monotonic()
             if now >= next_beat:
                 self.heartbeat()
@@ -147,6 +149,7 @@ class Worker:
             pass
         self.conn = self.channel = None
         self.mailbox_tag = None
+        self.pipeline.release()          # the broker has put a held message back
 
     def heartbeat(self) -> None:
         self.warm.expire()
@@ -175,6 +178,7 @@ class Worker:
             except (AttributeError, *channels.CONNECTION_ERRORS):
                 pass
             self.mailbox_tag = None
+        self._requeue_ahead()
         run = self.current
         if run is not None and kill_running:
             run.requeue = requeue
@@ -199,6 +203,8 @@ class Worker:
                 worker_clients.release_client(self.config, self.events, self.worker_id)
         except StoreUnavailable as exc:
             log.warning("worker %s could not remove its record (%s); health will", self.worker_id, exc)
+        self.pipeline.release()           # a held message: the closed connection gave it back
+        self.pipeline.close()
         self.events.close()
         if self.taskio is not None:
             self.taskio.close()
@@ -233,23 +239,83 @@ class Worker:
             channel.basic_ack(method.delivery_tag)
             self.begin_stop(kill_running=True, reason="actor deleted")
             return
-        if self.stores.workers.update(self.worker_id, {
-                "status": WorkerStatus.BUSY, "execution_id": message.execution_id,
-                "last_execution_time": times.now()}, expect={"status": WorkerStatus.READY}) is None:
-            channel.basic_nack(method.delivery_tag, requeue=True)
+        if self.thread is not None:     # delivered while one runs (pipelining): held, made ready
+            if self.pipeline.ahead is not None:
+                channel.basic_nack(method.delivery_tag, requeue=True)
+                return
+            self.pipeline.hold(actor, self._new_run(actor, message), method.delivery_tag, self.generation)
             return
-        run = ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message,
-                           tree=self.tree, account=self.account, notify=self.events.publish_event,
-                           taskio=self.taskio, warm=self.warm)
+        self._begin(channel, actor, self._new_run(actor, message), method.delivery_tag)
+
+    def _new_run(self, actor: dict, message: Message) -> ExecutionRun:
+        return ExecutionRun(self.config, self.stores, self.runtime, actor, self.worker_id, message,
+                            tree=self.tree, account=self.account, notify=self.events.publish_event,
+                            taskio=self.taskio, warm=self.warm)
+
+    def _begin(self, channel, actor: dict, run: ExecutionRun, tag: int, ahead: prepared.Ahead | None = None) -> None:
+        if self.stores.workers.update(self.worker_id, {
+                "status": WorkerStatus.BUSY, "execution_id": run.execution_id,
+                "last_execution_time": times.now()}, expect={"status": WorkerStatus.READY}) is None:
+            channel.basic_nack(tag, requeue=True)
+            self.pipeline.discard(ahead)
+            return
         self.current = run
-        self.thread = threading.Thread(target=self._execute, args=(run, self.generation, method.delivery_tag),
-                                       name=f"exec-{message.execution_id}", daemon=True)
+        self.thread = threading.Thread(target=self._execute, args=(run, self.generation, tag, ahead),
+                                       name=f"exec-{run.execution_id}", daemon=True)
         self.thread.start()
 
-    def _execute(self, run: ExecutionRun, generation: int, tag: int) -> None:
+    def _promote(self) -> None:
+        """On the main thread, once idle: the held message's turn (see actors/prepared.py)."""
+        ahead = self.pipeline.take()
+        if ahead is None:
+            return
+        if ahead.generation != self.generation or self.channel is None or not self.channel.is_open:
+            self.pipeline.discard(ahead)         # its connection is gone: the broker put it back
+            return
+        if self.stopping:
+            self.channel.basic_nack(ahead.tag, requeue=True)
+            self.pipeline.discard(ahead)
+            return
+        actor = self.stores.actors.find(self.actor_id)
+        if actor is None:
+            self.channel.basic_ack(ahead.tag)
+            self.pipeline.discard(ahead)
+            self.begin_stop(kill_running=True, reason="actor deleted")
+            return
+        if not self.pipeline.fits(ahead, actor):    # the actor changed: prepare it again from now
+            self.pipeline.discard(ahead)
+            self._begin(self.channel, actor, self._new_run(actor, ahead.run.message), ahead.tag)
+            return
+        self._begin(self.channel, actor, ahead.run, ahead.tag, ahead)
+
+    def _check_ahead(self) -> None:
+        """A held message purged meanwhile is settled; one held too long goes back to the queue."""
+        verdict = self.pipeline.check(self.worker_id)
+        if verdict is None or self.channel is None or not self.channel.is_open:
+            return
+        ahead = self.pipeline.release()
+        if ahead is None or ahead.generation != self.generation:
+            return
+        if verdict == "ended":
+            self.channel.basic_ack(ahead.tag)
+            return
+        if self.mailbox_tag is not None:         # take no more until idle, so an idle worker gets it
+            self.channel.basic_cancel(self.mailbox_tag)
+            self.mailbox_tag = None
+        self.channel.basic_nack(ahead.tag, requeue=True)
+
+    def _requeue_ahead(self) -> None:
+        ahead = self.pipeline.release()
+        if ahead is not None and ahead.generation == self.generation and self.channel is not None:
+            try:
+                self.channel.basic_nack(ahead.tag, requeue=True)
+            except channels.CONNECTION_ERRORS:
+                pass
+
+    def _execute(self, run: ExecutionRun, generation: int, tag: int, ahead: prepared.Ahead | None = None) -> None:
         outcome = "ack"
         try:
-            record = run.run()
+            record = run.run(ahead.wait()) if ahead is not None else run.run()
             if run.requeue:
                 outcome = "requeue"
             elif record is not None:
@@ -289,6 +355,7 @@ class Worker:
                 self.stores.workers.update(self.worker_id, {"status": WorkerStatus.READY}, expect={"status": WorkerStatus.BUSY})
             except StoreUnavailable as exc:
                 log.warning("worker %s could not record that it is idle: %s", self.worker_id, exc)
+            self._promote()
             if self.mailbox_tag is None and not self.stopping and self.channel is not None \
                     and self.channel.is_open:
                 self._consume_mailbox()
