@@ -25,7 +25,7 @@ images: install ## build the base and sample actor images (FORCE=1 rebuilds the 
 	@$(STACK) docker
 	images/build.sh $(if $(FORCE),--force)
 
-up: install ## start the stack (dockerd, redis, rabbitmq if needed; api, spawner, health)
+up: install ## start the stack: dockerd, redis, rabbitmq if needed; every platform process under supervisord
 	@$(STACK) up
 
 down: ## stop what `make up` started; services found running are left alone
@@ -56,6 +56,9 @@ bench: install images up ## run the benchmarks against the running stack (hosts.
 	$(PY) bench/hosts.py
 	$(PY) bench/autoscale.py
 	$(PY) bench/logstream.py
+	$(PY) bench/warm.py
+	$(PY) bench/executor.py --tasks 200
+	$(PY) bench/dashboard.py
 
 image-core: images ## build abaco/core:local, the one image of every platform process (wheelhouse, no network)
 	images/deploy.sh core $(if $(FORCE),--force)
