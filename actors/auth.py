@@ -89,7 +89,7 @@ _LOADED_KEYS: dict[tuple[str, int, int], Any] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-def _private_key(config: Config) -> Any:
+def private_key(config: Config) -> Any:
     """The signing key, parsed once per file (parsing and checking an RSA key takes milliseconds,
     hundreds on a busy machine: every execution's token would pay it)."""
     path = ensure_signing_key(config)
@@ -132,7 +132,7 @@ def issue_token(config: Config, user: str, role: str = "user", tenant: str = "de
         claims["client_id"] = client_id
     if execution:
         claims[EXECUTION_CLAIM] = {"actor": execution[0], "execution": execution[1]}
-    return jwt.encode(claims, _private_key(config), algorithm="RS256")
+    return jwt.encode(claims, private_key(config), algorithm="RS256")
 
 
 MODES = ("jwt", "jwt_header", "mtls", "none")

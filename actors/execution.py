@@ -563,11 +563,7 @@ class ExecutionRun:
             watch.add(usage, cgroups.process_io_bytes(pids), time.monotonic())
             if watch.limit_reason:
                 continue
-            if budget.cpu_seconds and usage.cpu_ns > budget.cpu_seconds * 1e9:
-                watch.limit_reason = (f"killed: used {usage.cpu_ns / 1e9:.2f} CPU-seconds, past its "
-                                      f"budget of {budget.cpu_seconds:g}")
-            elif budget.max_run_time and time.monotonic() - started > budget.max_run_time:
-                watch.limit_reason = f"killed: ran longer than its max_run_time of {budget.max_run_time} s"
+            watch.limit_reason = budget.overrun(usage.cpu_ns, time.monotonic() - started)
             if watch.limit_reason:
                 log.info("execution %s %s", self.execution_id, watch.limit_reason)
                 self.runtime.kill(container.id)

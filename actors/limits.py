@@ -67,6 +67,15 @@ class Budget:
     cpu_seconds: float = 0.0
     max_run_time: int = 0
 
+    def overrun(self, cpu_ns: int, running_for: float) -> str:
+        """Why the execution must be killed, having used ``cpu_ns`` in ``running_for`` seconds
+        ('' while it is within its budget)."""
+        if self.cpu_seconds and cpu_ns > self.cpu_seconds * 1e9:
+            return f"killed: used {cpu_ns / 1e9:.2f} CPU-seconds, past its budget of {self.cpu_seconds:g}"
+        if self.max_run_time and running_for > self.max_run_time:
+            return f"killed: ran longer than its max_run_time of {self.max_run_time} s"
+        return ""
+
 
 def _actor_value(actor: dict, field: str):
     """An actor's value in the unit of the [limits] setting (max_cpus is nano-CPUs)."""

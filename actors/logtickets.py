@@ -37,28 +37,13 @@ class Grant:
     execution_id: str
 
 
-_KEYS: dict[tuple[str, float], Any] = {}
-
-
-def _signing_key(config: Config) -> Any:
-    """The platform's private key, parsed once per process (parsing checks the key: tens of ms)."""
-    path = auth.ensure_signing_key(config)
-    cache_key = (str(path), path.stat().st_mtime)
-    key = _KEYS.get(cache_key)
-    if key is None:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        _KEYS.clear()
-        _KEYS[cache_key] = key
-    return key
-
-
 def issue(config: Config, who: auth.Identity, actor_id: str, execution_id: str, ttl: int | None = None) -> str:
     """A ticket for ``who`` to follow this execution, valid to start a stream for ``ttl`` seconds."""
     now = int(time.time())
     claims = {"iss": auth.ISSUER, "aud": AUDIENCE, "sub": who.user, "tenant": who.tenant, "iat": now,
               "exp": now + (config.logstream.ticket_ttl if ttl is None else ttl),
               "actor": actor_id, "execution": execution_id}
-    return jwt.encode(claims, _signing_key(config), algorithm="RS256")
+    return jwt.encode(claims, auth.private_key(config), algorithm="RS256")
 
 
 class Verifier:

@@ -13,11 +13,11 @@ import sys
 import threading
 import time
 
-from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from actors.config import Config
 from actors.services import command_line, start
+from actors.services.wsgi_server import Gunicorn
 
 APP = "actors.api.wsgi:app"
 
@@ -91,19 +91,9 @@ class AccessLog(Logger):
                     pass
 
 
-class Gunicorn(BaseApplication):
-    def __init__(self, settings: dict):
-        self.settings = settings
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.settings.items():
-            if key in self.cfg.settings:
-                self.cfg.set(key, value)
-
-    def load(self):
-        from gunicorn.util import import_app
-        return import_app(APP)
+def load_app():
+    from gunicorn.util import import_app
+    return import_app(APP)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                         "<data_dir>/run/api.sock.").parse_args(argv)
     config = start("api", args)
     config.run_dir.mkdir(parents=True, exist_ok=True)
-    Gunicorn(options(config)).run()
+    Gunicorn(options(config), load_app).run()
     return 0
 
 

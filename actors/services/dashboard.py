@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from gunicorn.app.base import BaseApplication
-
 from actors.config import Config
 from actors.services import command_line, start
+from actors.services.wsgi_server import Gunicorn
 
 
 def options(config: Config) -> dict:
@@ -31,19 +30,9 @@ def options(config: Config) -> dict:
     }
 
 
-class Gunicorn(BaseApplication):
-    def __init__(self, settings: dict, config: Config):
-        self.settings, self.config = settings, config
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.settings.items():
-            if key in self.cfg.settings:
-                self.cfg.set(key, value)
-
-    def load(self):
-        from dashboard.wsgi import application
-        return application(self.config)
+def load_app(config: Config):
+    from dashboard.wsgi import application
+    return application(config)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                         "[dashboard] host:port; it calls the API at [dashboard] api_url.").parse_args(argv)
     config = start("dashboard", args)
     config.run_dir.mkdir(parents=True, exist_ok=True)
-    Gunicorn(options(config), config).run()
+    Gunicorn(options(config), lambda: load_app(config)).run()
     return 0
 
 
