@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from actors.codes import EXECUTION_TERMINAL, WorkerStatus
+from actors.codes import EXECUTION_TERMINAL, ExecutionStatus, WorkerStatus
 from actors.config import Config
 from actors.store import Stores, StoreUnavailable
 
@@ -49,9 +49,17 @@ VOLATILE = ("cron_next_ex",)   # actor fields that change without changing its c
 HELD = "held_execution_id"     # in the worker's record while it holds a message (see ``held``)
 
 
+def held_executions(stores: Stores, actor_id: str) -> set[str]:
+    """The executions whose messages the actor's workers hold ahead: still waiting, though no
+    longer in the queue."""
+    return {w[HELD] for w in stores.workers.group_docs(actor_id) if w.get(HELD)}
+
+
 def held(stores: Stores, actor_id: str) -> int:
-    """Messages the actor's workers hold ahead: still waiting, though no longer in the queue."""
-    return sum(1 for w in stores.workers.group_docs(actor_id) if w.get(HELD))
+    """How many messages the actor's workers hold ahead and still waiting (one whose
+    execution a purge has just ended is on its way out of its worker)."""
+    return sum(1 for eid in held_executions(stores, actor_id)
+               if (stores.executions.find(eid) or {}).get("status") == ExecutionStatus.SUBMITTED)
 
 
 def fingerprint(actor: dict) -> str:

@@ -121,6 +121,9 @@ def render(config: Config, bin_dir: Path) -> str:
             f"[program:{program.name}]",
             "command=" + " ".join(_quote(w) for w in program.argv),
             f"directory={_value(str(REPO_ROOT))}",
+            # supervisord runs with umask 077 (its logs are the platform's only); the programs
+            # keep the usual 022: the scratch folders and sockets they make are for containers.
+            "umask=022",
             "autostart=true",
             "autorestart=true",
             f"startsecs={START_SECONDS}",

@@ -610,7 +610,15 @@ start_supervised() {
     check_ports
     write_supervisor_conf
     rm -f "$SUPERVISOR_PIDFILE"
+    # supervisord creates the programs' logs itself, and with nodaemon it does not apply its
+    # own umask setting to them: it starts with this one. Logs an older run left readable
+    # are closed too (they hold user names, ids and request lines).
+    chmod go-rwx "$LOG_DIR"/*.log 2>/dev/null || true
+    local mask
+    mask="$(umask)"
+    umask 077
     launch "$LOG_DIR/supervisord.out" supervisord -c "$SUPERVISOR_CONF"
+    umask "$mask"
     log "supervisord: starting ${PLATFORM[*]} (pid $LAUNCHED_PID, logs in $LOG_DIR)"
     wait_until "$START_TIMEOUT" "$LAUNCHED_PID" supervisor_answers \
         || fail_start supervisord "$LAUNCHED_PID" "$LOG_DIR/supervisord.out"

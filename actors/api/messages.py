@@ -14,7 +14,7 @@ import logging
 
 from flask import Blueprint, Response, g, request
 
-from actors import batch, channels, configs, jsondepth, mailbox, message_env, times
+from actors import batch, channels, configs, jsondepth, mailbox, message_env, prepared, times
 from actors.api import hypermedia
 from actors.api.common import base_url, identity, load_actor, ok, services
 from actors.codes import EXECUTION_TERMINAL, ActorStatus, ExecutionStatus, Level
@@ -96,6 +96,9 @@ def purge_messages(actor_id: str):
     sv = services()
     actor = load_actor(actor_id, Level.UPDATE)
     purged = sv.broker.purge(channels.actor_queue(sv.config, actor["id"]))
+    # A worker may hold the next message ahead of its turn (actors/prepared.py): it is out of
+    # the queue but still waiting; cancelling its execution makes the worker drop it.
+    held = prepared.held_executions(sv.stores, actor["id"])
     cancelled = 0
     for execution in sv.stores.executions.group_docs(actor["id"]):
         if execution.get("status") == ExecutionStatus.SUBMITTED and not execution.get("worker_id"):
@@ -106,6 +109,7 @@ def purge_messages(actor_id: str):
             if done is not None:
                 sv.stores.execution_done(execution["id"])
                 cancelled += 1
+                purged += execution["id"] in held
     return ok({"messages": purged, "executions_cancelled": cancelled},
               f"Purged {purged} message(s) waiting for actor {actor['id']}.")
 

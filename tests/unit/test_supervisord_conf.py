@@ -28,6 +28,7 @@ def test_every_platform_process_and_nginx_is_a_restarting_program_with_its_own_l
         assert section["autorestart"] == "true" and section["autostart"] == "true"
         assert section["stdout_logfile"] == str(config.log_dir / f"{process.name}.log")
         assert section["stopasgroup"] == section["killasgroup"] == "true"
+        assert section["umask"] == "022"     # what they make for containers stays readable
     assert shlex.split(conf["program:tls"]["command"]) == ["/venv/bin/python", "-m", "actors.tls_proxy", "--serve"]
     # Only the platform's user may drive it; its files are the platform's only.
     assert conf["unix_http_server"]["chmod"] == "0700"
