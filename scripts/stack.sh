@@ -607,6 +607,7 @@ start_supervised() {
         supervisorctl_ start all > /dev/null 2>&1 || true   # "already started" is not an error
         return 0
     fi
+    stop_orphans
     check_ports
     write_supervisor_conf
     rm -f "$SUPERVISOR_PIDFILE"
@@ -659,7 +660,7 @@ wait_for_platform() {
 # [supervision] STOP_GRACE seconds, then SIGKILL; then supervisord exits.
 stop_supervised() {
     local pid
-    pid="$(supervisord_pid)" || { rm -f "$SUPERVISOR_PIDFILE"; return 0; }
+    pid="$(supervisord_pid)" || { rm -f "$SUPERVISOR_PIDFILE"; stop_orphans; return 0; }
     log "stopping the platform processes and supervisord (pid $pid)"
     supervisorctl_ shutdown > /dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
     if ! wait_gone "$pid" $((STOP_TIMEOUT + 15)); then
@@ -667,6 +668,34 @@ stop_supervised() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$SUPERVISOR_PIDFILE"
+}
+
+# stop_orphans: the programs of a supervisord that died (it crashes when the disk fills up
+# under its logs; or kill -9) keep running and holding their ports. They carry its socket in
+# SUPERVISOR_SERVER_URL, so they are found and stopped; the spawner's workers (which carry
+# it too) are left alone, as a spawner restart leaves them.
+stop_orphans() {
+    local proc pid cmd pids=()
+    for proc in /proc/[0-9]*; do
+        pid="${proc#/proc/}"
+        tr '\0' '\n' < "$proc/environ" 2>/dev/null \
+            | grep -qxF "SUPERVISOR_SERVER_URL=unix://$SUPERVISOR_SOCK" || continue
+        cmd="$(tr '\0' ' ' < "$proc/cmdline" 2>/dev/null)" || continue
+        if [[ "$cmd" =~ bin/abaco-[a-z-]+( |$) && ! "$cmd" =~ abaco-worker ]] \
+                || [[ "$cmd" == "nginx: master"* ]]; then
+            pids+=("$pid")
+        fi
+    done
+    # nginx rewrites its environment with its process title: its master is in its pid file.
+    if pid="$(pidfile_pid "$RUN_DIR/nginx.pid" 'nginx: master')"; then
+        pids+=("$pid")
+    fi
+    [ "${#pids[@]}" -gt 0 ] || return 0
+    warn "supervisord is gone; stopping the ${#pids[@]} process(es) it left running: ${pids[*]}"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    for pid in "${pids[@]}"; do
+        wait_gone "$pid" "$STOP_TIMEOUT" || kill -KILL "$pid" 2>/dev/null || true
+    done
 }
 
 # stop_unsupervised: platform processes an older version of this script started on their
