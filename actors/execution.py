@@ -487,22 +487,10 @@ class ExecutionRun:
         if self.live is not None:
             self.live.finish(logs)
         collector.finish()
-        status = ExecutionStatus.COMPLETE
         if usage.oom_kills or state.get("OOMKilled"):
             state["OOMKilled"] = True
-            status = ExecutionStatus.ERROR
-            self.notes.append(f"OOMKilled: the kernel killed it for passing its memory limit "
-                              f"of {limits.memory_max} bytes")
-        if watch.limit_reason:
-            status = ExecutionStatus.ERROR
-            self.notes.append(watch.limit_reason)
-        elif self.kill_reason:
-            self.notes.append(self.kill_reason)
-        if truncated:
-            self.notes.append(f"logs truncated at {self.config.workers.max_log_length} bytes")
-        if collector.dropped:
-            self.notes.append(f"{collector.dropped} result(s) dropped past "
-                              f"{self.config.workers.max_results_bytes} bytes")
+        status = self.outcome(bool(state.get("OOMKilled")), limits.memory_max, watch.limit_reason,
+                              truncated, collector.dropped)
         if self.requeue:
             self.runtime.remove(container.id)
             self.stores.executions.update(self.execution_id, {
@@ -567,6 +555,25 @@ class ExecutionRun:
             if watch.limit_reason:
                 log.info("execution %s %s", self.execution_id, watch.limit_reason)
                 self.runtime.kill(container.id)
+
+    def outcome(self, oom: bool, memory_max, limit_reason: str, logs_truncated: bool, results_dropped: int) -> str:
+        """The terminal status of an execution that ran (cold or warm), with the reasons added
+        to its notes: ERROR when the kernel or the worker's budget killed it, else COMPLETE."""
+        status = ExecutionStatus.COMPLETE
+        if oom:
+            status = ExecutionStatus.ERROR
+            self.notes.append(f"OOMKilled: the kernel killed it for passing its memory limit of {memory_max} bytes")
+        if limit_reason:
+            status = ExecutionStatus.ERROR
+            self.notes.append(limit_reason)
+        elif self.kill_reason:
+            self.notes.append(self.kill_reason)
+        if logs_truncated:
+            self.notes.append(f"logs truncated at {self.config.workers.max_log_length} bytes")
+        if results_dropped:
+            self.notes.append(f"{results_dropped} result(s) dropped past "
+                              f"{self.config.workers.max_results_bytes} bytes")
+        return status
 
     def _finish(self, status: str, message: str, figures: dict) -> dict | None:
         fields = {"status": status, "status_message": message, "finish_time": times.now(), **figures}

@@ -109,15 +109,19 @@ def send(config: Config, stores: Stores, broker: channels.Broker, actor: dict, b
     except channels.ChannelUnavailable:
         stores.executions.delete(execution["id"])
         raise
-    # The message is queued now: whatever fails from here must not turn into an error the
-    # sender would take for "not accepted". Health restores a missing worker anyway.
+    _ask_for_a_worker(config, stores, broker, actor, f"message {execution['id']}")
+    return execution
+
+
+def _ask_for_a_worker(config: Config, stores: Stores, broker: channels.Broker, actor: dict, what: str) -> None:
+    """After ``what`` was queued: a worker for an actor that has none. The message is queued
+    already, so whatever fails here must not turn into an error the sender would take for
+    "not accepted"; health restores a missing worker anyway."""
     try:
         if actor.get("status") != ActorStatus.SUBMITTED and not _has_workers(stores, actor["id"]):
             commands.ensure_workers(config, stores, broker, actor, 1)
     except (StoreUnavailable, channels.ChannelUnavailable) as exc:
-        log.warning("message %s queued, but no worker could be requested for actor %s now: %s",
-                    execution["id"], actor["id"], exc)
-    return execution
+        log.warning("%s queued, but no worker could be requested for actor %s now: %s", what, actor["id"], exc)
 
 
 def send_batch(config: Config, stores: Stores, broker: channels.Broker, actor: dict,
@@ -146,12 +150,7 @@ def send_batch(config: Config, stores: Stores, broker: channels.Broker, actor: d
     except (channels.ChannelUnavailable, StoreUnavailable):
         _refuse(stores, [e["id"] for e in executions])
         raise
-    try:
-        if actor.get("status") != ActorStatus.SUBMITTED and not _has_workers(stores, actor["id"]):
-            commands.ensure_workers(config, stores, broker, actor, 1)
-    except (StoreUnavailable, channels.ChannelUnavailable) as exc:
-        log.warning("a batch of %d messages queued, but no worker could be requested for actor %s now: %s",
-                    len(items), actor["id"], exc)
+    _ask_for_a_worker(config, stores, broker, actor, f"a batch of {len(items)} messages")
     return executions
 
 

@@ -634,21 +634,8 @@ class WarmPool:
         self.stores.logs.set(eid, logs, ttl=log_expiry(cfg, run.actor))
         if run.live is not None:
             run.live.finish(logs.decode(errors="replace"))
-        status = ExecutionStatus.COMPLETE
         oom = bool(usage.oom_kills)
-        if oom:
-            status = ExecutionStatus.ERROR
-            run.notes.append(f"OOMKilled: the kernel killed it for passing its memory limit of "
-                             f"{limits.memory_max} bytes")
-        if watch.limit_reason:
-            status = ExecutionStatus.ERROR
-            run.notes.append(watch.limit_reason)
-        elif run.kill_reason:
-            run.notes.append(run.kill_reason)
-        if truncated:
-            run.notes.append(f"logs truncated at {cfg.workers.max_log_length} bytes")
-        if dropped:
-            run.notes.append(f"{dropped} result(s) dropped past {cfg.workers.max_results_bytes} bytes")
+        status = run.outcome(oom, limits.memory_max, watch.limit_reason, truncated, dropped)
         changed = list(report.get("changed") or [])
         try:
             return self._record(wc, run, report, usage, watch, io, status, began, ended, start_time,
